@@ -1,0 +1,201 @@
+package resgraph.model;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * GPT-2 in the Hugging Face layout, as DJL arrays. Weights are immutable and shared by every
+ * request; each forward pass keeps its own activations. Field names follow the checkpoint keys
+ * ({@code h.{l}.attn.c_attn.weight} is {@code h.get(l).attn().c_attn().weight()}).
+ *
+ * <p>Shapes: {@code B} batch, {@code n} positions, {@code d} = n_embd, {@code H} heads,
+ * {@code hs} = d / H, {@code V} vocabulary. Linear layers are GPT-2's Conv1D: {@code y = x·W + b}
+ * with {@code W [in, out]}.
+ */
+public final class Gpt2 {
+
+  public record LayerNorm(NDArray weight, NDArray bias) {
+    LayerNorm to(DataType t) {
+      return new LayerNorm(weight.toType(t, false), bias.toType(t, false));
+    }
+  }
+
+  public record Linear(NDArray weight, NDArray bias) {
+    Linear to(DataType t) {
+      return new Linear(weight.toType(t, false), bias.toType(t, false));
+    }
+  }
+
+  public record Attention(Linear c_attn, Linear c_proj) {}
+
+  public record Mlp(Linear c_fc, Linear c_proj) {}
+
+  public record Block(LayerNorm ln_1, Attention attn, LayerNorm ln_2, Mlp mlp) {
+    /** This block's weights in another dtype (float64 for the reference-precision clean pass). */
+    public Block to(DataType t) {
+      return new Block(ln_1.to(t), new Attention(attn.c_attn().to(t), attn.c_proj().to(t)), ln_2.to(t),
+          new Mlp(mlp.c_fc().to(t), mlp.c_proj().to(t)));
+    }
+  }
+
+  /** Called at {@code blocks.{layer}.hook_resid_pre}; returns the residual the block reads. */
+  public interface ResidHook {
+    NDArray apply(int layer, NDArray resid);
+  }
+
+  public static final ResidHook NO_HOOK = (layer, resid) -> resid;
+
+  public final Gpt2Config config;
+  public final NDArray wte; // [V, d], also the unembedding (tied)
+  public final NDArray wpe; // [n_positions, d]
+  public final List<Block> h;
+  public final LayerNorm ln_f;
+
+  private Gpt2(Gpt2Config config, NDArray wte, NDArray wpe, List<Block> h, LayerNorm ln_f) {
+    this.config = config;
+    this.wte = wte;
+    this.wpe = wpe;
+    this.h = List.copyOf(h);
+    this.ln_f = ln_f;
+  }
+
+  /** Loads {@code config.json} and {@code model.safetensors} from a folder into {@code manager}. */
+  public static Gpt2 load(Path dir, NDManager manager) {
+    Path configFile = dir.resolve("config.json");
+    Path weightsFile = dir.resolve("model.safetensors");
+    if (!Files.isRegularFile(configFile)) throw ModelException.unusable(dir, "has no config.json");
+    if (!Files.isRegularFile(weightsFile)) throw ModelException.unusable(dir, "has no model.safetensors");
+    return of(Gpt2Config.read(configFile), SafeTensors.open(weightsFile), manager);
+  }
+
+  /** Builds the model from checkpoint tensors, named with or without the {@code transformer.} prefix. */
+  public static Gpt2 of(Gpt2Config c, Tensors tensors, NDManager manager) {
+    Weights w = new Weights(tensors, manager);
+    int d = c.n_embd();
+    List<Block> h = new ArrayList<>();
+    for (int l = 0; l < c.n_layer(); l++) {
+      String p = "h." + l + ".";
+      h.add(new Block(
+          w.layerNorm(p + "ln_1", d),
+          new Attention(w.linear(p + "attn.c_attn", d, 3 * d), w.linear(p + "attn.c_proj", d, d)),
+          w.layerNorm(p + "ln_2", d),
+          new Mlp(w.linear(p + "mlp.c_fc", d, c.n_inner()), w.linear(p + "mlp.c_proj", c.n_inner(), d))));
+    }
+    return new Gpt2(c, w.get("wte.weight", c.vocab_size(), d), w.get("wpe.weight", c.n_positions(), d),
+        h, w.layerNorm("ln_f", d));
+  }
+
+  // ---- the forward pass ----
+
+  /** Token and position embeddings: [n] -> [1, n, d]. */
+  public NDArray embed(int[] tokens) {
+    return embed(tokens, wte.getDataType());
+  }
+
+  /** The embeddings summed in {@code dtype}, so a float64 pass starts from the exact sum. */
+  public NDArray embed(int[] tokens, DataType dtype) {
+    NDArray ids = wte.getManager().create(Arrays.stream(tokens).asLongStream().toArray());
+    NDArray x = wte.get(ids).toType(dtype, false).add(wpe.get("0:" + tokens.length).toType(dtype, false)); // [n, d]
+    return x.expandDims(0); // [1, n, d]
+  }
+
+  /** Runs blocks {@code from .. to-1} on x: [B, n, d] -> [B, n, d], the hook at each resid_pre. */
+  public NDArray run(NDArray x, int from, int to, ResidHook hook) {
+    for (int l = from; l < to; l++) {
+      x = hook.apply(l, x);
+      x = block(h.get(l), x);
+    }
+    return x;
+  }
+
+  /** One transformer block, pre-LayerNorm: [B, n, d] -> [B, n, d]. */
+  public NDArray block(Block b, NDArray x) {
+    x = x.add(attention(b.attn(), layerNorm(b.ln_1(), x)));
+    x = x.add(mlp(b.mlp(), layerNorm(b.ln_2(), x)));
+    return x;
+  }
+
+  /** The unembedding of the final residual: [B, n, d] -> [B, n, V]. */
+  public NDArray logits(NDArray x) {
+    return layerNorm(ln_f, x).matMul(wte.transpose()); // [B, n, d] x [d, V] -> [B, n, V]
+  }
+
+  /** Causal self-attention: [B, n, d] -> [B, n, d]. */
+  public NDArray attention(Attention attn, NDArray x) {
+    long batch = x.getShape().get(0), n = x.getShape().get(1);
+    NDList qkv = linear(attn.c_attn(), x).split(3, 2); // [B, n, 3d] -> 3 x [B, n, d]
+    NDArray q = heads(qkv.get(0)), k = heads(qkv.get(1)), v = heads(qkv.get(2)); // [B, H, n, hs]
+    NDArray att = q.matMul(k.transpose(0, 1, 3, 2)).div(Math.sqrt(config.headSize())); // [B, H, n, n]
+    att = att.add(causalMask(x.getManager(), (int) n).toType(x.getDataType(), false)).softmax(-1);
+    NDArray y = att.matMul(v); // [B, H, n, n] x [B, H, n, hs] -> [B, H, n, hs]
+    y = y.transpose(0, 2, 1, 3).reshape(batch, n, config.n_embd()); // [B, n, d]
+    return linear(attn.c_proj(), y);
+  }
+
+  /** The MLP: [B, n, d] -> [B, n, 4d] -> [B, n, d]. */
+  public NDArray mlp(Mlp mlp, NDArray x) {
+    return linear(mlp.c_proj(), gelu(linear(mlp.c_fc(), x)));
+  }
+
+  /** [B, n, d] -> [B, H, n, hs]. */
+  private NDArray heads(NDArray x) {
+    Shape s = x.getShape();
+    return x.reshape(s.get(0), s.get(1), config.n_head(), config.headSize()).transpose(0, 2, 1, 3);
+  }
+
+  /** 0 on and below the diagonal, -inf above it: position p attends to positions 0..p. */
+  private static NDArray causalMask(NDManager m, int n) {
+    float[] mask = new float[n * n];
+    for (int i = 0; i < n; i++) for (int j = i + 1; j < n; j++) mask[i * n + j] = Float.NEGATIVE_INFINITY;
+    return m.create(mask, new Shape(n, n));
+  }
+
+  // ---- the pieces, shared with the exact ablation ----
+
+  public static NDArray linear(Linear lin, NDArray x) {
+    return x.matMul(lin.weight()).add(lin.bias());
+  }
+
+  /** LayerNorm over the last axis; computes in the dtype of x (float64 for exact differences). */
+  public NDArray layerNorm(LayerNorm ln, NDArray x) {
+    NDArray mean = x.mean(new int[] {-1}, true);
+    NDArray centred = x.sub(mean);
+    NDArray var = centred.square().mean(new int[] {-1}, true);
+    NDArray normed = centred.div(var.add(config.layer_norm_epsilon()).sqrt());
+    return normed.mul(ln.weight().toType(x.getDataType(), false)).add(ln.bias().toType(x.getDataType(), false));
+  }
+
+  /** GPT-2's tanh approximation of GELU ({@code gelu_new}). */
+  public static NDArray gelu(NDArray x) {
+    NDArray inner = x.add(x.pow(3).mul(0.044715)).mul(Math.sqrt(2 / Math.PI));
+    return x.mul(inner.tanh().add(1)).mul(0.5);
+  }
+
+  /** Checkpoint tensors, with or without the {@code transformer.} prefix, as NDArrays. */
+  private record Weights(Tensors tensors, NDManager manager) {
+
+    NDArray get(String key, long... shape) {
+      String name = tensors.has(key) ? key : "transformer." + key;
+      if (!tensors.has(name)) {
+        throw ModelException.unusable(tensors.origin(), "has no tensor " + key + " (nor transformer." + key + ")");
+      }
+      return manager.create(tensors.read(name, shape), new Shape(shape));
+    }
+
+    LayerNorm layerNorm(String key, int d) {
+      return new LayerNorm(get(key + ".weight", d), get(key + ".bias", d));
+    }
+
+    Linear linear(String key, int in, int out) {
+      return new Linear(get(key + ".weight", in, out), get(key + ".bias", out));
+    }
+  }
+}

@@ -1,0 +1,336 @@
+package resgraph.model;
+
+import ai.djl.Device;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
+import ai.djl.ndarray.types.Shape;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.SplittableRandom;
+import java.util.TreeMap;
+import java.util.stream.IntStream;
+import resgraph.model.SafeTensors.DType;
+import resgraph.model.SafeTensors.Tensor;
+
+/**
+ * Random GPT-2s with SAEs, in exactly the Hugging Face and SAELens formats, deterministic from a
+ * seed. They stand in for the real weights where those cannot be downloaded: tests, the demo and
+ * benchmarks. Nothing they compute means anything.
+ *
+ * <p>The SAEs are built to behave like trained ones where it matters for cost and for the shape of
+ * a graph: encoder biases are set from the model's own residual stream so that about {@code l0}
+ * latents fire per position, and a share of each layer's decoder directions continue a direction
+ * of the layer before, as features persist through a real residual stream.
+ */
+public final class SyntheticModel {
+
+  /**
+   * A model and SAE shape.
+   *
+   * @param l0 the mean number of latents active per position
+   * @param centered whether the SAEs read the mean-free residual (their cfg.json says so)
+   */
+  public record Spec(
+      int n_layer, int n_embd, int n_head, int n_positions, int vocab_size, int d_sae, double l0,
+      boolean centered, boolean applyBDecToInput, boolean prependBos, long seed) {
+
+    public Spec {
+      new Gpt2Config(n_layer, n_embd, n_head, n_positions, vocab_size, 4 * n_embd, 1e-5); // validates
+      if (vocab_size < Gpt2Tokenizer.VOCAB) {
+        throw new IllegalArgumentException("vocab_size " + vocab_size + " is below GPT-2's " + Gpt2Tokenizer.VOCAB
+            + ": the tokenizer would emit ids the model cannot embed");
+      }
+      if (d_sae < 1 || !(l0 > 0) || l0 >= d_sae) {
+        throw new IllegalArgumentException("need d_sae >= 1 and 0 < l0 < d_sae, got d_sae " + d_sae + ", l0 " + l0);
+      }
+    }
+
+    public Gpt2Config config() {
+      return new Gpt2Config(n_layer, n_embd, n_head, n_positions, vocab_size, 4 * n_embd, 1e-5);
+    }
+
+    /** The bundled demo: small enough to run a whole graph in seconds on a laptop. */
+    public static Spec demo() {
+      return new Spec(6, 96, 4, 256, Gpt2Tokenizer.VOCAB, 1024, 16, false, true, true, 1);
+    }
+
+    /** GPT-2 small's shape with SAEs the width of Joseph Bloom's (24576 latents, L0 about 45). */
+    public static Spec gpt2Small() {
+      return new Spec(12, 768, 12, 1024, Gpt2Tokenizer.VOCAB, 24576, 45, true, true, true, 1);
+    }
+
+    public Spec withSeed(long s) {
+      return new Spec(n_layer, n_embd, n_head, n_positions, vocab_size, d_sae, l0, centered, applyBDecToInput, prependBos, s);
+    }
+
+    public Spec withSae(int width, double active) {
+      return new Spec(n_layer, n_embd, n_head, n_positions, vocab_size, width, active, centered, applyBDecToInput, prependBos, seed);
+    }
+  }
+
+  /** How the files are written: the tensor name prefix and the dtype, as real checkpoints vary. */
+  public record Format(boolean transformerPrefix, DType dtype) {
+    public static final Format PLAIN = new Format(false, DType.F32);
+  }
+
+  /** Share of decoder directions that continue a direction of the previous layer. */
+  private static final double PERSISTENCE = 0.3;
+  /** Calibration positions used to set the encoder biases. */
+  private static final int CALIBRATION_TOKENS = 128;
+
+  private SyntheticModel() {}
+
+  /** Writes {@code dir/model} (config.json, model.safetensors) and {@code dir/saes/blocks.{l}.hook_resid_pre}. */
+  public static void write(Spec spec, Path dir, Format format) throws IOException {
+    Path modelDir = dir.resolve("model");
+    Files.createDirectories(modelDir);
+    Files.writeString(modelDir.resolve("config.json"), configJson(spec.config()));
+    try (NDManager manager = NDManager.newBaseManager(Device.cpu())) {
+      generate(spec, manager, new Sink() {
+        @Override
+        public void model(Map<String, Tensor> tensors, Gpt2 unused) throws IOException {
+          Map<String, Tensor> named = new LinkedHashMap<>();
+          tensors.forEach((k, t) -> named.put((format.transformerPrefix() ? "transformer." : "") + k,
+              new Tensor(t.shape(), t.data(), format.dtype())));
+          SafeTensors.write(modelDir.resolve("model.safetensors"), named, Map.of("format", "pt"));
+        }
+
+        @Override
+        public void sae(SaeConfig cfg, Map<String, Tensor> tensors) throws IOException {
+          Path folder = Sae.folder(dir.resolve("saes"), cfg.layer());
+          Files.createDirectories(folder);
+          Files.writeString(folder.resolve("cfg.json"), saeConfigJson(cfg, spec));
+          Map<String, Tensor> typed = new LinkedHashMap<>();
+          tensors.forEach((k, t) -> typed.put(k, new Tensor(t.shape(), t.data(), format.dtype())));
+          SafeTensors.write(folder.resolve("sae_weights.safetensors"), typed, Map.of());
+        }
+      });
+    }
+  }
+
+  /** The same model and SAEs as {@link #write} makes, straight into memory (no files). */
+  public static SaeModel build(Spec spec, Device device) {
+    NDManager manager = NDManager.newBaseManager(device);
+    Gpt2[] gpt2 = new Gpt2[1];
+    Map<Integer, Sae> saes = new TreeMap<>();
+    try {
+      generate(spec, manager, new Sink() {
+        @Override
+        public void model(Map<String, Tensor> tensors, Gpt2 model) {
+          gpt2[0] = model;
+        }
+
+        @Override
+        public void sae(SaeConfig cfg, Map<String, Tensor> tensors) {
+          saes.put(cfg.layer(), Sae.of(cfg, spec.centered(), Tensors.of(tensors, "synthetic " + cfg.hookName()), manager));
+        }
+      });
+      return new SaeModel(gpt2[0], saes, manager);
+    } catch (IOException e) {
+      manager.close();
+      throw new UncheckedIOException(e);
+    } catch (RuntimeException e) {
+      manager.close();
+      throw e;
+    }
+  }
+
+  private interface Sink {
+    void model(Map<String, Tensor> tensors, Gpt2 gpt2) throws IOException;
+
+    void sae(SaeConfig cfg, Map<String, Tensor> tensors) throws IOException;
+  }
+
+  private static void generate(Spec spec, NDManager manager, Sink sink) throws IOException {
+    Gpt2Config c = spec.config();
+    Map<String, Tensor> weights = gpt2Weights(spec);
+    Gpt2 gpt2 = Gpt2.of(c, Tensors.of(weights, "synthetic model"), manager);
+    sink.model(weights, gpt2);
+    float[][] resid = calibrationResiduals(spec, gpt2);
+    float[] previous = null;
+    for (int l = 0; l < c.n_layer(); l++) {
+      SaeConfig cfg = new SaeConfig(SaeConfig.hookName(l), l, c.n_embd(), spec.d_sae(), spec.applyBDecToInput(),
+          spec.prependBos(), spec.centered());
+      float[] directions = directions(spec, l, previous);
+      Map<String, Tensor> tensors;
+      try (NDScope scope = new NDScope()) {
+        NDArray x = manager.create(resid[l], new Shape(resid[l].length / c.n_embd(), c.n_embd()));
+        tensors = sae(spec, cfg, directions, x, manager);
+      }
+      sink.sae(cfg, tensors);
+      previous = directions;
+    }
+  }
+
+  /** x_l at the calibration positions, BOS left out: it is never ablated, so it does not set the scale. */
+  private static float[][] calibrationResiduals(Spec spec, Gpt2 gpt2) {
+    float[][] resid = new float[spec.n_layer()][];
+    try (NDScope scope = new NDScope()) {
+      NDArray x = gpt2.embed(calibrationTokens(spec)); // [1, n, d]
+      for (int l = 0; l < spec.n_layer(); l++) {
+        resid[l] = x.get(0).get("1:").toFloatArray();
+        x = gpt2.block(gpt2.h.get(l), x);
+      }
+    }
+    return resid;
+  }
+
+  /** GPT-2's tensors with scales chosen so attention is neither uniform nor one-hot, and every block matters. */
+  private static Map<String, Tensor> gpt2Weights(Spec s) {
+    int d = s.n_embd(), inner = 4 * d;
+    Map<String, Tensor> w = new LinkedHashMap<>();
+    w.put("wte.weight", gaussian(s, "wte.weight", 0, 1 / Math.sqrt(d), s.vocab_size(), d));
+    w.put("wpe.weight", gaussian(s, "wpe.weight", 0, 0.5 / Math.sqrt(d), s.n_positions(), d));
+    for (int l = 0; l < s.n_layer(); l++) {
+      String p = "h." + l + ".";
+      layerNorm(w, s, p + "ln_1", d);
+      linear(w, s, p + "attn.c_attn", d, 3 * d, Math.sqrt(1.5 / d));
+      linear(w, s, p + "attn.c_proj", d, d, 0.4 / d);
+      layerNorm(w, s, p + "ln_2", d);
+      linear(w, s, p + "mlp.c_fc", d, inner, 1 / Math.sqrt(d));
+      linear(w, s, p + "mlp.c_proj", inner, d, 0.4 / d);
+    }
+    layerNorm(w, s, "ln_f", d);
+    return w;
+  }
+
+  private static void layerNorm(Map<String, Tensor> w, Spec s, String key, int d) {
+    w.put(key + ".weight", gaussian(s, key + ".weight", 1, 0.1, d));
+    w.put(key + ".bias", gaussian(s, key + ".bias", 0, 0.05, d));
+  }
+
+  private static void linear(Map<String, Tensor> w, Spec s, String key, int in, int out, double std) {
+    w.put(key + ".weight", gaussian(s, key + ".weight", 0, std, in, out));
+    w.put(key + ".bias", gaussian(s, key + ".bias", 0, 0.1 / Math.sqrt(out), out));
+  }
+
+  /**
+   * Unit decoder directions of layer l, [S, d]: a share continue a direction of layer l - 1 (plus
+   * noise), the rest are fresh.
+   */
+  private static float[] directions(Spec s, int layer, float[] previous) {
+    int d = s.n_embd(), width = s.d_sae();
+    float[] u = gaussian(s, "directions." + layer, 0, 1, width, d).data();
+    SplittableRandom pick = random(s, "persistence." + layer, 0);
+    for (int j = 0; j < width; j++) {
+      if (previous != null && pick.nextDouble() < PERSISTENCE) {
+        int from = pick.nextInt(width);
+        for (int k = 0; k < d; k++) u[j * d + k] = previous[from * d + k] + 0.3f * u[j * d + k] / (float) Math.sqrt(d);
+      }
+      double norm = 0;
+      for (int k = 0; k < d; k++) norm += (double) u[j * d + k] * u[j * d + k];
+      float inv = (float) (1 / Math.sqrt(norm));
+      for (int k = 0; k < d; k++) u[j * d + k] *= inv;
+    }
+    return u;
+  }
+
+  /**
+   * SAE tensors for one layer from its residual stream {@code x} [P, d] at calibration positions:
+   * b_dec is the stream's mean, the encoder reads each direction in units of the stream's spread,
+   * and a shared threshold (with a little per-latent jitter) is set at the quantile that leaves
+   * {@code l0} latents active per position.
+   */
+  private static Map<String, Tensor> sae(Spec s, SaeConfig cfg, float[] directions, NDArray x, NDManager m) {
+    int d = s.n_embd(), width = s.d_sae();
+    NDArray input = s.centered() ? x.sub(x.mean(new int[] {-1}, true)) : x; // c(x): [P, d]
+    NDArray bDec = input.mean(new int[] {0}); // [d]
+    NDArray spread = input.sub(bDec); // [P, d]
+    double sigma = Math.sqrt(spread.square().mean().getFloat() + 1e-12);
+    NDArray u = m.create(directions, new Shape(width, d)); // [S, d]
+    NDArray wEnc = u.transpose().div(sigma); // [d, S]
+    NDArray wDec = u.mul(0.3 * sigma * Math.sqrt(d)); // [S, d]: a typical latent carries ~10% of the stream
+    float[] jitter = gaussian(s, "jitter." + cfg.layer(), 0, 0.25, width).data();
+    float[] pre = spread.matMul(wEnc).add(m.create(jitter)).toFloatArray(); // [P, S]
+    float[] sorted = pre.clone();
+    Arrays.sort(sorted);
+    double threshold = sorted[(int) Math.min(sorted.length - 1, Math.round(sorted.length * (1 - s.l0() / width)))];
+    // Without b_dec on the input, its projection moves into the bias so the SAE fires the same way.
+    float[] shift = cfg.applyBDecToInput() ? new float[width] : bDec.matMul(wEnc).toFloatArray();
+    float[] bEnc = new float[width];
+    for (int j = 0; j < width; j++) bEnc[j] = (float) (jitter[j] - threshold - shift[j]);
+    Map<String, Tensor> t = new LinkedHashMap<>();
+    t.put("W_enc", new Tensor(new long[] {d, width}, wEnc.toFloatArray()));
+    t.put("b_enc", new Tensor(new long[] {width}, bEnc));
+    t.put("W_dec", new Tensor(new long[] {width, d}, wDec.toFloatArray()));
+    t.put("b_dec", new Tensor(new long[] {d}, bDec.toFloatArray()));
+    return t;
+  }
+
+  /** BOS then random tokens, enough positions to estimate the residual's spread. */
+  private static int[] calibrationTokens(Spec s) {
+    int n = Math.min(s.n_positions(), CALIBRATION_TOKENS);
+    SplittableRandom r = random(s, "calibration", 0);
+    int[] t = new int[n];
+    t[0] = Gpt2Tokenizer.END_OF_TEXT;
+    for (int i = 1; i < n; i++) t[i] = r.nextInt(Gpt2Tokenizer.VOCAB);
+    return t;
+  }
+
+  /**
+   * Normal(mean, std) values, filled in parallel chunks that each have their own generator so the
+   * values depend only on the seed and the name, never on the thread count.
+   */
+  private static Tensor gaussian(Spec s, String name, double mean, double std, long... shape) {
+    long size = 1;
+    for (long dim : shape) size *= dim;
+    float[] v = new float[Math.toIntExact(size)];
+    int chunk = 1 << 16;
+    IntStream.range(0, (v.length + chunk - 1) / chunk).parallel().forEach(c -> {
+      SplittableRandom r = random(s, name, c);
+      for (int i = c * chunk, end = Math.min(v.length, i + chunk); i < end; i++) v[i] = (float) (mean + std * r.nextGaussian());
+    });
+    return new Tensor(shape, v);
+  }
+
+  private static SplittableRandom random(Spec s, String name, int chunk) {
+    return new SplittableRandom(s.seed() * 0x9E3779B97F4A7C15L ^ (long) name.hashCode() << 20 ^ chunk);
+  }
+
+  private static String configJson(Gpt2Config c) throws IOException {
+    ObjectNode o = new ObjectMapper().createObjectNode();
+    o.put("model_type", "gpt2");
+    o.putArray("architectures").add("GPT2LMHeadModel");
+    o.put("activation_function", "gelu_new");
+    o.put("n_layer", c.n_layer());
+    o.put("n_embd", c.n_embd());
+    o.put("n_head", c.n_head());
+    o.put("n_positions", c.n_positions());
+    o.put("n_ctx", c.n_positions());
+    o.put("vocab_size", c.vocab_size());
+    o.putNull("n_inner");
+    o.put("layer_norm_epsilon", c.layer_norm_epsilon());
+    o.put("bos_token_id", Gpt2Tokenizer.END_OF_TEXT);
+    o.put("eos_token_id", Gpt2Tokenizer.END_OF_TEXT);
+    o.put("resgraph_synthetic", "random weights, meaningless; generated by resgraph");
+    return new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsString(o);
+  }
+
+  private static String saeConfigJson(SaeConfig cfg, Spec s) throws IOException {
+    ObjectNode o = new ObjectMapper().createObjectNode();
+    o.put("architecture", "standard");
+    o.put("d_in", cfg.d_in());
+    o.put("d_sae", cfg.d_sae());
+    o.put("dtype", "float32");
+    o.put("model_name", "resgraph-synthetic");
+    o.put("hook_name", cfg.hookName());
+    o.put("hook_layer", cfg.layer());
+    o.putNull("hook_head_index");
+    o.put("activation_fn_str", "relu");
+    o.put("apply_b_dec_to_input", cfg.applyBDecToInput());
+    o.put("finetuning_scaling_factor", false);
+    o.put("context_size", Math.min(128, s.n_positions()));
+    o.put("prepend_bos", cfg.prependBos());
+    o.put("normalize_activations", "none");
+    o.putObject("model_from_pretrained_kwargs").put("center_writing_weights", s.centered());
+    return new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsString(o);
+  }
+}
