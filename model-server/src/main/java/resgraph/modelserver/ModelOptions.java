@@ -1,0 +1,64 @@
+package resgraph.modelserver;
+
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import picocli.CommandLine.Option;
+import resgraph.v1.Centering;
+import resgraph.v1.ModelRef;
+
+/** The command-line options that name a (model, SAEs) pair and where downloads go. */
+public final class ModelOptions {
+
+  @Option(names = "--model", paramLabel = "M", defaultValue = "demo",
+      description = "GPT-2: a folder (config.json, model.safetensors), a hub repository id, or demo (default: ${DEFAULT-VALUE}).")
+  public String model;
+
+  @Option(names = "--saes", paramLabel = "S", defaultValue = "demo",
+      description = "SAEs: a folder of blocks.{l}.hook_resid_pre folders, gpt2-small-res-jb, a hub repository id, or demo (default: ${DEFAULT-VALUE}).")
+  public String saes;
+
+  @Option(names = "--centering", paramLabel = "auto|on|off", defaultValue = "auto",
+      description = "Whether the SAEs read the mean-free residual (TransformerLens center_writing_weights); auto reads cfg.json and the release (default: ${DEFAULT-VALUE}).")
+  public String centering;
+
+  @Option(names = "--cache-dir", paramLabel = "DIR",
+      description = "Where downloads and the demo model go (default: $RESGRAPH_CACHE, else ~/.cache/resgraph).")
+  public Path cacheDir;
+
+  @Option(names = "--hub-url", paramLabel = "URL",
+      description = "The Hugging Face hub to download from (default: $HF_ENDPOINT, else https://huggingface.co).")
+  public String hubUrl;
+
+  public ModelRef ref() {
+    return ModelRef.newBuilder().setModel(model).setSaes(saes).setCentering(centering(centering)).build();
+  }
+
+  /** Micronaut properties for a model server that uses these options. */
+  public Map<String, Object> properties() {
+    Map<String, Object> p = new LinkedHashMap<>();
+    p.put("resgraph.cache-dir", (cacheDir != null ? cacheDir : defaultCacheDir()).toAbsolutePath().toString());
+    String hub = hubUrl != null ? hubUrl : System.getenv("HF_ENDPOINT");
+    if (hub != null && !hub.isBlank()) p.put("resgraph.hub.url", hub);
+    String token = System.getenv("HF_TOKEN");
+    if (token != null && !token.isBlank()) p.put("resgraph.hub.token", token);
+    return p;
+  }
+
+  public static Centering centering(String value) {
+    return switch (value.toLowerCase(java.util.Locale.ROOT)) {
+      case "auto" -> Centering.CENTERING_AUTO;
+      case "on", "true" -> Centering.CENTERING_ON;
+      case "off", "false" -> Centering.CENTERING_OFF;
+      default -> throw new IllegalArgumentException("--centering must be auto, on or off, not " + value);
+    };
+  }
+
+  public static Path defaultCacheDir() {
+    String explicit = System.getenv("RESGRAPH_CACHE");
+    if (explicit != null && !explicit.isBlank()) return Path.of(explicit);
+    String xdg = System.getenv("XDG_CACHE_HOME");
+    Path base = xdg != null && !xdg.isBlank() ? Path.of(xdg) : Path.of(System.getProperty("user.home"), ".cache");
+    return base.resolve("resgraph");
+  }
+}

@@ -1,0 +1,83 @@
+package resgraph.modelserver;
+
+import io.micronaut.context.annotation.Value;
+import jakarta.inject.Singleton;
+import java.util.Arrays;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.function.Supplier;
+import resgraph.model.SaeModel;
+import resgraph.model.Trace;
+
+/**
+ * Clean traces by (loaded model, tokens), least recently used first out, bounded in bytes. A
+ * stream of Ablate calls for one prompt computes its clean pass once; concurrent first requests
+ * share it. Keyed by the loaded instance, not its name, so a pair reloaded from changed files
+ * never sees the old traces.
+ */
+@Singleton
+public final class TraceCache {
+
+  private record Key(SaeModel model, String tokens) {
+    Key(SaeModel model, int[] tokens) {
+      this(model, Arrays.toString(tokens));
+    }
+  }
+
+  private final long maxBytes;
+  private final LinkedHashMap<Key, CompletableFuture<Trace>> traces = new LinkedHashMap<>(16, 0.75f, true);
+  private long bytes;
+
+  public TraceCache(@Value("${resgraph.model-server.trace-cache-mb:512}") long maxMegabytes) {
+    this.maxBytes = maxMegabytes << 20;
+  }
+
+  /** The trace of tokens on this model, computed by {@code compute} unless cached. */
+  public Trace get(SaeModel model, int[] tokens, Supplier<Trace> compute) {
+    Key key = new Key(model, tokens);
+    CompletableFuture<Trace> future;
+    boolean mine = false;
+    synchronized (this) {
+      future = traces.get(key);
+      if (future == null) {
+        future = new CompletableFuture<>();
+        traces.put(key, future);
+        mine = true;
+      }
+    }
+    if (mine) {
+      try {
+        admit(key, future, compute.get());
+      } catch (RuntimeException | Error e) {
+        synchronized (this) {
+          traces.remove(key);
+        }
+        future.completeExceptionally(e);
+      }
+    }
+    try {
+      return future.join();
+    } catch (CompletionException e) {
+      if (e.getCause() instanceof RuntimeException r) throw r;
+      throw e;
+    }
+  }
+
+  /** Completes the entry and counts its bytes in one step, so every done entry is counted. */
+  private synchronized void admit(Key key, CompletableFuture<Trace> future, Trace trace) {
+    future.complete(trace);
+    if (traces.get(key) != future) return;
+    bytes += trace.bytes();
+    Iterator<Map.Entry<Key, CompletableFuture<Trace>>> it = traces.entrySet().iterator();
+    // the newest stays even if it alone is over the bound: the request that made it needs it now
+    while (bytes > maxBytes && traces.size() > 1 && it.hasNext()) {
+      CompletableFuture<Trace> f = it.next().getValue();
+      if (!f.isDone()) continue;
+      it.remove();
+      bytes -= f.join().bytes();
+    }
+  }
+}
