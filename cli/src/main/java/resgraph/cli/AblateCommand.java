@@ -1,0 +1,82 @@
+package resgraph.cli;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.util.List;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import resgraph.modelserver.ModelOptions;
+import resgraph.v1.AblateRequest;
+import resgraph.v1.AblateResponse;
+import resgraph.v1.LatentEffects;
+import resgraph.v1.Strategy;
+import resgraph.v1.TokenizeRequest;
+import resgraph.v1.TokenizeResponse;
+
+/** {@code resgraph ablate}: METHOD.md steps 3-5 for one layer, printed as one JSON object. */
+@Command(name = "ablate", mixinStandardHelpOptions = true,
+    description = "Knock out latents of one layer and print, as JSON, how every latent of the next layer moves at the target.")
+final class AblateCommand implements Callable<Integer> {
+
+  @Mixin ModelOptions model;
+
+  @Option(names = "--prompt", required = true, paramLabel = "TEXT", description = "The prompt.")
+  String prompt;
+
+  @Option(names = "--layer", required = true, paramLabel = "L", description = "The layer whose latents are ablated.")
+  int layer;
+
+  @Option(names = "--target", paramLabel = "T", description = "Target position (default: the last token).")
+  Integer target;
+
+  @Option(names = "--latents", split = ",", paramLabel = "i,j,...",
+      description = "Latents to ablate (default: every latent active at an ablatable position up to the target).")
+  List<Integer> latents;
+
+  @Option(names = "--strategy", defaultValue = "exact", paramLabel = "exact|naive",
+      description = "exact: block l only, batched; naive: the whole model per latent, as the seed did (default: ${DEFAULT-VALUE}).")
+  String strategy;
+
+  @Option(names = "--server", paramLabel = "HOST:PORT", description = "A running model server (default: start one in this process).")
+  String server;
+
+  @Override
+  public Integer call() throws Exception {
+    Strategy s = switch (strategy) {
+      case "exact" -> Strategy.STRATEGY_EXACT;
+      case "naive" -> Strategy.STRATEGY_NAIVE;
+      default -> throw new IllegalArgumentException("--strategy must be exact or naive, not " + strategy);
+    };
+    if (latents != null && latents.stream().anyMatch(i -> i < 0)) throw new IllegalArgumentException("--latents must be non-negative");
+    try (ModelClient client = server == null ? ModelClient.inProcess(model.properties()) : ModelClient.connect(server)) {
+      TokenizeResponse tokens = client.stub.tokenize(TokenizeRequest.newBuilder().setRef(model.ref()).setText(prompt).build());
+      AblateRequest.Builder req = AblateRequest.newBuilder().setRef(model.ref()).addAllTokens(tokens.getTokensList())
+          .setLayer(layer).setStrategy(s);
+      if (target != null) req.setTarget(target);
+      if (latents != null) req.addAllLatents(latents);
+      AblateResponse r = client.stub.ablate(req.build());
+      System.out.println(json(tokens, r));
+    }
+    return 0;
+  }
+
+  private static String json(TokenizeResponse tokens, AblateResponse r) throws Exception {
+    ObjectMapper json = new ObjectMapper();
+    ObjectNode out = json.createObjectNode();
+    ArrayNode ids = out.putArray("tokens");
+    tokens.getTokensList().forEach(ids::add);
+    out.put("target", r.getTarget());
+    out.put("layer", r.getLayer());
+    ArrayNode effects = out.putArray("effects");
+    for (LatentEffects e : r.getEffectsList()) {
+      ObjectNode o = effects.addObject();
+      o.put("latent", e.getLatent());
+      ArrayNode down = o.putArray("downstream");
+      for (int i = 0; i < e.getDownstreamCount(); i++) down.addArray().add(e.getDownstream(i)).add(e.getDelta(i));
+    }
+    return json.writeValueAsString(out);
+  }
+}
