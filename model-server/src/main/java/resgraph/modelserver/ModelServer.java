@@ -1,7 +1,7 @@
 package resgraph.modelserver;
 
 import io.micronaut.context.ApplicationContext;
-import io.micronaut.runtime.Micronaut;
+import io.micronaut.runtime.EmbeddedApplication;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
@@ -33,9 +33,19 @@ public final class ModelServer implements Callable<Integer> {
   @Option(names = "--no-preload", description = "Load the pair on the first request instead of at start-up.")
   boolean noPreload;
 
-  /** Starts the gRPC server with these extra properties; the caller closes the context. */
+  /**
+   * Starts the context and its gRPC server with these extra properties, and returns at once (where
+   * Micronaut.run would block the calling thread); the caller closes the context.
+   */
   public static ApplicationContext start(Map<String, Object> properties) {
-    return Micronaut.build(new String[0]).mainClass(ModelServer.class).banner(false).properties(properties).start();
+    ApplicationContext ctx = ApplicationContext.builder(ModelServer.class).properties(properties).start();
+    try {
+      ctx.findBean(EmbeddedApplication.class).ifPresent(EmbeddedApplication::start);
+    } catch (RuntimeException e) {
+      ctx.close();
+      throw e;
+    }
+    return ctx;
   }
 
   @Override
