@@ -101,7 +101,7 @@ public final class ExactAblation {
     int m = target + 1, d = gpt2.config.n_embd(), heads = gpt2.config.n_head(), hs = gpt2.config.headSize();
     try (NDScope scope = new NDScope()) {
       NDManager nd = model.manager();
-      Gpt2.Block b = gpt2.h.get(layer).to(DataType.FLOAT64);
+      Gpt2.Block b = gpt2.h.get(layer);
       NDArray x = nd.create(trace.resid(layer, m), new Shape(m, d));
       NDArray qkv = Gpt2.linear(b.attn().c_attn(), gpt2.layerNorm(b.ln_1(), x)); // [m, 3d]
       NDArray query = qkv.get(target + ":" + m + ", 0:" + d); // [1, d]
@@ -112,7 +112,7 @@ public final class ExactAblation {
       NDArray z = attention.matMul(heads(values, heads, hs)).transpose(1, 0, 2).reshape(1, d); // [H, 1, m] x [H, m, hs]
       NDArray mid = x.get(target + ":" + m).add(Gpt2.linear(b.attn().c_proj(), z)); // [1, d]
       NDArray mlpPre = Gpt2.linear(b.mlp().c_fc(), gpt2.layerNorm(b.ln_2(), mid)); // [1, 4d]
-      NDArray pre = model.sae(layer + 1).to(DataType.FLOAT64).preActivation(nd.create(trace.residAt(layer + 1, target)));
+      NDArray pre = model.sae(layer + 1).preActivation(nd.create(trace.residAt(layer + 1, target)));
       return new Clean(keys.toDoubleArray(), values.toDoubleArray(), query.toDoubleArray(), mid.toDoubleArray(),
           mlpPre.toDoubleArray(), pre.toDoubleArray());
     }

@@ -18,33 +18,20 @@ import java.util.List;
  *
  * <p>Shapes: {@code B} batch, {@code n} positions, {@code d} = n_embd, {@code H} heads,
  * {@code hs} = d / H, {@code V} vocabulary. Linear layers are GPT-2's Conv1D: {@code y = x·W + b}
- * with {@code W [in, out]}.
+ * with {@code W [in, out]}. Every operation computes in the dtype of its input, widening the
+ * float32 weights as it goes, so the same code runs the float64 clean pass.
  */
 public final class Gpt2 {
 
-  public record LayerNorm(NDArray weight, NDArray bias) {
-    LayerNorm to(DataType t) {
-      return new LayerNorm(weight.toType(t, false), bias.toType(t, false));
-    }
-  }
+  public record LayerNorm(NDArray weight, NDArray bias) {}
 
-  public record Linear(NDArray weight, NDArray bias) {
-    Linear to(DataType t) {
-      return new Linear(weight.toType(t, false), bias.toType(t, false));
-    }
-  }
+  public record Linear(NDArray weight, NDArray bias) {}
 
   public record Attention(Linear c_attn, Linear c_proj) {}
 
   public record Mlp(Linear c_fc, Linear c_proj) {}
 
-  public record Block(LayerNorm ln_1, Attention attn, LayerNorm ln_2, Mlp mlp) {
-    /** This block's weights in another dtype (float64 for the reference-precision clean pass). */
-    public Block to(DataType t) {
-      return new Block(ln_1.to(t), new Attention(attn.c_attn().to(t), attn.c_proj().to(t)), ln_2.to(t),
-          new Mlp(mlp.c_fc().to(t), mlp.c_proj().to(t)));
-    }
-  }
+  public record Block(LayerNorm ln_1, Attention attn, LayerNorm ln_2, Mlp mlp) {}
 
   /** Called at {@code blocks.{layer}.hook_resid_pre}; returns the residual the block reads. */
   public interface ResidHook {
@@ -125,7 +112,7 @@ public final class Gpt2 {
 
   /** The unembedding of the final residual: [B, n, d] -> [B, n, V]. */
   public NDArray logits(NDArray x) {
-    return layerNorm(ln_f, x).matMul(wte.transpose()); // [B, n, d] x [d, V] -> [B, n, V]
+    return layerNorm(ln_f, x).matMul(wte.toType(x.getDataType(), false).transpose()); // [B, n, d] x [d, V] -> [B, n, V]
   }
 
   /** Causal self-attention: [B, n, d] -> [B, n, d]. */
@@ -161,10 +148,11 @@ public final class Gpt2 {
   // ---- the pieces, shared with the exact ablation ----
 
   public static NDArray linear(Linear lin, NDArray x) {
-    return x.matMul(lin.weight()).add(lin.bias());
+    DataType t = x.getDataType();
+    return x.matMul(lin.weight().toType(t, false)).add(lin.bias().toType(t, false));
   }
 
-  /** LayerNorm over the last axis; computes in the dtype of x (float64 for exact differences). */
+  /** LayerNorm over the last axis. */
   public NDArray layerNorm(LayerNorm ln, NDArray x) {
     NDArray mean = x.mean(new int[] {-1}, true);
     NDArray centred = x.sub(mean);

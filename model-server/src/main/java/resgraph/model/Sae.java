@@ -16,12 +16,6 @@ import java.nio.file.Path;
  */
 public record Sae(SaeConfig cfg, boolean centered, NDArray W_enc, NDArray b_enc, NDArray W_dec, NDArray b_dec) {
 
-  /** This SAE's weights in another dtype (float64 for the reference-precision clean pass). */
-  public Sae to(DataType t) {
-    return new Sae(cfg, centered, W_enc.toType(t, false), b_enc.toType(t, false), W_dec.toType(t, false),
-        b_dec.toType(t, false));
-  }
-
   public int layer() {
     return cfg.layer();
   }
@@ -33,7 +27,7 @@ public record Sae(SaeConfig cfg, boolean centered, NDArray W_enc, NDArray b_enc,
   /** The encoder input: c(x) - b_dec when b_dec is applied to the input. [.., d] -> [.., d]. */
   public NDArray input(NDArray x) {
     NDArray in = centered ? x.sub(x.mean(new int[] {-1}, true)) : x;
-    return cfg.applyBDecToInput() ? in.sub(b_dec) : in;
+    return cfg.applyBDecToInput() ? in.sub(b_dec.toType(x.getDataType(), false)) : in;
   }
 
   /** How the encoder input moves when x moves by {@code delta}: b_dec cancels, centring does not. */
@@ -41,9 +35,10 @@ public record Sae(SaeConfig cfg, boolean centered, NDArray W_enc, NDArray b_enc,
     return centered ? delta.sub(delta.mean(new int[] {-1}, true)) : delta;
   }
 
-  /** The pre-ReLU encoder output: [.., d] -> [.., S]. */
+  /** The pre-ReLU encoder output: [.., d] -> [.., S], in the dtype of x (the weights are widened to it). */
   public NDArray preActivation(NDArray x) {
-    return input(x).matMul(W_enc).add(b_enc);
+    DataType t = x.getDataType();
+    return input(x).matMul(W_enc.toType(t, false)).add(b_enc.toType(t, false));
   }
 
   /** f = ReLU(pre): [.., d] -> [.., S]. */

@@ -180,10 +180,10 @@ public final class SaeModel implements AutoCloseable {
         Sae sae = saes.get(l);
         if (sae != null) {
           try (NDScope layerScope = new NDScope()) {
-            acts.put(l, sparseRows(sae.to(DataType.FLOAT64).encode(x.get(0)), tokens.length));
+            acts.put(l, sparseRows(sae.encode(x.get(0)), tokens.length));
           }
         }
-        if (l < layers) x = gpt2.block(gpt2.h.get(l).to(DataType.FLOAT64), x);
+        if (l < layers) x = gpt2.block(gpt2.h.get(l), x);
       }
     }
     return new Trace(tokens, gpt2.config.n_embd(), resid, acts);

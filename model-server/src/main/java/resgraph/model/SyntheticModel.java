@@ -2,6 +2,8 @@ package resgraph.model;
 
 import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.Shape;
@@ -83,8 +85,11 @@ public final class SyntheticModel {
 
   /** Share of decoder directions that continue a direction of the previous layer. */
   private static final double PERSISTENCE = 0.3;
-  /** Calibration positions used to set the encoder biases. */
-  private static final int CALIBRATION_TOKENS = 128;
+  /**
+   * Calibration prompts used to set the encoder biases: several short ones, since the residual's
+   * spread depends on how many positions attention has to average over.
+   */
+  private static final int CALIBRATION_PROMPTS = 6, CALIBRATION_TOKENS = 24;
 
   private SyntheticModel() {}
 
@@ -172,11 +177,14 @@ public final class SyntheticModel {
 
   /** x_l at the calibration positions, BOS left out: it is never ablated, so it does not set the scale. */
   private static float[][] calibrationResiduals(Spec spec, Gpt2 gpt2) {
+    int d = spec.n_embd();
     float[][] resid = new float[spec.n_layer()][];
     try (NDScope scope = new NDScope()) {
-      NDArray x = gpt2.embed(calibrationTokens(spec)); // [1, n, d]
+      NDList prompts = new NDList();
+      for (int[] tokens : calibrationTokens(spec)) prompts.add(gpt2.embed(tokens));
+      NDArray x = NDArrays.concat(prompts, 0); // [prompts, n, d]
       for (int l = 0; l < spec.n_layer(); l++) {
-        resid[l] = x.get(0).get("1:").toFloatArray();
+        resid[l] = x.get(":, 1:").reshape(-1, d).toFloatArray();
         x = gpt2.block(gpt2.h.get(l), x);
       }
     }
@@ -265,14 +273,16 @@ public final class SyntheticModel {
     return t;
   }
 
-  /** BOS then random tokens, enough positions to estimate the residual's spread. */
-  private static int[] calibrationTokens(Spec s) {
+  /** Prompts of BOS then random tokens. */
+  private static int[][] calibrationTokens(Spec s) {
     int n = Math.min(s.n_positions(), CALIBRATION_TOKENS);
     SplittableRandom r = random(s, "calibration", 0);
-    int[] t = new int[n];
-    t[0] = Gpt2Tokenizer.END_OF_TEXT;
-    for (int i = 1; i < n; i++) t[i] = r.nextInt(Gpt2Tokenizer.VOCAB);
-    return t;
+    int[][] prompts = new int[CALIBRATION_PROMPTS][n];
+    for (int[] t : prompts) {
+      t[0] = Gpt2Tokenizer.END_OF_TEXT;
+      for (int i = 1; i < n; i++) t[i] = r.nextInt(Gpt2Tokenizer.VOCAB);
+    }
+    return prompts;
   }
 
   /**

@@ -1,0 +1,63 @@
+package resgraph.model;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.djl.Device;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import resgraph.model.SyntheticModel.Format;
+import resgraph.model.SyntheticModel.Spec;
+
+/** The generator writes the real formats, deterministically, with SAEs that fire sparsely. */
+class SyntheticModelTest {
+
+  private static final Spec SMALL = new Spec(3, 48, 4, 64, Gpt2Tokenizer.VOCAB, 400, 20, true, true, true, 7);
+
+  @Test
+  void theSameSeedWritesTheSameBytesAndAnotherSeedDoesNot(@TempDir Path dir) throws IOException {
+    SyntheticModel.write(SMALL, dir.resolve("a"), Format.PLAIN);
+    SyntheticModel.write(SMALL, dir.resolve("b"), Format.PLAIN);
+    SyntheticModel.write(SMALL.withSeed(8), dir.resolve("c"), Format.PLAIN);
+    for (String f : new String[] {"model/model.safetensors", "saes/blocks.2.hook_resid_pre/sae_weights.safetensors"}) {
+      assertArrayEquals(Files.readAllBytes(dir.resolve("a").resolve(f)), Files.readAllBytes(dir.resolve("b").resolve(f)), f);
+      assertFalse(java.util.Arrays.equals(Files.readAllBytes(dir.resolve("a").resolve(f)),
+          Files.readAllBytes(dir.resolve("c").resolve(f))), f);
+    }
+  }
+
+  @Test
+  void filesLoadAndLatentsFireAboutL0PerPosition(@TempDir Path dir) throws IOException {
+    SyntheticModel.write(SMALL, dir, Format.PLAIN);
+    try (SaeModel m = SaeModel.load(dir.resolve("model"), dir.resolve("saes"), null, false, Device.cpu())) {
+      assertEquals(3, m.saes().size());
+      assertTrue(m.saes().iterator().next().centered(), "cfg.json's center_writing_weights is read");
+      Trace t = m.trace(m.tokenize("Synthetic models stand in for GPT-2 where its weights cannot be downloaded."));
+      for (int l = 0; l < 3; l++) {
+        double total = 0;
+        for (int p = 1; p < t.length(); p++) total += t.acts(l)[p].latents().length;
+        double l0 = total / (t.length() - 1);
+        assertTrue(l0 > SMALL.l0() / 2 && l0 < SMALL.l0() * 2, "layer " + l + " fires " + l0 + " latents per position");
+      }
+    }
+  }
+
+  @Test
+  void theInMemoryBuildEqualsTheFiles(@TempDir Path dir) throws IOException {
+    SyntheticModel.write(SMALL, dir, Format.PLAIN);
+    try (SaeModel files = SaeModel.load(dir.resolve("model"), dir.resolve("saes"), null, false, Device.cpu());
+        SaeModel memory = SyntheticModel.build(SMALL, Device.cpu())) {
+      int[] tokens = files.tokenize("one model, two ways to make it");
+      Trace a = files.trace(tokens), b = memory.trace(tokens);
+      for (int l = 0; l < 3; l++) {
+        assertArrayEquals(a.resid(l, tokens.length), b.resid(l, tokens.length), 0.0);
+        assertArrayEquals(a.candidates(l, 1, tokens.length - 1), b.candidates(l, 1, tokens.length - 1));
+      }
+    }
+  }
+}
