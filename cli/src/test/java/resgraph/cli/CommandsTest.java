@@ -1,0 +1,146 @@
+package resgraph.cli;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.djl.Device;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.micronaut.context.ApplicationContext;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.net.ServerSocket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import resgraph.model.ExactAblation;
+import resgraph.model.Gpt2Tokenizer;
+import resgraph.model.SaeModel;
+import resgraph.model.Trace;
+import resgraph.modelserver.CommandLines;
+import resgraph.modelserver.ModelServer;
+
+/** The resgraph command as a user runs it: arguments in, JSON or one error line out, an exit code. */
+class CommandsTest {
+
+  private static final String PROMPT = "The keys to the cabinet are on the table";
+
+  @TempDir static Path dir;
+  private static Path model, saes;
+
+  /** What one run printed and returned. */
+  record Run(int code, String out, String err) {}
+
+  static synchronized Run resgraph(String... args) {
+    PrintStream out = System.out, err = System.err;
+    ByteArrayOutputStream o = new ByteArrayOutputStream(), e = new ByteArrayOutputStream();
+    System.setOut(new PrintStream(o, true, StandardCharsets.UTF_8));
+    System.setErr(new PrintStream(e, true, StandardCharsets.UTF_8));
+    try {
+      int code = CommandLines.run(new Main(), args);
+      return new Run(code, o.toString(StandardCharsets.UTF_8), e.toString(StandardCharsets.UTF_8));
+    } finally {
+      System.setOut(out);
+      System.setErr(err);
+    }
+  }
+
+  @BeforeAll
+  static void generate() {
+    Run r = resgraph("generate", "--out", dir.resolve("m").toString(), "--layers", "3", "--d-model", "40", "--heads", "5",
+        "--d-sae", "300", "--l0", "10", "--seed", "3");
+    assertEquals(0, r.code(), r.err());
+    model = dir.resolve("m/model");
+    saes = dir.resolve("m/saes");
+    assertTrue(Files.isRegularFile(model.resolve("model.safetensors")));
+    assertTrue(Files.isRegularFile(saes.resolve("blocks.2.hook_resid_pre/sae_weights.safetensors")));
+  }
+
+  private static String[] ablate(String... more) {
+    List<String> args = new java.util.ArrayList<>(List.of("ablate", "--model", model.toString(), "--saes", saes.toString(),
+        "--cache-dir", dir.resolve("cache").toString()));
+    args.addAll(List.of(more));
+    return args.toArray(String[]::new);
+  }
+
+  @Test
+  void ablatePrintsEveryCandidatesEffectsAsJson() throws Exception {
+    Run r = resgraph(ablate("--prompt", PROMPT, "--layer", "1"));
+    assertEquals(0, r.code(), r.err());
+    JsonNode json = new ObjectMapper().readTree(r.out());
+    int[] tokens = Gpt2Tokenizer.encode(PROMPT, true);
+    assertArrayEquals(tokens, new ObjectMapper().convertValue(json.get("tokens"), int[].class));
+    assertEquals(tokens.length - 1, json.get("target").asInt());
+    assertEquals(1, json.get("layer").asInt());
+    try (SaeModel m = SaeModel.load(model, saes, null, false, Device.cpu())) {
+      Trace t = m.trace(tokens);
+      int[] candidates = t.candidates(1, 1, tokens.length - 1);
+      List<ExactAblation.Effects> expected = ExactAblation.run(m, t, 1, candidates, tokens.length - 1, 128);
+      assertEquals(candidates.length, json.get("effects").size());
+      for (int i = 0; i < candidates.length; i++) {
+        JsonNode e = json.get("effects").get(i);
+        assertEquals(candidates[i], e.get("latent").asInt());
+        JsonNode down = e.get("downstream");
+        assertEquals(expected.get(i).downstream().length, down.size());
+        for (int k = 0; k < down.size(); k++) {
+          assertEquals(expected.get(i).downstream()[k], down.get(k).get(0).asInt());
+          assertEquals(expected.get(i).delta()[k], down.get(k).get(1).floatValue(), 1e-7f);
+        }
+      }
+    }
+  }
+
+  @Test
+  void ablateNamedLatentsAtATargetAgainstARemoteServerMatchesInProcess() throws Exception {
+    int port;
+    try (ServerSocket s = new ServerSocket(0)) {
+      port = s.getLocalPort();
+    }
+    Map<String, Object> props = new HashMap<>(Map.of("grpc.server.port", port, "grpc.server.host", "127.0.0.1",
+        "resgraph.cache-dir", dir.resolve("cache").toString()));
+    try (ApplicationContext server = ModelServer.start(props)) {
+      String[] args = {"--prompt", PROMPT, "--layer", "0", "--target", "4", "--latents", "1,2,3"};
+      Run local = resgraph(ablate(args));
+      List<String> remote = new java.util.ArrayList<>(List.of(ablate(args)));
+      remote.addAll(List.of("--server", "127.0.0.1:" + port));
+      Run viaServer = resgraph(remote.toArray(String[]::new));
+      assertEquals(0, local.code(), local.err());
+      assertEquals(0, viaServer.code(), viaServer.err());
+      assertEquals(local.out(), viaServer.out());
+      JsonNode json = new ObjectMapper().readTree(local.out());
+      assertEquals(4, json.get("target").asInt());
+      assertEquals(3, json.get("effects").size());
+      assertEquals(2, json.get("effects").get(1).get("latent").asInt());
+    }
+  }
+
+  @Test
+  void badInputIsOneLineAndAnExitCode() {
+    assertFails(resgraph(ablate("--prompt", PROMPT, "--layer", "7")), 1, "layer 7");
+    assertFails(resgraph(ablate("--prompt", "", "--layer", "0")), 1, "empty");
+    assertFails(resgraph(ablate("--prompt", PROMPT, "--layer", "0", "--latents", "300")), 1, "latent 300");
+    assertFails(resgraph(ablate("--prompt", PROMPT, "--layer", "0", "--target", "99")), 1, "target position 99");
+    assertFails(resgraph(ablate("--prompt", PROMPT, "--layer", "0", "--strategy", "fast")), 2, "--strategy");
+    assertFails(resgraph(ablate("--layer", "0")), 2, "--prompt");
+    assertFails(resgraph("ablate", "--model", dir.resolve("nowhere").toString(), "--saes", saes.toString(),
+        "--prompt", PROMPT, "--layer", "0"), 1, "no model folder");
+    assertFails(resgraph("generate", "--out", dir.resolve("x").toString(), "--heads", "7", "--d-model", "40"), 2,
+        "not a multiple");
+  }
+
+  private static void assertFails(Run r, int code, String words) {
+    assertEquals(code, r.code(), r.out() + r.err());
+    assertTrue(r.out().isEmpty(), "nothing on stdout: " + r.out());
+    String[] lines = r.err().strip().split("\n");
+    String last = lines[lines.length - 1];
+    assertTrue(last.startsWith("resgraph: ") && last.contains(words), "error line: " + r.err());
+    assertTrue(!r.err().contains("\tat "), "no stack trace: " + r.err());
+  }
+}
