@@ -49,6 +49,7 @@ public final class HubClient {
   private static final Duration HEADERS_TIMEOUT = Duration.ofSeconds(60);
 
   private static final String PART_SUFFIX = ".part";
+  private static final int MAX_REDIRECTS = 10;
   private static final int BUFFER_BYTES = 1 << 16;
 
   /** Told how a download is going; called from the downloading thread. */
@@ -84,7 +85,8 @@ public final class HubClient {
     this.progress = progress;
     this.http =
         HttpClient.newBuilder()
-            .followRedirects(HttpClient.Redirect.NORMAL)
+            // followed by hand, so the token is not sent on to the CDN the hub redirects to
+            .followRedirects(HttpClient.Redirect.NEVER)
             .connectTimeout(CONNECT_TIMEOUT)
             .build();
   }
@@ -187,13 +189,9 @@ public final class HubClient {
   }
 
   private Optional<Path> download(String url, Path target) {
-    HttpRequest.Builder request =
-        HttpRequest.newBuilder(URI.create(url)).timeout(HEADERS_TIMEOUT).GET();
-    if (token != null) request.header("Authorization", "Bearer " + token);
-
     HttpResponse<InputStream> response;
     try {
-      response = http.send(request.build(), HttpResponse.BodyHandlers.ofInputStream());
+      response = follow(URI.create(url));
     } catch (IOException e) {
       throw new ModelException(
           Kind.UNAVAILABLE,
@@ -231,6 +229,26 @@ public final class HubClient {
       } catch (IOException e) {
         LOG.debug("closing the response body of {} failed", url, e);
       }
+    }
+  }
+
+  /**
+   * GETs a URL, following up to {@value #MAX_REDIRECTS} redirects. The token goes only to the
+   * hub's own host: presigned CDN URLs carry their own authorization and some refuse a second one.
+   */
+  private HttpResponse<InputStream> follow(URI uri) throws IOException, InterruptedException {
+    URI hub = URI.create(base);
+    for (int hop = 0; ; hop++) {
+      HttpRequest.Builder request = HttpRequest.newBuilder(uri).timeout(HEADERS_TIMEOUT).GET();
+      boolean sameHost = Objects.equals(uri.getHost(), hub.getHost()) && uri.getPort() == hub.getPort();
+      if (token != null && sameHost) request.header("Authorization", "Bearer " + token);
+      HttpResponse<InputStream> response = http.send(request.build(), HttpResponse.BodyHandlers.ofInputStream());
+      int status = response.statusCode();
+      Optional<String> location = response.headers().firstValue("Location");
+      if (status / 100 != 3 || status == 304 || location.isEmpty()) return response;
+      response.body().close();
+      if (hop == MAX_REDIRECTS) throw new IOException("more than " + MAX_REDIRECTS + " redirects from " + uri);
+      uri = uri.resolve(location.get());
     }
   }
 

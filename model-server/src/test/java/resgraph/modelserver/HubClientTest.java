@@ -328,6 +328,23 @@ class HubClientTest {
   }
 
   @Test
+  void keepsTheTokenOnTheHubsOwnHost() {
+    // "localhost" is the same server under another host name, standing in for the hub's CDN
+    String cdn = "http://localhost:" + base.getPort() + "/cdn/signed";
+    routes.put(hubPath(REPO, "model.safetensors"), redirect(cdn));
+    routes.put("/cdn/signed", file(new byte[] {7}));
+    routes.put(hubPath(REPO, "moved.json"), redirect("/cdn/same-host"));
+    routes.put("/cdn/same-host", file(new byte[] {8}));
+
+    client("hf_secret").fetch(REPO, "model.safetensors");
+    client("hf_secret").fetch(REPO, "moved.json");
+
+    assertEquals(new Seen(hubPath(REPO, "model.safetensors"), "Bearer hf_secret"), seen.get(0));
+    assertEquals(new Seen("/cdn/signed", null), seen.get(1));
+    assertEquals(new Seen("/cdn/same-host", "Bearer hf_secret"), seen.get(3));
+  }
+
+  @Test
   void concurrentFetchesShareOneDownload() throws Exception {
     byte[] bytes = randomBytes(2_000_000, 5);
     routes.put(hubPath(REPO, "model.safetensors"), file(bytes));
