@@ -111,7 +111,7 @@ public final class SaeModel implements AutoCloseable {
 
   public void checkTokens(int[] tokens) {
     if (tokens.length <= firstAblatable()) {
-      throw ModelException.badRequest("the prompt is empty" + (prependBos ? " (only the BOS token)" : ""));
+      throw ModelException.badRequest("the prompt is empty" + (tokens.length == 1 ? " (only the BOS token)" : ""));
     }
     int max = gpt2.config.n_positions();
     if (tokens.length > max) {
