@@ -1,0 +1,101 @@
+package resgraph.cluster;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Starts one of resgraph's modules as a JVM of its own, from the classes and classpath the build
+ * left in {@code MODULE/target}: exactly the process a container would run, without a container.
+ */
+public final class Launcher {
+
+  private Launcher() {}
+
+  /** The repository root: {@code -Dresgraph.home}, else the nearest folder up from here holding local-cluster/. */
+  public static Path home() {
+    String set = System.getProperty("resgraph.home");
+    if (set != null) return Path.of(set).toAbsolutePath();
+    for (Path p = Path.of("").toAbsolutePath(); p != null; p = p.getParent()) {
+      if (Files.isDirectory(p.resolve("local-cluster")) && Files.isRegularFile(p.resolve("pom.xml"))) return p;
+    }
+    throw new IllegalStateException("cannot find the resgraph folder: set -Dresgraph.home");
+  }
+
+  /** The runtime classpath of a module, as its build wrote it. */
+  public static String classpath(String module) {
+    Path root = home();
+    Path file = root.resolve(module).resolve("target/classpath.txt");
+    try {
+      return root.resolve(module).resolve("target/classes") + java.io.File.pathSeparator + Files.readString(file).strip();
+    } catch (IOException e) {
+      throw new UncheckedIOException("module " + module + " is not built (no " + file + "): run ./mvnw -DskipTests package", e);
+    }
+  }
+
+  /** Starts {@code java JVM_ARGS -cp CLASSPATH MAIN ARGS}, its output appended to {@code log}. */
+  public static Process start(String module, String mainClass, List<String> jvmArgs, List<String> args, Path log) {
+    List<String> cmd = new ArrayList<>();
+    cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+    cmd.addAll(jvmArgs);
+    cmd.add("-cp");
+    cmd.add(classpath(module));
+    cmd.add(mainClass);
+    cmd.addAll(args);
+    try {
+      Files.createDirectories(log.getParent());
+      return new ProcessBuilder(cmd).redirectErrorStream(true)
+          .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile())).start();
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot start " + module, e);
+    }
+  }
+
+  public static int freePort() {
+    try (ServerSocket s = new ServerSocket(0)) {
+      return s.getLocalPort();
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  /** Waits until the port accepts connections; fails with the log's tail if the process ends first. */
+  public static void awaitPort(String name, Process process, int port, Duration timeout, Path log) {
+    Instant deadline = Instant.now().plus(timeout);
+    while (Instant.now().isBefore(deadline)) {
+      if (!process.isAlive()) {
+        throw new IllegalStateException(name + " exited with code " + process.exitValue() + " while starting:\n" + tail(log));
+      }
+      try (Socket s = new Socket()) {
+        s.connect(new InetSocketAddress("127.0.0.1", port), 200);
+        return;
+      } catch (IOException notYet) {
+        try {
+          Thread.sleep(100); // polling a port that is not open yet: nothing to wait on instead
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+          throw new IllegalStateException("interrupted waiting for " + name, e);
+        }
+      }
+    }
+    throw new IllegalStateException(name + " did not open port " + port + " within " + timeout.toSeconds() + " s:\n" + tail(log));
+  }
+
+  /** The last lines of a log, to show why a component failed. */
+  public static String tail(Path log) {
+    try {
+      List<String> lines = Files.readAllLines(log);
+      return String.join("\n", lines.subList(Math.max(0, lines.size() - 15), lines.size()));
+    } catch (IOException e) {
+      return "(no log at " + log + ")";
+    }
+  }
+}

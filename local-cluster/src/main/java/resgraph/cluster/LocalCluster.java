@@ -1,0 +1,259 @@
+package resgraph.cluster;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
+
+/**
+ * resgraph on one machine: a real Kafka broker, a real Neo4j, the model server, the ablation
+ * workers, the graph service and the orchestrator, each its own OS process. What is running and
+ * where is written to {@code DIR/cluster.json}, so a later command (or another language) can find it.
+ *
+ * <p>Layout of DIR: {@code kafka/} and {@code neo4j/} hold the data, {@code logs/} one log per
+ * process, {@code cluster.json} the processes and endpoints.
+ */
+public final class LocalCluster {
+
+  /** One running process: what it is, its pid, the port it serves (0 for none), its log. */
+  public record Proc(String name, long pid, int port, String log) {
+    public boolean alive() {
+      return ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false);
+    }
+  }
+
+  /** Where the cluster answers. */
+  public record Endpoints(String kafka, String bolt, String modelServer, String graphService, String orchestrator) {}
+
+  /** What cluster.json holds. */
+  public record State(Endpoints endpoints, List<Proc> processes, String model, String saes) {}
+
+  /** What to start. */
+  public record Options(int workers, String model, String saes) {
+    public Options {
+      if (workers < 1) throw new IllegalArgumentException("--workers must be at least 1, not " + workers);
+    }
+  }
+
+  private static final Duration START_TIMEOUT = Duration.ofSeconds(120);
+  private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+
+  private final Path dir;
+  private final List<Proc> processes;
+  private final Endpoints endpoints;
+  private final Options options;
+
+  private LocalCluster(Path dir, List<Proc> processes, Endpoints endpoints, Options options) {
+    this.dir = dir;
+    this.processes = new ArrayList<>(processes);
+    this.endpoints = endpoints;
+    this.options = options;
+  }
+
+  public Endpoints endpoints() {
+    return endpoints;
+  }
+
+  public Path dir() {
+    return dir;
+  }
+
+  public synchronized List<Proc> processes() {
+    return List.copyOf(processes);
+  }
+
+  /** Starts every component and waits until each serves; stops what started if one fails. */
+  public static LocalCluster start(Path dir, Options options, Consumer<String> say) {
+    LocalCluster c = infrastructure(dir, options, say);
+    Endpoints e = c.endpoints;
+    try {
+      say.accept("starting the model server, graph service, orchestrator and " + options.workers() + " workers");
+      Started model = c.launch("model-server", "model-server", "resgraph.modelserver.ModelServer",
+          List.of("-Xmx3g", "-Dai.djl.offline=true"),
+          List.of("--port", String.valueOf(port(e.modelServer())), "--host", "127.0.0.1", "--model", options.model(), "--saes", options.saes()),
+          port(e.modelServer()));
+      Started graph = c.launch("graph-service", "graph-service", "resgraph.graph.GraphServer",
+          List.of("-Xmx1g", "-Dgrpc.server.port=" + port(e.graphService()), "-Dkafka.bootstrap.servers=" + e.kafka(),
+              "-Dneo4j.uri=" + e.bolt(), "-Dresgraph.model-server.address=" + e.modelServer()),
+          List.of(), port(e.graphService()));
+      Started orchestrator = c.launch("orchestrator", "orchestrator", "resgraph.orchestrator.Orchestrator",
+          List.of("-Xmx512m", "-Dgrpc.server.port=" + port(e.orchestrator()), "-Dkafka.bootstrap.servers=" + e.kafka(),
+              "-Dresgraph.model-server.address=" + e.modelServer(), "-Dresgraph.graph-service.address=" + e.graphService()),
+          List.of(), port(e.orchestrator()));
+      for (int i = 0; i < options.workers(); i++) c.startWorker();
+      c.await(model, graph, orchestrator);
+      c.save();
+      return c;
+    } catch (RuntimeException ex) {
+      c.stop();
+      throw ex;
+    }
+  }
+
+  /**
+   * Kafka and Neo4j alone, for tests of one service and as the first step of {@link #start}; the
+   * other endpoints are reserved ports nothing serves yet.
+   */
+  public static LocalCluster infrastructure(Path dir, Options options, Consumer<String> say) {
+    dir = dir.toAbsolutePath();
+    Endpoints e = new Endpoints("127.0.0.1:" + Launcher.freePort(), "bolt://127.0.0.1:" + Launcher.freePort(),
+        "127.0.0.1:" + Launcher.freePort(), "127.0.0.1:" + Launcher.freePort(), "127.0.0.1:" + Launcher.freePort());
+    LocalCluster c = new LocalCluster(dir, List.of(), e, options);
+    try {
+      say.accept("starting Kafka and Neo4j");
+      Started kafka = c.launch("kafka", "local-kafka", "resgraph.local.LocalKafka", List.of("-Xmx512m"),
+          List.of(String.valueOf(port(e.kafka())), Integer.toString(Launcher.freePort()), dir.resolve("kafka").toString()), port(e.kafka()));
+      Started neo4j = c.launch("neo4j", "local-neo4j", "resgraph.local.LocalNeo4j", List.of("-Xmx1g"),
+          List.of(String.valueOf(port(e.bolt())), dir.resolve("neo4j").toString()), port(e.bolt()));
+      c.await(kafka, neo4j);
+      c.save();
+      return c;
+    } catch (RuntimeException ex) {
+      c.stop();
+      throw ex;
+    }
+  }
+
+  /** Adds an ablation worker (it joins the consumer group and takes a share of the tasks). */
+  public synchronized Proc startWorker() {
+    long n = processes.stream().filter(p -> p.name().startsWith("worker-")).count();
+    String name = "worker-" + (n + 1);
+    Started w = launch(name, "ablation-worker", "resgraph.worker.AblationWorker",
+        List.of("-Xmx384m", "-Dkafka.bootstrap.servers=" + endpoints.kafka(),
+            "-Dresgraph.model-server.address=" + endpoints.modelServer(), "-Dresgraph.worker.name=" + name),
+        List.of(), 0);
+    save();
+    return w.proc();
+  }
+
+  /** The cluster recorded in DIR, if every one of its processes is still alive. */
+  public static Optional<LocalCluster> find(Path dir) {
+    Path file = dir.toAbsolutePath().resolve("cluster.json");
+    if (!Files.isRegularFile(file)) return Optional.empty();
+    try {
+      State s = JSON.readValue(file.toFile(), State.class);
+      if (!s.processes().stream().allMatch(Proc::alive)) return Optional.empty();
+      long workers = s.processes().stream().filter(p -> p.name().startsWith("worker-")).count();
+      return Optional.of(new LocalCluster(dir.toAbsolutePath(), s.processes(), s.endpoints(),
+          new Options((int) Math.max(1, workers), s.model(), s.saes())));
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot read " + file, e);
+    }
+  }
+
+  /** What cluster.json says, whether or not the processes still run. */
+  public static Optional<State> state(Path dir) {
+    Path file = dir.toAbsolutePath().resolve("cluster.json");
+    if (!Files.isRegularFile(file)) return Optional.empty();
+    try {
+      return Optional.of(JSON.readValue(file.toFile(), State.class));
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot read " + file, e);
+    }
+  }
+
+  /** Stops one process: gracefully (SIGTERM, then SIGKILL after 20 s), or at once when {@code kill}. */
+  public synchronized void stop(String name, boolean kill) {
+    Proc p = processes.stream().filter(x -> x.name().equals(name)).findFirst()
+        .orElseThrow(() -> new IllegalArgumentException("no process named " + name));
+    terminate(p, kill);
+    processes.remove(p);
+    save();
+  }
+
+  /** Starts a stopped component again on the same port. */
+  public synchronized Proc restartModelServer() {
+    Started model = launch("model-server", "model-server", "resgraph.modelserver.ModelServer",
+        List.of("-Xmx3g", "-Dai.djl.offline=true"),
+        List.of("--port", String.valueOf(port(endpoints.modelServer())), "--host", "127.0.0.1", "--model", options.model(), "--saes",
+            options.saes()), port(endpoints.modelServer()));
+    await(model);
+    save();
+    return model.proc();
+  }
+
+  /** Stops everything, services before the broker and the database they write to. */
+  public synchronized void stop() {
+    List<Proc> order = new ArrayList<>(processes);
+    order.sort((a, b) -> Integer.compare(rank(a), rank(b)));
+    for (Proc p : order) terminate(p, false);
+    processes.clear();
+    try {
+      Files.deleteIfExists(dir.resolve("cluster.json"));
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  private static int rank(Proc p) {
+    return switch (p.name()) {
+      case "kafka", "neo4j" -> 1;
+      default -> 0;
+    };
+  }
+
+  private static void terminate(Proc p, boolean kill) {
+    ProcessHandle.of(p.pid()).ifPresent(h -> {
+      if (kill) h.destroyForcibly();
+      else h.destroy();
+      try {
+        h.onExit().get(20, TimeUnit.SECONDS);
+      } catch (Exception slow) {
+        h.destroyForcibly();
+      }
+    });
+  }
+
+  private record Started(Proc proc, Process process) {}
+
+  private synchronized Started launch(String name, String module, String main, List<String> jvm, List<String> args, int port) {
+    Path log = dir.resolve("logs").resolve(name + ".log");
+    List<String> jvmArgs = new ArrayList<>(jvm);
+    jvmArgs.add("-Dresgraph.home=" + Launcher.home());
+    Process process = Launcher.start(module, main, jvmArgs, args, log);
+    Proc proc = new Proc(name, process.pid(), port, log.toString());
+    processes.add(proc);
+    return new Started(proc, process);
+  }
+
+  private void await(Started... started) {
+    for (Started s : started) Launcher.awaitPort(s.proc().name(), s.process(), s.proc().port(), START_TIMEOUT, Path.of(s.proc().log()));
+  }
+
+  private synchronized void save() {
+    try {
+      Files.createDirectories(dir);
+      Path tmp = dir.resolve("cluster.json.tmp");
+      JSON.writeValue(tmp.toFile(), new State(endpoints, processes, options.model(), options.saes()));
+      Files.move(tmp, dir.resolve("cluster.json"), java.nio.file.StandardCopyOption.REPLACE_EXISTING,
+          java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot write " + dir.resolve("cluster.json"), e);
+    }
+  }
+
+  private static int port(String address) {
+    return Integer.parseInt(address.substring(address.lastIndexOf(':') + 1));
+  }
+
+  /** Host-and-port addresses as a map, for printing. */
+  public Map<String, String> describe() {
+    Map<String, String> m = new LinkedHashMap<>();
+    m.put("kafka", endpoints.kafka());
+    m.put("bolt", endpoints.bolt());
+    m.put("model-server", endpoints.modelServer());
+    m.put("graph-service", endpoints.graphService());
+    m.put("orchestrator", endpoints.orchestrator());
+    return m;
+  }
+}
