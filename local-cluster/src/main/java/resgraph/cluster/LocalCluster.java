@@ -8,9 +8,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
@@ -136,13 +134,12 @@ public final class LocalCluster {
     return w.proc();
   }
 
-  /** The cluster recorded in DIR, if every one of its processes is still alive. */
+  /** The cluster recorded in DIR, whether or not its processes still run (see {@link #healthy}). */
   public static Optional<LocalCluster> find(Path dir) {
     Path file = dir.toAbsolutePath().resolve("cluster.json");
     if (!Files.isRegularFile(file)) return Optional.empty();
     try {
       State s = JSON.readValue(file.toFile(), State.class);
-      if (!s.processes().stream().allMatch(Proc::alive)) return Optional.empty();
       long workers = s.processes().stream().filter(p -> p.name().startsWith("worker-")).count();
       return Optional.of(new LocalCluster(dir.toAbsolutePath(), s.processes(), s.endpoints(),
           new Options((int) Math.max(1, workers), s.model(), s.saes())));
@@ -151,15 +148,13 @@ public final class LocalCluster {
     }
   }
 
-  /** What cluster.json says, whether or not the processes still run. */
-  public static Optional<State> state(Path dir) {
-    Path file = dir.toAbsolutePath().resolve("cluster.json");
-    if (!Files.isRegularFile(file)) return Optional.empty();
-    try {
-      return Optional.of(JSON.readValue(file.toFile(), State.class));
-    } catch (IOException e) {
-      throw new UncheckedIOException("cannot read " + file, e);
-    }
+  /** Whether every recorded process is still running. */
+  public synchronized boolean healthy() {
+    return processes.stream().allMatch(Proc::alive);
+  }
+
+  public Options options() {
+    return options;
   }
 
   /** Stops one process: gracefully (SIGTERM, then SIGKILL after 20 s), or at once when {@code kill}. */
@@ -244,16 +239,5 @@ public final class LocalCluster {
 
   private static int port(String address) {
     return Integer.parseInt(address.substring(address.lastIndexOf(':') + 1));
-  }
-
-  /** Host-and-port addresses as a map, for printing. */
-  public Map<String, String> describe() {
-    Map<String, String> m = new LinkedHashMap<>();
-    m.put("kafka", endpoints.kafka());
-    m.put("bolt", endpoints.bolt());
-    m.put("model-server", endpoints.modelServer());
-    m.put("graph-service", endpoints.graphService());
-    m.put("orchestrator", endpoints.orchestrator());
-    return m;
   }
 }

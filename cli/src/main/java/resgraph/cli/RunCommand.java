@@ -1,0 +1,167 @@
+package resgraph.cli;
+
+import io.grpc.ManagedChannel;
+import io.grpc.ManagedChannelBuilder;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Iterator;
+import java.util.concurrent.Callable;
+import java.util.concurrent.TimeUnit;
+import picocli.CommandLine.ArgGroup;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import resgraph.cluster.LocalCluster;
+import resgraph.modelserver.ModelOptions;
+import resgraph.v1.Circuit;
+import resgraph.v1.ExportFormat;
+import resgraph.v1.ExportRequest;
+import resgraph.v1.ExportResponse;
+import resgraph.v1.GetCircuitRequest;
+import resgraph.v1.GetJobRequest;
+import resgraph.v1.GraphServiceGrpc;
+import resgraph.v1.Job;
+import resgraph.v1.JobServiceGrpc;
+import resgraph.v1.JobSpec;
+import resgraph.v1.Phase;
+import resgraph.v1.Pruning;
+
+/**
+ * {@code resgraph run}: one circuit, start to finish. Uses the cluster named by --cluster, else
+ * the one {@code up} left running, else starts a local cluster for this run and stops it after.
+ */
+@Command(name = "run", mixinStandardHelpOptions = true,
+    description = "Compute a circuit: submit a job, show its progress, write graph.json, graph.dot and neuronpedia.json, print the circuit.")
+final class RunCommand implements Callable<Integer> {
+
+  static final String DEFAULT_PROMPT = "When Mary and John went to the store, John gave a drink to";
+
+  @Mixin ModelOptions model;
+  @Mixin ClusterDir dir;
+
+  @Option(names = "--prompt", defaultValue = DEFAULT_PROMPT, paramLabel = "TEXT",
+      description = "The prompt (default: \"${DEFAULT-VALUE}\").")
+  String prompt;
+
+  @Option(names = "--layers", paramLabel = "a:b",
+      description = "SAEs at layers a..b-1: latents of a..b-2 are ablated, effects measured at a+1..b-1 (default: every layer).")
+  String layers;
+
+  @Option(names = "--target", paramLabel = "T", description = "Target position (default: the last token).")
+  Integer target;
+
+  static final class PruningOptions {
+    @Option(names = "--top-k", paramLabel = "K", description = "Keep the K largest |effect| edges per layer pair (default: 10).")
+    Integer topK;
+
+    @Option(names = "--threshold", paramLabel = "X", description = "Keep every edge with |effect| >= X instead.")
+    Double threshold;
+  }
+
+  @ArgGroup(exclusive = true)
+  PruningOptions pruning;
+
+  @Option(names = "--batch", paramLabel = "N", defaultValue = "128", description = "Latents per ablation task (default: ${DEFAULT-VALUE}).")
+  int batch;
+
+  @Option(names = "--workers", defaultValue = "2", description = "Workers of a cluster started for this run (default: ${DEFAULT-VALUE}).")
+  int workers;
+
+  @Option(names = "--out", paramLabel = "DIR", defaultValue = "out", description = "Where the files go (default: ${DEFAULT-VALUE}).")
+  Path out;
+
+  @Option(names = "--cluster", paramLabel = "HOST:PORT", description = "A remote orchestrator instead of a local cluster.")
+  String cluster;
+
+  @Option(names = "--graph", paramLabel = "HOST:PORT",
+      description = "The remote graph service (default: the --cluster host, port 50053).")
+  String graph;
+
+  @Override
+  public Integer call() throws Exception {
+    JobSpec spec = spec();
+    LocalCluster temporary = null;
+    String orchestrator, graphService;
+    if (cluster != null) {
+      orchestrator = cluster;
+      graphService = graph != null ? graph : cluster.substring(0, cluster.lastIndexOf(':') + 1) + "50053";
+    } else {
+      LocalCluster running = LocalCluster.find(dir.path()).filter(LocalCluster::healthy).orElse(null);
+      if (running == null) {
+        System.err.println("resgraph: starting a local cluster for this run (./resgraph up keeps one running)");
+        Path tmp = Files.createTempDirectory("resgraph-run-");
+        LocalCluster c = LocalCluster.start(tmp, new LocalCluster.Options(workers, model.model, model.saes),
+            msg -> System.err.println("resgraph: " + msg));
+        Runtime.getRuntime().addShutdownHook(new Thread(c::stop));
+        running = temporary = c;
+      }
+      orchestrator = running.endpoints().orchestrator();
+      graphService = running.endpoints().graphService();
+    }
+    ManagedChannel jobs = channel(orchestrator), graphs = channel(graphService);
+    try {
+      Job job = JobServiceGrpc.newBlockingStub(jobs).submit(spec);
+      System.err.println("resgraph: job " + job.getId() + ": " + job.getProgress().getCandidates() + " latents to ablate in "
+          + job.getProgress().getTasksTotal() + " tasks over layers " + job.getLayerStart() + ":" + job.getLayerEnd());
+      job = watch(JobServiceGrpc.newBlockingStub(jobs), job.getId());
+      if (job.getPhase() != Phase.PHASE_DONE) {
+        System.err.println("resgraph: job " + job.getId() + " " + phaseName(job.getPhase())
+            + (job.getError().isEmpty() ? "" : ": " + job.getError()));
+        return 1;
+      }
+      GraphServiceGrpc.GraphServiceBlockingStub g = GraphServiceGrpc.newBlockingStub(graphs).withMaxInboundMessageSize(512 << 20);
+      Files.createDirectories(out);
+      for (ExportFormat f : new ExportFormat[] {ExportFormat.EXPORT_FORMAT_JSON, ExportFormat.EXPORT_FORMAT_DOT,
+          ExportFormat.EXPORT_FORMAT_NEURONPEDIA}) {
+        ExportResponse r = g.export(ExportRequest.newBuilder().setJobId(job.getId()).setFormat(f).build());
+        Files.write(out.resolve(r.getFilename()), r.getContent().toByteArray());
+      }
+      Circuit circuit = g.getCircuit(GetCircuitRequest.newBuilder().setJobId(job.getId()).build());
+      System.out.print(CircuitReport.text(circuit));
+      System.err.println("resgraph: wrote graph.json, graph.dot and neuronpedia.json to " + out.toAbsolutePath());
+      return 0;
+    } finally {
+      jobs.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+      graphs.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+      if (temporary != null) temporary.stop();
+    }
+  }
+
+  private JobSpec spec() {
+    JobSpec.Builder s = JobSpec.newBuilder().setRef(model.ref()).setPrompt(prompt).setTaskBatchSize(batch);
+    if (layers != null) {
+      String[] ab = layers.split(":", -1);
+      if (ab.length != 2) throw new IllegalArgumentException("--layers must look like a:b, e.g. 0:6, not " + layers);
+      try {
+        s.setLayerStart(Integer.parseInt(ab[0].strip())).setLayerEnd(Integer.parseInt(ab[1].strip()));
+      } catch (NumberFormatException e) {
+        throw new IllegalArgumentException("--layers must be two whole numbers a:b, not " + layers);
+      }
+    }
+    if (target != null) s.setTarget(target);
+    Pruning.Builder p = Pruning.newBuilder();
+    if (pruning != null && pruning.threshold != null) p.setThreshold(pruning.threshold);
+    else p.setTopK(pruning != null && pruning.topK != null ? pruning.topK : 10);
+    return s.setPruning(p).build();
+  }
+
+  /** Follows the job to its end, drawing progress on stderr. */
+  private static Job watch(JobServiceGrpc.JobServiceBlockingStub jobs, String id) {
+    ProgressBar bar = new ProgressBar(System.err);
+    Job last = null;
+    for (Iterator<Job> it = jobs.watch(GetJobRequest.newBuilder().setId(id).build()); it.hasNext(); ) {
+      last = it.next();
+      bar.show(last);
+    }
+    bar.done();
+    return last != null ? last : jobs.get(GetJobRequest.newBuilder().setId(id).build());
+  }
+
+  static String phaseName(Phase p) {
+    return p.name().substring("PHASE_".length()).toLowerCase(java.util.Locale.ROOT);
+  }
+
+  static ManagedChannel channel(String address) {
+    return ManagedChannelBuilder.forTarget(address).usePlaintext().maxInboundMessageSize(512 << 20).build();
+  }
+}

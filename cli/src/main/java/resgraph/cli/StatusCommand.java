@@ -1,0 +1,68 @@
+package resgraph.cli;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import resgraph.cluster.LocalCluster;
+
+/** {@code resgraph status}: what runs where, for people or (with --json) for scripts. */
+@Command(name = "status", mixinStandardHelpOptions = true,
+    description = "Show the local cluster's components, PIDs, ports and the Bolt URI. Exit code 0 when all run, 1 otherwise.")
+final class StatusCommand implements Callable<Integer> {
+
+  @Mixin ClusterDir dir;
+
+  @Option(names = "--json", description = "One JSON object: running, dir, bolt, endpoints, components.")
+  boolean json;
+
+  @Override
+  public Integer call() {
+    LocalCluster c = LocalCluster.find(dir.path()).orElse(null);
+    if (c == null) {
+      if (json) System.out.println("{\"running\": false, \"dir\": " + new ObjectMapper().valueToTree(dir.path().toString()) + "}");
+      else System.out.println("no local cluster in " + dir.path() + " (start one with: ./resgraph up)");
+      return 1;
+    }
+    print(c, json);
+    return c.healthy() ? 0 : 1;
+  }
+
+  static void print(LocalCluster c, boolean json) {
+    if (json) {
+      ObjectMapper m = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+      ObjectNode o = m.createObjectNode();
+      o.put("running", c.healthy());
+      o.put("dir", c.dir().toString());
+      o.put("bolt", c.endpoints().bolt());
+      o.set("endpoints", m.valueToTree(c.endpoints()));
+      ArrayNode components = o.putArray("components");
+      for (LocalCluster.Proc p : c.processes()) {
+        ObjectNode n = components.addObject();
+        n.put("name", p.name());
+        n.put("pid", p.pid());
+        if (p.port() > 0) n.put("port", p.port());
+        n.put("alive", p.alive());
+        n.put("log", p.log());
+      }
+      try {
+        System.out.println(m.writeValueAsString(o));
+      } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+        throw new IllegalStateException(e);
+      }
+      return;
+    }
+    System.out.println("local cluster in " + c.dir() + (c.healthy() ? "" : "  (some components have stopped)"));
+    System.out.printf("  %-14s %8s %6s  %s%n", "component", "pid", "port", "state");
+    for (LocalCluster.Proc p : c.processes()) {
+      System.out.printf("  %-14s %8d %6s  %s%n", p.name(), p.pid(), p.port() > 0 ? Integer.toString(p.port()) : "-",
+          p.alive() ? "running" : "stopped (see " + p.log() + ")");
+    }
+    System.out.println("  Bolt (Cypher): " + c.endpoints().bolt() + "   orchestrator: " + c.endpoints().orchestrator()
+        + "   graph service: " + c.endpoints().graphService());
+  }
+}

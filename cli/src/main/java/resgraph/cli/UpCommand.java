@@ -1,0 +1,38 @@
+package resgraph.cli;
+
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import resgraph.cluster.LocalCluster;
+
+/** {@code resgraph up}: a local cluster that stays running for runs and Cypher queries. */
+@Command(name = "up", mixinStandardHelpOptions = true,
+    description = "Start a local cluster (Kafka, Neo4j, model server, workers, graph service, orchestrator) that keeps running.")
+final class UpCommand implements Callable<Integer> {
+
+  @Mixin ClusterDir dir;
+
+  @Option(names = "--workers", defaultValue = "2", description = "Ablation workers (default: ${DEFAULT-VALUE}).")
+  int workers;
+
+  @Option(names = "--model", defaultValue = "demo", description = "The model the model server loads at start (default: ${DEFAULT-VALUE}).")
+  String model;
+
+  @Option(names = "--saes", defaultValue = "demo", description = "The SAEs it loads with it (default: ${DEFAULT-VALUE}).")
+  String saes;
+
+  @Override
+  public Integer call() {
+    LocalCluster running = LocalCluster.find(dir.path()).filter(LocalCluster::healthy).orElse(null);
+    if (running != null) {
+      System.err.println("resgraph: a local cluster is already running in " + dir.path());
+    } else {
+      LocalCluster.find(dir.path()).ifPresent(LocalCluster::stop); // what is left of a broken one
+      running = LocalCluster.start(dir.path(), new LocalCluster.Options(workers, model, saes),
+          msg -> System.err.println("resgraph: " + msg));
+    }
+    StatusCommand.print(running, false);
+    return 0;
+  }
+}
