@@ -1,0 +1,90 @@
+package resgraph.viewer;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import resgraph.v1.Circuit;
+import resgraph.v1.Edge;
+import resgraph.v1.Job;
+import resgraph.v1.Node;
+import resgraph.v1.TokenValue;
+
+/**
+ * The circuit viewer as one self-contained HTML file: the data, the circuit's DOT, d3 and
+ * Graphviz-in-JavaScript are all inside, so it opens from disk with no network. The graph service
+ * serves the same page for every stored job.
+ */
+public final class CircuitPage {
+
+  /** Where a served viewer's other pages are; null for a file on disk. */
+  public record Links(String jobs, String cypher) {}
+
+  private static final ObjectMapper JSON = new ObjectMapper();
+
+  private CircuitPage() {}
+
+  /** The page for a circuit; {@code circuit} should carry its raw edges, for the nodes' in and out lists. */
+  public static String html(Circuit circuit, Links links) {
+    Job job = circuit.getJob();
+    return Page.fill("circuit.html", List.of(
+        "title", "resgraph · " + job.getId() + " · " + job.getSpec().getPrompt(),
+        "css", Page.resource("viewer.css"),
+        "data", Page.jsonSafe(data(circuit, links)),
+        "d3", Page.webjar("d3/7.9.0/dist/d3.min.js"),
+        "viz", Page.webjar("viz.js/2.1.2/viz.js"),
+        "viz-render", Page.webjar("viz.js/2.1.2/full.render.js"),
+        "app", Page.resource("circuit.js")));
+  }
+
+  private static String data(Circuit c, Links links) {
+    Job job = c.getJob();
+    ObjectNode d = JSON.createObjectNode();
+    ObjectNode j = d.putObject("job");
+    j.put("id", job.getId());
+    j.put("model", job.getSpec().getRef().getModel());
+    j.put("saes", job.getSpec().getRef().getSaes());
+    j.put("prompt", job.getSpec().getPrompt());
+    j.put("target", job.getTarget());
+    j.put("pruning", Header.pruning(job));
+    job.getTokenStringsList().forEach(j.putArray("token_strings")::add);
+    tokens(d.putArray("predictions"), c.getPredictionsList());
+    d.put("effect_shown", c.getEffectShown());
+    d.put("raw_edge_count", c.getRawEdgeCount());
+    Set<String> inCircuit = new HashSet<>();
+    ArrayNode nodes = d.putArray("nodes");
+    for (Node n : c.getNodesList()) {
+      inCircuit.add(n.getId());
+      ObjectNode o = nodes.addObject();
+      o.put("id", n.getId());
+      o.put("dom", CircuitDot.id(n.getId()));
+      o.put("layer", n.getLayer());
+      o.put("latent", n.getLatent());
+      n.getActivationsList().forEach(o.putArray("activations")::add);
+      tokens(o.putArray("promotes"), n.getPromotesList());
+      tokens(o.putArray("suppresses"), n.getSuppressesList());
+      o.put("neuronpedia", n.getNeuronpedia());
+    }
+    ArrayNode edges = d.putArray("edges");
+    for (Edge e : c.getEdgesList()) edge(edges, e).put("dom", CircuitDot.edgeId(e));
+    // only raw edges that touch the circuit: the page stays small however large the job
+    ArrayNode incident = d.putArray("incident");
+    for (Edge e : c.getRawEdgesList()) {
+      if (inCircuit.contains(e.getSource()) || inCircuit.contains(e.getTarget())) edge(incident, e);
+    }
+    d.put("dot", CircuitDot.of(c, false)); // the page draws its own header
+    if (links == null) d.putNull("links");
+    else d.putObject("links").put("jobs", links.jobs()).put("cypher", links.cypher());
+    return d.toString();
+  }
+
+  private static ObjectNode edge(ArrayNode into, Edge e) {
+    return into.addObject().put("source", e.getSource()).put("target", e.getTarget()).put("weight", e.getWeight());
+  }
+
+  private static void tokens(ArrayNode into, List<TokenValue> values) {
+    for (TokenValue t : values) into.addObject().put("token", t.getToken()).put("id", t.getId()).put("value", t.getValue());
+  }
+}
