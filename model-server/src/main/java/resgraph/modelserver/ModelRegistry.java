@@ -32,8 +32,8 @@ public final class ModelRegistry implements AutoCloseable {
     }
   }
 
-  /** A loaded pair and where its files were. */
-  public record Loaded(Key key, SaeModel model, ModelSources.Located files) {}
+  /** A loaded pair and where it came from. */
+  public record Loaded(Key key, SaeModel model, String modelPath, String saesPath) {}
 
   /** The right to use a pair until closed. */
   public final class Lease implements AutoCloseable {
@@ -118,15 +118,14 @@ public final class ModelRegistry implements AutoCloseable {
 
   private void load(Key key, CompletableFuture<Loaded> pending) {
     try {
-      ModelSources.Located files = sources.locate(key.model(), key.saes());
       Boolean centering = switch (key.centering()) {
         case CENTERING_ON -> Boolean.TRUE;
         case CENTERING_OFF -> Boolean.FALSE;
         default -> null;
       };
-      SaeModel model = SaeModel.load(files.model(), files.saes(), centering, files.releaseCentered(), device);
-      LOG.info("resident: {} with SAEs {} on {}", key.model(), key.saes(), model.device());
-      Loaded loaded = new Loaded(key, model, files);
+      ModelSources.Opened opened = sources.open(key.model(), key.saes(), centering, device);
+      LOG.info("resident: {} with SAEs {} on {}", key.model(), key.saes(), opened.model().device());
+      Loaded loaded = new Loaded(key, opened.model(), opened.modelPath(), opened.saesPath());
       synchronized (this) {
         resident.put(key, new Entry(loaded));
         loading.remove(key);

@@ -61,14 +61,14 @@ public final class ModelService {
       Gpt2Config c = m.config();
       DescribeResponse.Builder out = DescribeResponse.newBuilder()
           .setModel(ref.getModel())
-          .setModelPath(lease.loaded().files().model().toString())
+          .setModelPath(lease.loaded().modelPath())
           .setNLayer(c.n_layer())
           .setDModel(c.n_embd())
           .setNHead(c.n_head())
           .setVocabSize(c.vocab_size())
           .setNPositions(c.n_positions())
           .setSaes(ref.getSaes())
-          .setSaesPath(lease.loaded().files().saes().toString())
+          .setSaesPath(lease.loaded().saesPath())
           .setPrependBos(m.prependBos)
           .setDevice(m.device());
       for (Sae s : m.saes()) {

@@ -18,13 +18,16 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import resgraph.model.Gpt2Config;
 import resgraph.model.ModelException;
+import ai.djl.Device;
 import resgraph.model.Sae;
+import resgraph.model.SaeModel;
 import resgraph.model.SaeConfig;
 import resgraph.model.SyntheticModel;
 
 /**
- * Turns the names in a request into local folders: "demo" (generated once into the cache), a
- * local folder, a known SAELens release, or a Hugging Face hub repository (downloaded once).
+ * Turns the names in a request into a loaded model: "demo" (generated once into the cache), a
+ * local folder, a known SAELens release, a Hugging Face hub repository (downloaded once), or
+ * "synthetic:SHAPE[:SEED]" (a random model built in memory, for benchmarks at real scale).
  */
 @Singleton
 public final class ModelSources {
@@ -42,8 +45,13 @@ public final class ModelSources {
 
   private static final Pattern HUB_REPO = Pattern.compile("[A-Za-z0-9][\\w.-]*/[\\w.-]+");
 
+  public static final String SYNTHETIC = "synthetic:";
+
   /** Where a pair's files are, and what its release implies about centering. */
   public record Located(Path model, Path saes, boolean releaseCentered) {}
+
+  /** A loaded pair and where it came from, in words. */
+  public record Opened(SaeModel model, String modelPath, String saesPath) {}
 
   private final Path cacheDir;
   private final HubClient hub;
@@ -56,7 +64,37 @@ public final class ModelSources {
     this.hub = new HubClient(URI.create(hubUrl), this.cacheDir, hubToken.isEmpty() ? null : hubToken, HubClient.logging());
   }
 
-  public Located locate(String model, String saes) {
+  /** Loads the pair the names denote onto the device; {@code centering} null means as the files say. */
+  public Opened open(String model, String saes, Boolean centering, Device device) {
+    if (model.startsWith(SYNTHETIC) || saes.startsWith(SYNTHETIC)) {
+      if (!model.equals(saes)) {
+        throw ModelException.badRequest("a synthetic model comes with its own SAEs: name both " + model);
+      }
+      return new Opened(SyntheticModel.build(synthetic(model), device), "(in memory)", "(in memory)");
+    }
+    Located files = locate(model, saes);
+    SaeModel m = SaeModel.load(files.model(), files.saes(), centering, files.releaseCentered(), device);
+    return new Opened(m, files.model().toString(), files.saes().toString());
+  }
+
+  /** "synthetic:demo", "synthetic:gpt2-small", "synthetic:gpt2-small:7" (the seed). */
+  static SyntheticModel.Spec synthetic(String name) {
+    String[] parts = name.substring(SYNTHETIC.length()).split(":", -1);
+    SyntheticModel.Spec spec = switch (parts[0]) {
+      case "demo" -> SyntheticModel.Spec.demo();
+      case "gpt2-small" -> SyntheticModel.Spec.gpt2Small();
+      default -> throw new ModelException(ModelException.Kind.NOT_FOUND, "no synthetic shape " + parts[0]
+          + ": use synthetic:demo or synthetic:gpt2-small, optionally with :SEED");
+    };
+    if (parts.length == 1) return spec;
+    try {
+      return spec.withSeed(Long.parseLong(parts[1]));
+    } catch (NumberFormatException e) {
+      throw ModelException.badRequest("the seed in " + name + " is not a whole number");
+    }
+  }
+
+  Located locate(String model, String saes) {
     if (model.isBlank()) throw ModelException.badRequest("no model named: give a folder, a hub repository id or \"demo\"");
     if (saes.isBlank()) throw ModelException.badRequest("no SAEs named: give a folder, a release, a hub repository id or \"demo\"");
     Path modelDir = model.equals(DEMO) ? demo().resolve("model") : modelFolder(model);
