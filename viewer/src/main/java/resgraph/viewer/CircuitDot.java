@@ -41,7 +41,7 @@ public final class CircuitDot {
     String previous = null;
     for (Map.Entry<Integer, List<Node>> layer : layers.entrySet()) {
       String rank = "layer" + layer.getKey();
-      d.append("  { rank=same; ").append(rank).append(" [shape=plaintext, fontsize=12, fontcolor=\"#777777\", label=\"layer ")
+      d.append("  { rank=same; ").append(rank).append(" [id=\"").append(rank).append("\", shape=plaintext, fontsize=12, fontcolor=\"#777777\", label=\"layer ")
           .append(layer.getKey()).append("\"];");
       for (Node n : layer.getValue()) d.append(' ').append(id(n.getId())).append(';');
       d.append(" }\n");

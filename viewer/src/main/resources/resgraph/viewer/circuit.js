@@ -61,9 +61,9 @@
     d3.select(svg).call(zoom).on("dblclick.zoom", null);
     const fit = () => {
       const box = zoomed.node().getBBox(), w = canvas.clientWidth, h = canvas.clientHeight;
-      const k = Math.min(w / box.width, h / box.height) * 0.95;
+      const k = Math.min(w / box.width, (h - 60) / box.height) * 0.95; // room for the controls below
       d3.select(svg).call(zoom.transform,
-        d3.zoomIdentity.translate((w - k * box.width) / 2 - k * box.x, (h - k * box.height) / 2 - k * box.y).scale(k));
+        d3.zoomIdentity.translate((w - k * box.width) / 2 - k * box.x, (h - 60 - k * box.height) / 2 - k * box.y).scale(k));
     };
     fit();
     document.getElementById("fit").onclick = fit;
