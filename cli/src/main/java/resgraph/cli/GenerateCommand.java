@@ -17,7 +17,7 @@ final class GenerateCommand implements Callable<Integer> {
   @Option(names = "--out", required = true, paramLabel = "DIR", description = "Folder to write into.")
   Path out;
 
-  @Option(names = "--shape", defaultValue = "demo", paramLabel = "demo|gpt2-small",
+  @Option(names = "--shape", defaultValue = "demo", paramLabel = "demo|tiny|gpt2-small",
       description = "Start from this shape; the options below override it (default: ${DEFAULT-VALUE}).")
   String shape;
 
@@ -40,11 +40,7 @@ final class GenerateCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
-    Spec base = switch (shape) {
-      case "demo" -> Spec.demo();
-      case "gpt2-small" -> Spec.gpt2Small();
-      default -> throw new IllegalArgumentException("--shape must be demo or gpt2-small, not " + shape);
-    };
+    Spec base = Spec.named(shape);
     Spec spec = new Spec(
         or(layers, base.n_layer()), or(dModel, base.n_embd()), or(heads, base.n_head()), or(positions, base.n_positions()),
         or(vocab, base.vocab_size()), or(dSae, base.d_sae()), or(l0, base.l0()), or(centered, base.centered()),

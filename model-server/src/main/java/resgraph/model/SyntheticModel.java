@@ -64,6 +64,21 @@ public final class SyntheticModel {
       return new Spec(6, 96, 4, 256, Gpt2Tokenizer.VOCAB, 1024, 16, false, true, true, 1);
     }
 
+    /** The smallest useful shape, for smoke runs of the benchmark. */
+    public static Spec tiny() {
+      return new Spec(3, 32, 2, 64, Gpt2Tokenizer.VOCAB, 128, 8, false, true, true, 1);
+    }
+
+    /** A named preset: demo, tiny or gpt2-small. */
+    public static Spec named(String name) {
+      return switch (name) {
+        case "demo" -> demo();
+        case "tiny" -> tiny();
+        case "gpt2-small" -> gpt2Small();
+        default -> throw new IllegalArgumentException("no shape named " + name + ": use demo, tiny or gpt2-small");
+      };
+    }
+
     /** GPT-2 small's shape with SAEs the width of Joseph Bloom's (24576 latents, L0 about 45). */
     public static Spec gpt2Small() {
       return new Spec(12, 768, 12, 1024, Gpt2Tokenizer.VOCAB, 24576, 45, true, true, true, 1);

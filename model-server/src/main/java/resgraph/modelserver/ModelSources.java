@@ -77,15 +77,16 @@ public final class ModelSources {
     return new Opened(m, files.model().toString(), files.saes().toString());
   }
 
-  /** "synthetic:demo", "synthetic:gpt2-small", "synthetic:gpt2-small:7" (the seed). */
+  /** "synthetic:demo", "synthetic:tiny", "synthetic:gpt2-small", "synthetic:gpt2-small:7" (the seed). */
   static SyntheticModel.Spec synthetic(String name) {
     String[] parts = name.substring(SYNTHETIC.length()).split(":", -1);
-    SyntheticModel.Spec spec = switch (parts[0]) {
-      case "demo" -> SyntheticModel.Spec.demo();
-      case "gpt2-small" -> SyntheticModel.Spec.gpt2Small();
-      default -> throw new ModelException(ModelException.Kind.NOT_FOUND, "no synthetic shape " + parts[0]
-          + ": use synthetic:demo or synthetic:gpt2-small, optionally with :SEED");
-    };
+    SyntheticModel.Spec spec;
+    try {
+      spec = SyntheticModel.Spec.named(parts[0]);
+    } catch (IllegalArgumentException e) {
+      throw new ModelException(ModelException.Kind.NOT_FOUND, "no synthetic shape " + parts[0]
+          + ": use synthetic:demo, synthetic:tiny or synthetic:gpt2-small, optionally with :SEED");
+    }
     if (parts.length == 1) return spec;
     try {
       return spec.withSeed(Long.parseLong(parts[1]));
