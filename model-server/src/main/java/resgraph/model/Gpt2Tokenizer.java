@@ -43,6 +43,13 @@ public final class Gpt2Tokenizer {
     return out;
   }
 
+  /** The text of tokens {@code from..} together, as one string (a split character is whole again). */
+  public static String decodeAll(int[] ids, int from) {
+    IntArrayList list = new IntArrayList(ids.length);
+    for (int i = from; i < ids.length; i++) list.add(ids[i]);
+    return new String(BPE.decodeBytes(list), StandardCharsets.UTF_8);
+  }
+
   public static String decode(int id) {
     if (id == END_OF_TEXT) return END_OF_TEXT_STRING;
     if (id < 0 || id >= VOCAB) return "[" + id + "]"; // a model may have rows the BPE never emits

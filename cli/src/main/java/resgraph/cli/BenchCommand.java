@@ -1,0 +1,151 @@
+package resgraph.cli;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.util.List;
+import java.util.concurrent.Callable;
+import java.util.stream.IntStream;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import resgraph.model.Gpt2Tokenizer;
+import resgraph.model.SaeModel;
+import resgraph.model.SyntheticModel;
+import resgraph.model.SyntheticModel.Spec;
+import resgraph.model.Trace;
+import resgraph.v1.Job;
+import resgraph.v1.Timings;
+
+/**
+ * {@code resgraph bench}: how fast, on this machine, with figures. A synthetic model of the chosen
+ * shape is built in memory from a seed (GPT-2 small's shape with 24576-latent SAEs by default), then
+ * the compute is measured in-process and a whole job is run through a fresh local cluster.
+ */
+@Command(name = "bench", mixinStandardHelpOptions = true,
+    description = "Measure ablation throughput, the speedup over the seed's procedure, the share of GEMM peak, "
+        + "a whole job through the local cluster, and how cost grows with prompt length and SAE width.")
+final class BenchCommand implements Callable<Integer> {
+
+  /** Text whose tokens make the benchmark's prompts; any length is cut from it. */
+  static final String TEXT = "When Mary and John went to the store, John gave a drink to Mary because she had carried "
+      + "the heavy bags all the way from the station. The next morning the two friends walked along the river, "
+      + "talking about the books they had read and the places they hoped to visit before the end of the year. "
+      + "In the old town the market was already busy: fishermen sold the night's catch, bakers stacked warm bread, "
+      + "and children ran between the stalls while their parents argued about prices. Later, at the museum, "
+      + "a guide explained how the bridge had been rebuilt three times after floods, each time a little higher.";
+
+  @Option(names = "--shape", defaultValue = "gpt2-small", paramLabel = "gpt2-small|demo|tiny",
+      description = "The synthetic model's shape (default: ${DEFAULT-VALUE}).")
+  String shape;
+
+  @Option(names = "--prompt-tokens", defaultValue = "24", description = "Prompt length with BOS (default: ${DEFAULT-VALUE}).")
+  int promptTokens;
+
+  @Option(names = "--batch", defaultValue = "256", description = "Latents per ablation batch and per task (default: ${DEFAULT-VALUE}).")
+  int batch;
+
+  @Option(names = "--workers", defaultValue = "2", description = "Workers in the end-to-end run (default: ${DEFAULT-VALUE}).")
+  int workers;
+
+  @Option(names = "--no-sweep", description = "Skip the prompt-length and SAE-width sweep.")
+  boolean noSweep;
+
+  @Option(names = "--no-cluster", description = "Skip the end-to-end run through the local cluster.")
+  boolean noCluster;
+
+  @Option(names = "--json", description = "Print one JSON object instead of text.")
+  boolean json;
+
+  @Override
+  public Integer call() throws Exception {
+    Spec spec = Spec.named(shape);
+    if (promptTokens < 2 || promptTokens > spec.n_positions()) {
+      throw new IllegalArgumentException("--prompt-tokens must be 2.." + spec.n_positions() + " for " + shape);
+    }
+    ObjectMapper mapper = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+    ObjectNode out = mapper.createObjectNode();
+    out.put("shape", shape);
+    out.put("n_layer", spec.n_layer()).put("d_model", spec.n_embd()).put("n_head", spec.n_head())
+        .put("vocab_size", spec.vocab_size()).put("d_sae", spec.d_sae());
+    out.put("prompt_tokens", promptTokens);
+    List<Integer> layers = IntStream.range(0, spec.n_layer() - 1).boxed().toList();
+
+    say("building a synthetic " + shape + " model in memory");
+    try (SaeModel m = SyntheticModel.build(spec, SaeModel.defaultDevice())) {
+      Trace t = m.trace(prompt(promptTokens));
+      double l0 = IntStream.range(1, t.length()).mapToDouble(p -> t.acts(layers.get(0))[p].latents().length).average().orElse(0);
+      out.put("l0_layer0", Math.round(l0 * 10) / 10.0);
+      say("ablating every candidate of layers 0.." + (spec.n_layer() - 2));
+      ComputeBench.Result r = ComputeBench.exact(m, t, layers, batch, 4);
+      double gemm = ComputeBench.gemmGflops(spec.n_embd(), spec.d_sae(), batch);
+      out.put("candidates", r.candidates());
+      out.put("ablations_per_s", round(r.perSecond()));
+      out.put("naive_ablations_per_s", round(r.naivePerSecond()));
+      out.put("naive_sample", r.naiveSample());
+      out.put("speedup_vs_naive", round(r.perSecond() / r.naivePerSecond()));
+      out.put("flops_per_ablation", Math.round(r.flops() / r.candidates()));
+      out.put("gemm_gflops", round(gemm));
+      out.put("ablation_gflops", round(r.gflops()));
+      out.put("fraction_of_gemm_peak", round(r.gflops() / gemm));
+      out.put("ablation_raw_edges", r.rawEdges());
+    }
+
+    if (!noCluster) {
+      PipelineBench.Result p = PipelineBench.run("synthetic:" + shape, Gpt2Tokenizer.decodeAll(prompt(promptTokens), 1),
+          workers, batch, this::say);
+      Job job = p.job();
+      Timings tm = job.getTimings();
+      out.put("end_to_end_s", round(p.seconds()));
+      out.put("raw_edges", job.getProgress().getEdgesWritten());
+      out.put("neo4j_edges_per_s", tm.getWriting() > 0 ? Math.round(job.getProgress().getEdgesWritten() / tm.getWriting()) : 0);
+      ObjectNode stages = out.putObject("stages_s");
+      stages.put("planning", round(tm.getPlanning()));
+      stages.put("ablation", round(tm.getAblation()));
+      stages.put("neo4j_writes", round(tm.getWriting()));
+      stages.put("finalization", round(tm.getFinalization()));
+      // what is left of the wall time once the stages' own time is taken out: Kafka hand-offs and waiting
+      stages.put("transport_and_waiting", round(Math.max(0, p.seconds() - tm.getPlanning() - tm.getFinalization()
+          - Math.max(tm.getAblation() / workers, tm.getWriting()))));
+      ObjectNode rss = out.putObject("peak_rss_mb");
+      p.peakRssMb().forEach(rss::put);
+    }
+
+    if (!noSweep) {
+      ArrayNode sweep = out.putArray("sweep");
+      for (int width : new int[] {spec.d_sae() / 4, spec.d_sae()}) {
+        say("sweep: SAEs of " + width + " latents");
+        try (SaeModel m = SyntheticModel.build(spec.withSae(width, spec.l0()), SaeModel.defaultDevice())) {
+          for (int n : new int[] {8, 32, 128}) {
+            if (n > spec.n_positions()) continue;
+            Trace t = m.trace(prompt(n));
+            int middle = spec.n_layer() / 2 - 1;
+            ComputeBench.Result r = ComputeBench.exact(m, t, List.of(middle), batch, 0);
+            sweep.addObject().put("prompt_tokens", n).put("d_sae", width).put("candidates_per_layer", r.candidates())
+                .put("ablations_per_s", round(r.perSecond())).put("ms_per_layer", round(1000 * r.seconds()))
+                .put("gflops", round(r.gflops()));
+          }
+        }
+      }
+    }
+    System.out.println(json ? mapper.writeValueAsString(out) : BenchReport.text(out));
+    return 0;
+  }
+
+  /** BOS and the first n - 1 tokens of the benchmark text, repeated if need be. */
+  static int[] prompt(int n) {
+    int[] text = Gpt2Tokenizer.encode(TEXT, false);
+    int[] tokens = new int[n];
+    tokens[0] = Gpt2Tokenizer.END_OF_TEXT;
+    for (int i = 1; i < n; i++) tokens[i] = text[(i - 1) % text.length];
+    return tokens;
+  }
+
+  private void say(String message) {
+    System.err.println("resgraph bench: " + message);
+  }
+
+  private static double round(double v) {
+    return Math.round(v * 1000) / 1000.0;
+  }
+}

@@ -1,0 +1,97 @@
+package resgraph.cli;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
+import ai.djl.ndarray.types.Shape;
+import java.util.Arrays;
+import java.util.List;
+import resgraph.model.ExactAblation;
+import resgraph.model.Gpt2Config;
+import resgraph.model.NaiveAblation;
+import resgraph.model.SaeModel;
+import resgraph.model.Trace;
+
+/**
+ * The model server's compute, measured in-process on a loaded model: exact ablations per second
+ * and the useful FLOPs they do, the seed's naive procedure on a sample, and this machine's GEMM
+ * throughput through the same engine.
+ */
+final class ComputeBench {
+
+  /** What one measurement found. */
+  record Result(int candidates, long rawEdges, double seconds, double flops, double naivePerSecond, int naiveSample) {
+    double perSecond() {
+      return candidates / seconds;
+    }
+
+    double gflops() {
+      return flops / seconds / 1e9;
+    }
+  }
+
+  private ComputeBench() {}
+
+  /**
+   * Useful floating-point work of one exact ablation (multiply-adds count two), from the shapes:
+   * the changed rows' keys, values and queries ({@code 2·R·d·3d}); at the target the attention
+   * scores and mixing over m positions ({@code 4·m·d}), the output projection ({@code 2·d²}), the
+   * MLP ({@code 2·2·d·n_inner}) and the next SAE's encoder ({@code 2·d·S}). LayerNorm, GELU, softmax
+   * and the ReLU are O(d) per row and left out.
+   */
+  static double flops(Gpt2Config c, int changedRows, int positions, int dSae) {
+    double d = c.n_embd();
+    return 2 * changedRows * d * 3 * d + 4.0 * positions * d + 2 * d * d + 4 * d * c.n_inner() + 2 * d * dSae;
+  }
+
+  /** Exact ablation of every candidate of {@code layers}, timed after a warm-up batch. */
+  static Result exact(SaeModel m, Trace t, List<Integer> layers, int batch, int naivePerLayer) {
+    int target = t.length() - 1;
+    ExactAblation.run(m, t, layers.get(0), Arrays.copyOf(t.candidates(layers.get(0), m.firstAblatable(), target), 8),
+        target, batch); // warm-up: lazy initialisation and the clean pass at the target
+    int candidates = 0;
+    long edges = 0;
+    double flops = 0;
+    long start = System.nanoTime();
+    for (int l : layers) {
+      int[] latents = t.candidates(l, m.firstAblatable(), target);
+      candidates += latents.length;
+      for (ExactAblation.Effects e : ExactAblation.run(m, t, l, latents, target, batch)) edges += e.downstream().length;
+      for (int latent : latents) {
+        int rows = 0;
+        for (float f : t.firing(l, latent, m.firstAblatable(), target)) if (f > 0) rows++;
+        flops += flops(m.config(), rows, target + 1, m.sae(l + 1).d_sae());
+      }
+    }
+    double seconds = (System.nanoTime() - start) / 1e9;
+    int sampled = 0;
+    double naiveSeconds = 0;
+    if (naivePerLayer > 0) {
+      NaiveAblation.run(m, t, layers.get(0), new int[] {t.candidates(layers.get(0), m.firstAblatable(), target)[0]}, target);
+      for (int l : layers.subList(0, Math.min(3, layers.size()))) {
+        int[] sample = Arrays.copyOf(t.candidates(l, m.firstAblatable(), target), naivePerLayer);
+        long s = System.nanoTime();
+        NaiveAblation.run(m, t, l, sample, target);
+        naiveSeconds += (System.nanoTime() - s) / 1e9;
+        sampled += sample.length;
+      }
+    }
+    return new Result(candidates, edges, seconds, flops, sampled == 0 ? 0 : sampled / naiveSeconds, sampled);
+  }
+
+  /** GFLOP/s of the ablations' dominant product, [B, d] x [d, S] in float32, best of several. */
+  static double gemmGflops(int d, int dSae, int batch) {
+    try (NDManager nd = NDManager.newBaseManager(SaeModel.defaultDevice()); NDScope scope = new NDScope()) {
+      NDArray a = nd.randomNormal(new Shape(batch, d)), b = nd.randomNormal(new Shape(d, dSae));
+      double best = Double.MAX_VALUE;
+      for (int i = 0; i < 7; i++) {
+        long s = System.nanoTime();
+        try (NDArray c = a.matMul(b)) {
+          c.getFloat(0, 0); // forces the product to finish
+        }
+        best = Math.min(best, (System.nanoTime() - s) / 1e9);
+      }
+      return 2.0 * batch * d * dSae / best / 1e9;
+    }
+  }
+}
