@@ -1,0 +1,35 @@
+package resgraph.orchestrator;
+
+import io.micronaut.context.annotation.Context;
+import jakarta.annotation.PostConstruct;
+import resgraph.v1.JobRecord;
+
+/**
+ * What a starting orchestrator does with the jobs the last one left mid-way, before it serves.
+ * RUNNING jobs need nothing: the consumer group redelivers every event not yet committed.
+ */
+@Context
+final class Recovery {
+
+  static final String INTERRUPTED_PLANNING =
+      "the orchestrator stopped while queueing this job's tasks, so some may be missing; submit the job again";
+
+  private final JobStore store;
+  private final Finalizer finalizer;
+
+  Recovery(JobStore store, Finalizer finalizer) {
+    this.store = store;
+    this.finalizer = finalizer;
+  }
+
+  @PostConstruct
+  void resume() {
+    for (JobRecord r : store.all()) {
+      switch (r.getJob().getPhase()) {
+        case PHASE_PLANNING -> store.update(r.getJob().getId(), x -> Transitions.failed(x, INTERRUPTED_PLANNING));
+        case PHASE_FINALIZING -> finalizer.finalizeIfDue(r.getJob());
+        default -> { }
+      }
+    }
+  }
+}
