@@ -1,0 +1,416 @@
+package resgraph.worker;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static resgraph.worker.TestKafka.awaitTrue;
+
+import ch.qos.logback.classic.spi.ILoggingEvent;
+import io.grpc.ManagedChannel;
+import io.grpc.ManagedChannelBuilder;
+import io.micronaut.context.ApplicationContext;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Base64;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.TreeSet;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Function;
+import java.util.stream.Collectors;
+import java.util.stream.IntStream;
+import org.apache.kafka.clients.producer.RecordMetadata;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+import resgraph.cluster.Launcher;
+import resgraph.cluster.LocalCluster;
+import resgraph.kafka.Topics;
+import resgraph.model.Gpt2Tokenizer;
+import resgraph.model.SyntheticModel;
+import resgraph.modelserver.ModelServer;
+import resgraph.v1.AblateRequest;
+import resgraph.v1.AblateResponse;
+import resgraph.v1.AblationTask;
+import resgraph.v1.Job;
+import resgraph.v1.JobEvent;
+import resgraph.v1.JobRecord;
+import resgraph.v1.LayerActivations;
+import resgraph.v1.ModelRef;
+import resgraph.v1.ModelServiceGrpc;
+import resgraph.v1.Phase;
+import resgraph.v1.SparseActivations;
+import resgraph.v1.TaskEffects;
+import resgraph.v1.TaskFailure;
+import resgraph.v1.TokenizeRequest;
+import resgraph.v1.TraceRequest;
+import resgraph.v1.TraceResponse;
+import resgraph.worker.TestKafka.Read;
+
+/**
+ * Workers as the cluster runs them, in this JVM: the real Kafka broker of the local cluster (its
+ * own process), a real model server on a generated model, and each worker its own Micronaut
+ * context. Every worker shares the one group, so each test waits until its tasks are committed,
+ * leaving nothing for the next; jobs are named per test and everything read is filtered by job.
+ */
+@Timeout(value = 120, unit = TimeUnit.SECONDS)
+class AblationWorkerTest {
+
+  private static final String PROMPT = "When Mary and John went to the store, John gave a drink to";
+  /** 3 layers, so 0 and 1 can be ablated; BOS prepended. */
+  private static final SyntheticModel.Spec SPEC =
+      new SyntheticModel.Spec(3, 64, 4, 64, Gpt2Tokenizer.VOCAB, 256, 10, false, true, true, 7);
+  private static final Duration WAIT = Duration.ofSeconds(60);
+
+  @TempDir static Path dir;
+
+  private static LocalCluster cluster;
+  private static TestKafka kafka;
+  private static Map<String, Object> modelProperties;
+  private static ApplicationContext modelServer;
+  private static ManagedChannel channel;
+  private static ModelRef ref;
+  private static List<Integer> tokens;
+  private static int target;
+  /** METHOD.md step 2's candidates of layers 0 and 1. */
+  private static Map<Integer, List<Integer>> candidates;
+
+  private final List<ApplicationContext> workers = new ArrayList<>();
+
+  @BeforeAll
+  static void start() throws IOException {
+    cluster = LocalCluster.infrastructure(dir.resolve("cluster"), new LocalCluster.Options(1, "demo", "demo"), msg -> {});
+    kafka = new TestKafka(cluster.endpoints().kafka());
+    Topics.ensure(kafka.admin(), 1);
+
+    SyntheticModel.write(SPEC, dir.resolve("shapes"), SyntheticModel.Format.PLAIN);
+    int port = Launcher.freePort();
+    modelProperties = Map.of("grpc.server.port", port, "grpc.server.host", "127.0.0.1",
+        "resgraph.cache-dir", dir.resolve("cache").toString(),
+        // nothing here may reach the real hub
+        "resgraph.hub.url", "http://127.0.0.1:" + Launcher.freePort());
+    modelServer = ModelServer.start(modelProperties);
+    channel = ManagedChannelBuilder.forAddress("127.0.0.1", port).usePlaintext().build();
+
+    ref = ModelRef.newBuilder().setModel(dir.resolve("shapes/model").toString()).setSaes(dir.resolve("shapes/saes").toString()).build();
+    tokens = model().tokenize(TokenizeRequest.newBuilder().setRef(ref).setText(PROMPT).build()).getTokensList();
+    TraceResponse trace = model().trace(TraceRequest.newBuilder().setRef(ref).addAllTokens(tokens).build());
+    target = trace.getTarget();
+    candidates = new HashMap<>();
+    for (LayerActivations layer : trace.getLayersList()) {
+      TreeSet<Integer> active = new TreeSet<>();
+      // position 0 is BOS, never ablated
+      for (SparseActivations p : layer.getPositionsList().subList(1, target + 1)) active.addAll(p.getLatentsList());
+      candidates.put(layer.getLayer(), List.copyOf(active));
+    }
+    assertTrue(candidates.get(0).size() >= 16, "too few candidates to test with: " + candidates.get(0).size());
+  }
+
+  @AfterEach
+  void stopWorkers() {
+    workers.forEach(ApplicationContext::close);
+    workers.clear();
+  }
+
+  /** A test that stopped the model server and failed before starting it again must not fail the next. */
+  @AfterEach
+  void modelServerUp() {
+    if (!modelServer.isRunning()) modelServer = ModelServer.start(modelProperties);
+  }
+
+  @AfterAll
+  static void stop() throws InterruptedException {
+    if (channel != null) {
+      channel.shutdownNow();
+      channel.awaitTermination(10, TimeUnit.SECONDS);
+    }
+    if (modelServer != null) modelServer.close();
+    if (kafka != null) kafka.close();
+    if (cluster != null) cluster.stop();
+  }
+
+  // ---- helpers ----------------------------------------------------------------------------
+
+  private static ModelServiceGrpc.ModelServiceBlockingStub model() {
+    return ModelServiceGrpc.newBlockingStub(channel).withDeadlineAfter(60, TimeUnit.SECONDS);
+  }
+
+  private ApplicationContext worker(String name, Map<String, Object> extra) {
+    Map<String, Object> p = new HashMap<>(extra);
+    p.put("kafka.bootstrap.servers", cluster.endpoints().kafka());
+    p.put("resgraph.model-server.address", "127.0.0.1:" + modelProperties.get("grpc.server.port"));
+    p.put("resgraph.worker.name", name);
+    ApplicationContext ctx = AblationWorker.start(p);
+    workers.add(ctx);
+    return ctx;
+  }
+
+  private ApplicationContext worker(String name) {
+    return worker(name, Map.of());
+  }
+
+  private static AblationTask task(String job, int n, int layer, List<Integer> latents) {
+    return AblationTask.newBuilder().setJobId(job).setTask(n).setRef(ref).addAllTokens(tokens).setLayer(layer)
+        .addAllLatents(latents).setTarget(target).build();
+  }
+
+  /** Tasks 0..count-1 of a job, each ablating two layer-0 candidates. */
+  private static List<AblationTask> tasks(String job, int count) {
+    List<Integer> c = candidates.get(0);
+    return IntStream.range(0, count)
+        .mapToObj(i -> task(job, i, 0, List.of(c.get((2 * i) % c.size()), c.get((2 * i + 1) % c.size())))).toList();
+  }
+
+  /** Publishes as the orchestrator does, keyed job/task; a partition given puts tasks in a known order. */
+  private static RecordMetadata publish(AblationTask t, Integer partition) {
+    return kafka.send(Topics.TASKS, partition, t.getJobId() + "/" + t.getTask(), t.toByteArray());
+  }
+
+  private static List<RecordMetadata> publish(List<AblationTask> tasks) {
+    return tasks.stream().map(t -> publish(t, null)).toList();
+  }
+
+  private static void publishPhase(String job, Phase phase) {
+    kafka.send(Topics.JOBS, null, job,
+        JobRecord.newBuilder().setJob(Job.newBuilder().setId(job).setPhase(phase)).build().toByteArray());
+  }
+
+  /** What the worker must have published for a task: exactly what Ablate answers when asked directly. */
+  private static TaskEffects expected(AblationTask t) {
+    AblateResponse direct = model().ablate(AblateRequest.newBuilder().setRef(t.getRef()).addAllTokens(t.getTokensList())
+        .setLayer(t.getLayer()).addAllLatents(t.getLatentsList()).setTarget(t.getTarget()).build());
+    return TaskEffects.newBuilder().setJobId(t.getJobId()).setTask(t.getTask()).setLayer(direct.getLayer())
+        .setTarget(direct.getTarget()).addAllEffects(direct.getEffectsList()).build();
+  }
+
+  private static List<Read<TaskEffects>> awaitEffects(String job, int count) {
+    return untimed(kafka.await(Topics.EFFECTS, TaskEffects.parser(), e -> e.getJobId().equals(job), count, WAIT));
+  }
+
+  /** The effects without the worker's timing, which differs run to run, once it is seen to be there. */
+  private static List<Read<TaskEffects>> untimed(List<Read<TaskEffects>> reads) {
+    return reads.stream().map(r -> {
+      assertTrue(r.value().getAblateSeconds() > 0, "the worker timed the model server");
+      return new Read<>(r.key(), r.value().toBuilder().clearAblateSeconds().build(), r.partition(), r.offset());
+    }).toList();
+  }
+
+  private static List<Read<TaskEffects>> allEffects(String job) {
+    return kafka.readAll(Topics.EFFECTS, TaskEffects.parser(), e -> e.getJobId().equals(job));
+  }
+
+  private static void awaitCommitted(List<RecordMetadata> sent) {
+    awaitTrue("the workers commit the offsets of " + sent.size() + " tasks", WAIT, () -> kafka.committedPast(sent));
+  }
+
+  /** The "done" lines the task loop logged for a job, by the thread (so the worker) that logged them. */
+  private static Map<String, Long> doneByThread(LogCapture log, String job) {
+    return log.events().stream()
+        .filter(e -> e.getMessage().contains("latents ablated") && e.getArgumentArray()[0].toString().startsWith(job + "/"))
+        .collect(Collectors.groupingBy(ILoggingEvent::getThreadName, Collectors.counting()));
+  }
+
+  // ---- tests ------------------------------------------------------------------------------
+
+  @Test
+  void publishesTheEffectsADirectAblateCallGives() {
+    worker("w-effects");
+    List<Integer> c0 = candidates.get(0), c1 = candidates.get(1);
+    List<AblationTask> tasks = List.of(
+        task("j-effects", 0, 0, c0.subList(0, 8)),
+        task("j-effects", 1, 0, c0.subList(8, 16)),
+        task("j-effects", 2, 1, c1.subList(0, Math.min(8, c1.size()))));
+    List<RecordMetadata> sent = publish(tasks);
+
+    Map<Integer, Read<TaskEffects>> got = awaitEffects("j-effects", 3).stream()
+        .collect(Collectors.toMap(r -> r.value().getTask(), Function.identity()));
+    for (AblationTask t : tasks) {
+      TaskEffects want = expected(t);
+      assertEquals(t.getLatentsCount(), want.getEffectsCount());
+      assertTrue(want.getEffectsList().stream().anyMatch(e -> e.getDownstreamCount() > 0), "a vacuous comparison");
+      assertEquals(want, got.get(t.getTask()).value(), "task " + t.getTask());
+      assertEquals("j-effects", got.get(t.getTask()).key(), "effects are keyed by job");
+    }
+    awaitCommitted(sent);
+  }
+
+  @Test
+  void twoWorkersSplitTheTasksAndAnswerEachOnce() {
+    try (LogCapture log = new LogCapture(TaskLoop.class)) {
+      worker("w-left");
+      worker("w-right");
+      kafka.awaitGroup(2, WAIT);
+      List<RecordMetadata> sent = publish(tasks("j-split", 24));
+      awaitEffects("j-split", 24);
+      awaitCommitted(sent);
+      stopWorkers();
+
+      Map<Integer, Long> perTask = allEffects("j-split").stream()
+          .collect(Collectors.groupingBy(r -> r.value().getTask(), Collectors.counting()));
+      assertEquals(IntStream.range(0, 24).boxed().collect(Collectors.toMap(i -> i, i -> 1L)), perTask,
+          "every task answered exactly once");
+      Map<String, Long> byWorker = doneByThread(log, "j-split");
+      assertEquals(24, byWorker.values().stream().mapToLong(Long::longValue).sum(), "done lines: " + byWorker);
+      assertTrue(byWorker.getOrDefault("tasks-w-left", 0L) > 0 && byWorker.getOrDefault("tasks-w-right", 0L) > 0,
+          "both workers take tasks: " + byWorker);
+    }
+  }
+
+  @Test
+  void aBadTaskIsDeadLetteredFailsItsJobAndTheNextTaskStillRuns() {
+    worker("w-dlq");
+    // one partition, so "next" means next
+    AblationTask badLayer = task("j-dlq", 0, 9, candidates.get(0).subList(0, 4));
+    byte[] garbage = "not an AblationTask".getBytes(StandardCharsets.UTF_8);
+    AblationTask good = task("j-dlq", 2, 0, candidates.get(0).subList(0, 4));
+    List<RecordMetadata> sent = List.of(
+        publish(badLayer, 3),
+        kafka.send(Topics.TASKS, 3, "j-dlq/1", garbage),
+        publish(good, 3));
+
+    assertEquals(expected(good), awaitEffects("j-dlq", 1).get(0).value());
+
+    Map<String, Read<TaskFailure>> letters = kafka.await(Topics.DEAD_LETTERS, TaskFailure.parser(),
+        f -> f.getTask().getJobId().equals("j-dlq"), 2, WAIT).stream().collect(Collectors.toMap(Read::key, Function.identity()));
+    TaskFailure layer = letters.get("j-dlq/0").value();
+    assertEquals(badLayer, layer.getTask());
+    assertEquals(1, layer.getAttempts(), "a bad task is not retried");
+    assertTrue(layer.getReason().startsWith("model server: INVALID_ARGUMENT: layer 9 is outside 0..1"), layer.getReason());
+    TaskFailure unreadable = letters.get("j-dlq/1").value();
+    assertEquals(AblationTask.newBuilder().setJobId("j-dlq").setTask(1).build(), unreadable.getTask(), "job and task from the key");
+    assertEquals(0, unreadable.getAttempts());
+    assertTrue(unreadable.getReason().contains("not a valid AblationTask")
+        && unreadable.getReason().contains(Base64.getEncoder().encodeToString(garbage)), unreadable.getReason());
+
+    Map<Integer, String> failed = kafka.await(Topics.JOB_EVENTS, JobEvent.parser(),
+            e -> e.getJobId().equals("j-dlq") && e.hasFailed(), 2, WAIT).stream()
+        .collect(Collectors.toMap(r -> r.value().getFailed().getTask(), r -> r.value().getFailed().getReason()));
+    assertEquals(Map.of(0, layer.getReason(), 1, unreadable.getReason()), failed);
+    awaitCommitted(sent);
+  }
+
+  @Test
+  void tasksWaitOutAModelServerRestartWithBackoff() {
+    worker("w-restart");
+    List<AblationTask> tasks = tasks("j-restart", 3);
+    try (LogCapture log = new LogCapture(TaskRunner.class)) {
+      modelServer.close();
+      List<RecordMetadata> sent = tasks.stream().map(t -> publish(t, 5)).toList();
+      awaitTrue("three retries of the first task", WAIT, () -> retries(log, "j-restart/0").size() >= 3);
+      modelServer = ModelServer.start(modelProperties);
+
+      Map<Integer, TaskEffects> got = awaitEffects("j-restart", 3).stream()
+          .collect(Collectors.toMap(r -> r.value().getTask(), Read::value));
+      for (AblationTask t : tasks) assertEquals(expected(t), got.get(t.getTask()));
+      awaitCommitted(sent);
+
+      List<ILoggingEvent> retries = retries(log, "j-restart/0");
+      assertEquals(List.of(500L, 1000L, 2000L), retries.subList(0, 3).stream().map(e -> (Long) e.getArgumentArray()[2]).toList(),
+          "exponential backoff from 0.5 s");
+      assertTrue(retries.get(0).getArgumentArray()[1].toString().startsWith("model server: UNAVAILABLE"), retries.get(0).getFormattedMessage());
+      assertEquals(List.of(), kafka.readAll(Topics.DEAD_LETTERS, TaskFailure.parser(), f -> f.getTask().getJobId().equals("j-restart")),
+          "nothing dead-lettered");
+    }
+  }
+
+  @Test
+  void aWorkerWaitingOnTheModelServerDoesNotHoldUpTheGroup() {
+    worker("w-busy");
+    try (LogCapture log = new LogCapture(TaskRunner.class)) {
+      modelServer.close();
+      List<RecordMetadata> sent = publish(tasks("j-busy", 6));
+      awaitTrue("w-busy retrying", WAIT, () -> !log.events().isEmpty());
+      // it keeps polling with its partitions paused, so a new member is in within a heartbeat or two
+      worker("w-joining");
+      kafka.awaitGroup(2, Duration.ofSeconds(15));
+      modelServer = ModelServer.start(modelProperties);
+
+      awaitEffects("j-busy", 6);
+      awaitCommitted(sent);
+      // a task whose partition moved was abandoned unpublished by w-busy and run by w-joining
+      Map<Integer, Long> perTask = allEffects("j-busy").stream()
+          .collect(Collectors.groupingBy(r -> r.value().getTask(), Collectors.counting()));
+      assertEquals(IntStream.range(0, 6).boxed().collect(Collectors.toMap(i -> i, i -> 1L)), perTask);
+    }
+  }
+
+  @Test
+  void aModelServerDownForLongerThanTheRetryTimeFailsTheTask() {
+    worker("w-retry-for", Map.of("resgraph.worker.retry-for", "2500ms", "resgraph.worker.backoff-initial", "200ms"));
+    modelServer.close();
+    AblationTask t = tasks("j-retry-for", 1).get(0);
+    RecordMetadata sent = publish(t, null);
+
+    TaskFailure letter = kafka.await(Topics.DEAD_LETTERS, TaskFailure.parser(),
+        f -> f.getTask().getJobId().equals("j-retry-for"), 1, WAIT).get(0).value();
+    assertEquals(t, letter.getTask());
+    // waits of 0.2, 0.4 and 0.8 s fit in 2.5 s with room to spare; after them the next 1.6 s cannot
+    assertEquals(4, letter.getAttempts());
+    assertTrue(letter.getReason().startsWith("model server: UNAVAILABLE") && letter.getReason().contains("still failing after 4 attempts"),
+        letter.getReason());
+    JobEvent failed = kafka.await(Topics.JOB_EVENTS, JobEvent.parser(), e -> e.getJobId().equals("j-retry-for"), 1, WAIT).get(0).value();
+    assertEquals(letter.getReason(), failed.getFailed().getReason());
+    awaitCommitted(List.of(sent));
+  }
+
+  private static List<ILoggingEvent> retries(LogCapture log, String task) {
+    return log.events().stream().filter(e -> e.getMessage().contains("retrying in") && e.getArgumentArray()[0].equals(task)).toList();
+  }
+
+  @Test
+  void tasksOfCancelledAndFailedJobsAreSkippedAndCommitted() {
+    // cancelled before the worker starts: it reads the jobs topic before taking any task
+    publishPhase("j-cancelled", Phase.PHASE_CANCELLED);
+    List<RecordMetadata> sent = new ArrayList<>(publish(tasks("j-cancelled", 3)));
+    ApplicationContext w = worker("w-skip");
+    // failed while the worker runs: it follows the topic
+    publishPhase("j-failed", Phase.PHASE_FAILED);
+    JobPhases phases = w.getBean(JobPhases.class);
+    awaitTrue("the worker sees j-failed fail", WAIT, () -> phases.phase("j-failed").equals(Optional.of(Phase.PHASE_FAILED)));
+    sent.addAll(publish(tasks("j-failed", 3)));
+    sent.addAll(publish(tasks("j-running", 1)));
+
+    awaitEffects("j-running", 1);
+    awaitCommitted(sent);
+    // committed means settled: effects, had there been any, would be on the topic by now
+    assertEquals(List.of(), allEffects("j-cancelled"));
+    assertEquals(List.of(), allEffects("j-failed"));
+  }
+
+  @Test
+  void aStoppedWorkerLeavesNothingUncommitted() {
+    worker("w-offsets");
+    publish(tasks("j-offsets", 5));
+    awaitEffects("j-offsets", 5);
+    // at once: a stop never comes between a publish and its commit
+    stopWorkers();
+    assertEquals(Map.of(), kafka.left(Topics.TASKS), "records a new member of the group would be handed");
+  }
+
+  @Test
+  void aWorkerThatDiesBetweenPublishingAndCommittingHasItsTaskRedelivered() throws Exception {
+    ApplicationContext crashing = worker("w-crash", Map.of("test.crash-after-publish", "true"));
+    AblationTask t = task("j-crash", 0, 0, candidates.get(0).subList(0, 4));
+    RecordMetadata sent = publish(t, null);
+    awaitEffects("j-crash", 1);
+    Optional<Throwable> end = CompletableFuture.supplyAsync(() -> crashing.getBean(TaskLoop.class).awaitEnd())
+        .get(WAIT.toSeconds(), TimeUnit.SECONDS);
+    assertInstanceOf(CrashAfterPublish.Crash.class, end.orElseThrow());
+    assertFalse(kafka.committedPast(List.of(sent)), "the crashed worker committed its task");
+
+    worker("w-rescue");
+    List<Read<TaskEffects>> effects = awaitEffects("j-crash", 2);
+    assertEquals(effects.get(0).value(), effects.get(1).value(), "the task ran again, to the same effects");
+    awaitCommitted(List.of(sent));
+  }
+}
