@@ -1,0 +1,83 @@
+package resgraph.graph;
+
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+import resgraph.v1.Pruning;
+
+/**
+ * METHOD.md step 7: the circuit from a job's raw edges.
+ *
+ * <ol>
+ *   <li>Per adjacent layer pair, keep the {@code k} edges of largest |e| (ties broken by source
+ *       latent, then target latent, ascending), or every edge with |e| >= threshold.
+ *   <li>Of those, keep the edges on a path of two or more of them: {@code u -> v} stays iff
+ *       {@code u} has an incoming or {@code v} an outgoing edge in the kept set.
+ * </ol>
+ */
+public final class CircuitPruner {
+
+  /** A raw edge {@code layer.source -> (layer+1).target} with weight e. */
+  public record RawEdge(int layer, int source, int target, float weight) {
+    public String sourceId() {
+      return layer + "." + source;
+    }
+
+    public String targetId() {
+      return (layer + 1) + "." + target;
+    }
+  }
+
+  /** Largest |e| first; equal |e| by source latent, then target latent. */
+  static final Comparator<RawEdge> RANK = Comparator
+      .comparingDouble((RawEdge e) -> -Math.abs(e.weight()))
+      .thenComparingInt(RawEdge::source)
+      .thenComparingInt(RawEdge::target);
+
+  /** In circuit order: by source (layer, latent), then target latent. */
+  public static final Comparator<RawEdge> ORDER = Comparator
+      .comparingInt(RawEdge::layer)
+      .thenComparingInt(RawEdge::source)
+      .thenComparingInt(RawEdge::target);
+
+  private CircuitPruner() {}
+
+  /** The circuit's edges, in {@link #ORDER}. {@code rule} unset means top_k {@value Jobs#DEFAULT_TOP_K}. */
+  public static List<RawEdge> prune(List<RawEdge> raw, Pruning rule) {
+    List<RawEdge> kept = new ArrayList<>();
+    for (List<RawEdge> pair : byLayer(raw).values()) kept.addAll(strongest(pair, rule));
+    Set<String> withIncoming = new HashSet<>(), withOutgoing = new HashSet<>();
+    for (RawEdge e : kept) {
+      withOutgoing.add(e.sourceId());
+      withIncoming.add(e.targetId());
+    }
+    List<RawEdge> circuit = new ArrayList<>();
+    for (RawEdge e : kept) {
+      if (withIncoming.contains(e.sourceId()) || withOutgoing.contains(e.targetId())) circuit.add(e);
+    }
+    circuit.sort(ORDER);
+    return circuit;
+  }
+
+  private static Map<Integer, List<RawEdge>> byLayer(List<RawEdge> raw) {
+    Map<Integer, List<RawEdge>> pairs = new TreeMap<>();
+    for (RawEdge e : raw) pairs.computeIfAbsent(e.layer(), l -> new ArrayList<>()).add(e);
+    return pairs;
+  }
+
+  private static List<RawEdge> strongest(List<RawEdge> pair, Pruning rule) {
+    return switch (rule.getRuleCase()) {
+      case THRESHOLD -> pair.stream().filter(e -> Math.abs(e.weight()) >= rule.getThreshold()).toList();
+      case TOP_K -> top(pair, rule.getTopK());
+      case RULE_NOT_SET -> top(pair, Jobs.DEFAULT_TOP_K);
+    };
+  }
+
+  private static List<RawEdge> top(List<RawEdge> pair, int k) {
+    return pair.stream().sorted(RANK).limit(k).toList();
+  }
+}

@@ -1,0 +1,77 @@
+package resgraph.graph;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.util.List;
+import resgraph.v1.Circuit;
+import resgraph.v1.Edge;
+import resgraph.v1.Job;
+import resgraph.v1.Node;
+import resgraph.v1.Pruning;
+import resgraph.v1.TokenValue;
+
+/**
+ * graph.json, schema {@value #SCHEMA}: the job, its pruned circuit ({@code edges}) and every raw
+ * edge ({@code raw_edges}). An independent program checks this schema; change it only with a new
+ * schema name.
+ */
+final class GraphJsonExport {
+
+  static final String SCHEMA = "resgraph.graph/v1";
+  private static final ObjectMapper JSON = new ObjectMapper();
+
+  private GraphJsonExport() {}
+
+  /** {@code circuit} must carry its raw edges. */
+  static byte[] render(Circuit circuit) {
+    Job job = circuit.getJob();
+    ObjectNode root = JSON.createObjectNode();
+    root.put("schema", SCHEMA);
+    root.put("job", job.getId());
+    root.put("model", job.getSpec().getRef().getModel());
+    root.put("saes", job.getSpec().getRef().getSaes());
+    root.put("prompt", job.getSpec().getPrompt());
+    ArrayNode tokens = root.putArray("tokens");
+    job.getTokensList().forEach(tokens::add);
+    ArrayNode strings = root.putArray("token_strings");
+    job.getTokenStringsList().forEach(strings::add);
+    root.put("target", job.getTarget());
+    root.putArray("layers").add(job.getLayerStart()).add(job.getLayerEnd());
+    Pruning pruning = job.getSpec().getPruning();
+    if (pruning.getRuleCase() == Pruning.RuleCase.THRESHOLD) {
+      root.putObject("pruning").put("threshold", pruning.getThreshold());
+    } else {
+      root.putObject("pruning").put("top_k", pruning.getRuleCase() == Pruning.RuleCase.TOP_K ? pruning.getTopK() : Jobs.DEFAULT_TOP_K);
+    }
+    ArrayNode nodes = root.putArray("nodes");
+    for (Node n : circuit.getNodesList()) {
+      ObjectNode node = nodes.addObject();
+      node.put("id", n.getId());
+      node.put("layer", n.getLayer());
+      node.put("latent", n.getLatent());
+      ArrayNode activations = node.putArray("activations");
+      n.getActivationsList().forEach(activations::add);
+      tokenValues(node.putArray("promotes"), n.getPromotesList());
+      tokenValues(node.putArray("suppresses"), n.getSuppressesList());
+      if (n.getNeuronpedia().isEmpty()) node.putNull("neuronpedia");
+      else node.put("neuronpedia", n.getNeuronpedia());
+    }
+    edges(root.putArray("edges"), circuit.getEdgesList());
+    edges(root.putArray("raw_edges"), circuit.getRawEdgesList());
+    try {
+      return JSON.writeValueAsBytes(root);
+    } catch (JsonProcessingException e) {
+      throw new IllegalStateException("cannot write graph.json", e); // a tree of plain values always serializes
+    }
+  }
+
+  private static void tokenValues(ArrayNode out, List<TokenValue> tokens) {
+    for (TokenValue t : tokens) out.addObject().put("token", t.getToken()).put("id", t.getId()).put("value", t.getValue());
+  }
+
+  private static void edges(ArrayNode out, List<Edge> edges) {
+    for (Edge e : edges) out.addObject().put("source", e.getSource()).put("target", e.getTarget()).put("weight", e.getWeight());
+  }
+}

@@ -1,0 +1,87 @@
+package resgraph.graph;
+
+import io.micronaut.context.annotation.Context;
+import io.micronaut.context.annotation.Requires;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.List;
+import org.neo4j.driver.Driver;
+import org.neo4j.driver.Session;
+import org.neo4j.driver.exceptions.ServiceUnavailableException;
+import org.neo4j.driver.exceptions.SessionExpiredException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The Neo4j data model of resgraph, which other services and users' Cypher depend on, and the
+ * constraints that hold it together (created at startup, each {@code IF NOT EXISTS}).
+ *
+ * <pre>
+ * (:Feature {model, saes, layer, latent})
+ *     One SAE latent of one (model, SAEs) pair; model and saes are the job's ModelRef strings.
+ *     Unique on all four, and shared by every job, so Cypher can ask which prompts use a feature.
+ *
+ * (:Job {id, prompt, model, saes, centering, tokens, token_strings, target, layer_start, layer_end,
+ *        pruning, task_batch_size, created, prediction_ids, prediction_tokens, prediction_values,
+ *        finalized, raw_edges, circuit_edges, circuit_nodes, effect_shown})
+ *     Unique on id. tokens are ids (BOS first when the SAEs prepend it), token_strings their text,
+ *     target the measured position, layer_start..layer_end the SAE layer range a:b. pruning is
+ *     "top_k=K" or "threshold=X" (METHOD.md step 7, as Finalize applies it). centering is the
+ *     ModelRef's Centering name. created is a datetime when the orchestrator gave one.
+ *     prediction_* are the model's likeliest next tokens at the target (parallel lists).
+ *     finalized is false until Finalize; Finalize sets raw_edges and circuit_edges (counts),
+ *     circuit_nodes, and effect_shown = sum |weight| over circuit edges / sum over all raw edges.
+ *
+ * (:Job)-[:ACTIVE {activations, promotes, promotes_ids, promotes_values,
+ *                  suppresses, suppresses_ids, suppresses_values}]->(:Feature)
+ *     For every latent active at some position of the job's prompt: activations holds its value
+ *     at every position (0 where it is off). Finalize adds, for the circuit's nodes, the tokens it
+ *     promotes and suppresses (METHOD.md step 8, the 10 most extreme each, most extreme first):
+ *     token strings, ids and log-probability differences as parallel lists.
+ *
+ * (:Feature)-[:EFFECT {job, weight, circuit}]->(:Feature)
+ *     One raw edge l.i -> (l+1).j of one job (METHOD.md step 6): weight = e[i,j] in SAE
+ *     activation units (negative: ablating i lowers j, so i excites j). circuit = true on the edges
+ *     of the pruned circuit once the job is finalized; absent otherwise. Indexed on job.
+ *
+ * (:Task {job, task, edges})
+ *     Marks a task whose effects are stored (edges = how many raw edges it added). Unique on
+ *     (job, task): the task's edges and this node are written in one transaction, so its presence
+ *     is what makes storing a task idempotent.
+ * </pre>
+ */
+@Context
+@Requires(property = "neo4j.uri")
+final class GraphSchema {
+
+  private static final Logger LOG = LoggerFactory.getLogger(GraphSchema.class);
+
+  /** How long startup waits for Neo4j before giving up (a scheduler restarts the service). */
+  private static final Duration STARTUP_WAIT = Duration.ofSeconds(90);
+  private static final Duration MAX_WAIT = Duration.ofSeconds(5);
+
+  private static final List<String> STATEMENTS = List.of(
+      "CREATE CONSTRAINT feature_key IF NOT EXISTS FOR (f:Feature) REQUIRE (f.model, f.saes, f.layer, f.latent) IS UNIQUE",
+      "CREATE CONSTRAINT job_id IF NOT EXISTS FOR (j:Job) REQUIRE j.id IS UNIQUE",
+      "CREATE CONSTRAINT task_key IF NOT EXISTS FOR (t:Task) REQUIRE (t.job, t.task) IS UNIQUE",
+      "CREATE INDEX effect_job IF NOT EXISTS FOR ()-[e:EFFECT]-() ON (e.job)");
+
+  GraphSchema(Driver driver) throws InterruptedException {
+    Instant deadline = Instant.now().plus(STARTUP_WAIT);
+    Duration wait = Duration.ofMillis(250);
+    while (true) {
+      try (Session session = driver.session()) {
+        for (String statement : STATEMENTS) session.run(statement).consume();
+        return;
+      } catch (ServiceUnavailableException | SessionExpiredException e) {
+        if (Instant.now().isAfter(deadline)) {
+          throw new IllegalStateException("Neo4j did not become reachable within " + STARTUP_WAIT.toSeconds() + " s: "
+              + e.getMessage(), e);
+        }
+        LOG.warn("Neo4j is not reachable yet ({}); retrying in {} ms", e.getMessage(), wait.toMillis());
+        Thread.sleep(wait.toMillis()); // nothing to wait on: the server is another process
+        wait = wait.multipliedBy(2).compareTo(MAX_WAIT) > 0 ? MAX_WAIT : wait.multipliedBy(2);
+      }
+    }
+  }
+}

@@ -1,0 +1,268 @@
+package resgraph.graph;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static resgraph.graph.FinalizeTest.refused;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.grpc.Status;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+import org.junit.jupiter.api.io.TempDir;
+import resgraph.v1.Circuit;
+import resgraph.v1.Edge;
+import resgraph.v1.ExportFormat;
+import resgraph.v1.ExportRequest;
+import resgraph.v1.ExportResponse;
+import resgraph.v1.FinalizeRequest;
+import resgraph.v1.GetCircuitRequest;
+import resgraph.v1.Job;
+import resgraph.v1.JobSpec;
+import resgraph.v1.ModelRef;
+import resgraph.v1.Node;
+import resgraph.v1.Pruning;
+import resgraph.v1.TokenValue;
+
+/** The three export formats: graph.json's fixed schema, DOT that Graphviz renders, Neuronpedia's graph JSON. */
+@ExtendWith(TestCluster.Start.class)
+class ExportTest {
+
+  private static final ObjectMapper JSON = new ObjectMapper();
+
+  private static TestCluster cluster;
+  private static RealJob job;
+  private static Circuit circuit;
+
+  @TempDir Path tmp;
+
+  @BeforeAll
+  static void finalizeTheJob() {
+    cluster = TestCluster.get();
+    job = RealJob.get();
+    cluster.graph().finalize(FinalizeRequest.newBuilder().setJobId(job.id()).build());
+    circuit = cluster.graph().getCircuit(GetCircuitRequest.newBuilder().setJobId(job.id()).setIncludeRawEdges(true).build());
+  }
+
+  private static ExportResponse export(ExportFormat format) {
+    return cluster.graph().export(ExportRequest.newBuilder().setJobId(job.id()).setFormat(format).build());
+  }
+
+  private static Set<String> keys(JsonNode node) {
+    Set<String> keys = new HashSet<>();
+    node.fieldNames().forEachRemaining(keys::add);
+    return keys;
+  }
+
+  private static List<TokenValue> tokenValues(JsonNode list) {
+    List<TokenValue> out = new ArrayList<>();
+    for (JsonNode t : list) {
+      assertEquals(Set.of("token", "id", "value"), keys(t));
+      out.add(TokenValue.newBuilder().setToken(t.get("token").asText()).setId(t.get("id").asInt())
+          .setValue((float) t.get("value").asDouble()).build());
+    }
+    return out;
+  }
+
+  private static List<Edge> edges(JsonNode list) {
+    List<Edge> out = new ArrayList<>();
+    for (JsonNode e : list) {
+      assertEquals(Set.of("source", "target", "weight"), keys(e));
+      out.add(Edge.newBuilder().setSource(e.get("source").asText()).setTarget(e.get("target").asText())
+          .setWeight((float) e.get("weight").asDouble()).build());
+    }
+    return out;
+  }
+
+  @Test
+  void graphJsonHasExactlyItsSchema() throws IOException {
+    ExportResponse r = export(ExportFormat.EXPORT_FORMAT_JSON);
+    assertEquals("graph.json", r.getFilename());
+    assertEquals("application/json", r.getContentType());
+    JsonNode g = JSON.readTree(r.getContent().toByteArray());
+    assertEquals(Set.of("schema", "job", "model", "saes", "prompt", "tokens", "token_strings", "target", "layers", "pruning",
+        "nodes", "edges", "raw_edges"), keys(g));
+    assertEquals("resgraph.graph/v1", g.get("schema").asText());
+    assertEquals(job.id(), g.get("job").asText());
+    assertEquals(cluster.ref.getModel(), g.get("model").asText());
+    assertEquals(cluster.ref.getSaes(), g.get("saes").asText());
+    assertEquals(RealJob.PROMPT, g.get("prompt").asText());
+    List<Integer> tokens = new ArrayList<>();
+    g.get("tokens").forEach(t -> tokens.add(t.asInt()));
+    assertEquals(job.job().getTokensList(), tokens);
+    List<String> strings = new ArrayList<>();
+    g.get("token_strings").forEach(t -> strings.add(t.asText()));
+    assertEquals(job.job().getTokenStringsList(), strings);
+    assertEquals(job.job().getTarget(), g.get("target").asInt());
+    assertEquals(JSON.readTree("[0, 3]"), g.get("layers"));
+    assertEquals(JSON.readTree("{\"top_k\": " + RealJob.TOP_K + "}"), g.get("pruning"));
+
+    assertEquals(circuit.getNodesCount(), g.get("nodes").size());
+    for (int i = 0; i < circuit.getNodesCount(); i++) {
+      Node want = circuit.getNodes(i);
+      JsonNode n = g.get("nodes").get(i);
+      assertEquals(Set.of("id", "layer", "latent", "activations", "promotes", "suppresses", "neuronpedia"), keys(n));
+      assertEquals(want.getId(), n.get("id").asText());
+      assertEquals(want.getLayer(), n.get("layer").asInt());
+      assertEquals(want.getLatent(), n.get("latent").asInt());
+      List<Float> activations = new ArrayList<>();
+      n.get("activations").forEach(a -> activations.add((float) a.asDouble()));
+      assertEquals(want.getActivationsList(), activations);
+      assertEquals(want.getPromotesList(), tokenValues(n.get("promotes")));
+      assertEquals(want.getSuppressesList(), tokenValues(n.get("suppresses")));
+      assertTrue(n.get("neuronpedia").isNull());
+    }
+    assertEquals(circuit.getEdgesList(), edges(g.get("edges")));
+    assertEquals(job.rawEdges().size(), g.get("raw_edges").size());
+    assertEquals(new HashSet<>(circuit.getRawEdgesList()), new HashSet<>(edges(g.get("raw_edges"))));
+  }
+
+  @Test
+  void aHostedReleaseLinksEachNodeToItsNeuronpediaPage() throws IOException {
+    assertEquals("https://www.neuronpedia.org/gpt2-small/5-res-jb/10603",
+        Neuronpedia.of("gpt2-small-res-jb").orElseThrow().page(5, 10603));
+    assertTrue(Neuronpedia.of("demo").isEmpty());
+    JsonNode node = JSON.readTree(GraphJsonExport.render(hosted())).get("nodes").get(0);
+    assertEquals("https://www.neuronpedia.org/gpt2-small/5-res-jb/10603", node.get("neuronpedia").asText());
+  }
+
+  @Test
+  void dotRendersInGraphviz() throws Exception {
+    ExportResponse r = export(ExportFormat.EXPORT_FORMAT_DOT);
+    assertEquals("graph.dot", r.getFilename());
+    String dot = r.getContent().toStringUtf8();
+    String svg = render(dot);
+    for (Node n : circuit.getNodesList()) assertTrue(svg.contains("<title>" + n.getId() + "</title>"), n.getId());
+    long red = circuit.getEdgesList().stream().filter(e -> e.getWeight() < 0).count();
+    assertEquals(red, dot.lines().filter(l -> l.contains("->") && l.contains("color=red")).count());
+    assertEquals(circuit.getEdgesCount() - red, dot.lines().filter(l -> l.contains("->") && l.contains("color=blue")).count());
+    for (Integer layer : circuit.getNodesList().stream().map(Node::getLayer).distinct().toList()) {
+      assertTrue(dot.contains("subgraph layer_" + layer + " {\n    rank=same;"), "rank of layer " + layer);
+    }
+  }
+
+  @Test
+  void dotEscapesTokenStrings() throws Exception {
+    String svg = render(new String(DotExport.render(hosted()), StandardCharsets.UTF_8));
+    assertTrue(svg.contains("back\\slash"), svg);
+    assertTrue(svg.contains("new\\nline"), "a newline token shows as \\n");
+    assertTrue(svg.contains("(end\\)"), "a trailing backslash does not swallow what follows");
+    assertTrue(svg.contains("&quot;quoted&quot;") || svg.contains("\"quoted\""), svg);
+    assertTrue(svg.contains("gr\u00fc\u00dfe \u20ac"), svg);
+  }
+
+  /** Runs Graphviz's dot; fails (not skips) without it, as CI installs it. */
+  private String render(String dot) throws Exception {
+    Path in = tmp.resolve("graph.dot"), out = tmp.resolve("graph.svg"), log = tmp.resolve("dot.log");
+    Files.writeString(in, dot);
+    Process p;
+    try {
+      p = new ProcessBuilder("dot", "-Tsvg", "-o", out.toString(), in.toString()).redirectErrorStream(true)
+          .redirectOutput(log.toFile()).start();
+    } catch (IOException e) {
+      throw new AssertionError("Graphviz's dot is needed to check graph.dot (apt-get install graphviz): " + e.getMessage(), e);
+    }
+    assertTrue(p.waitFor(60, TimeUnit.SECONDS), "dot did not finish");
+    assertEquals(0, p.exitValue(), "dot failed: " + Files.readString(log) + "\n" + dot);
+    assertEquals("", Files.readString(log).strip(), "dot warned");
+    return Files.readString(out);
+  }
+
+  @Test
+  void neuronpediaJsonHasTheAttributionGraphFields() throws IOException {
+    ExportResponse r = export(ExportFormat.EXPORT_FORMAT_NEURONPEDIA);
+    assertEquals("neuronpedia.json", r.getFilename());
+    JsonNode g = JSON.readTree(r.getContent().toByteArray());
+    assertEquals(Set.of("metadata", "qParams", "nodes", "links"), keys(g));
+
+    JsonNode m = g.get("metadata");
+    assertTrue(keys(m).containsAll(Set.of("slug", "scan", "prompt_tokens", "prompt", "schema_version", "info", "pruning_settings")));
+    assertEquals(job.id().toLowerCase(), m.get("slug").asText());
+    assertEquals(cluster.ref.getModel(), m.get("scan").asText());
+    assertEquals(RealJob.PROMPT, m.get("prompt").asText());
+    assertEquals(job.job().getTokenStringsCount(), m.get("prompt_tokens").size());
+    assertEquals(job.job().getTokenStrings(1), m.get("prompt_tokens").get(1).asText());
+    assertEquals(1, m.get("schema_version").asInt());
+    assertEquals("resgraph", m.get("info").get("generator").get("name").asText());
+    assertEquals(1_790_000_000_000L, m.get("info").get("create_time_ms").asLong());
+    assertEquals(RealJob.TOP_K, m.get("pruning_settings").get("top_k").asInt());
+    assertTrue(!keys(m).contains("feature_details"), "a local SAE folder is not on Neuronpedia");
+    assertEquals(Set.of("pinnedIds", "supernodes", "linkType", "clickedId", "sg_pos"), keys(g.get("qParams")));
+
+    int target = job.job().getTarget();
+    Map<String, JsonNode> byId = new HashMap<>();
+    assertEquals(circuit.getNodesCount(), g.get("nodes").size());
+    for (int i = 0; i < circuit.getNodesCount(); i++) {
+      Node want = circuit.getNodes(i);
+      JsonNode n = g.get("nodes").get(i);
+      assertTrue(keys(n).containsAll(Set.of("node_id", "feature", "layer", "ctx_idx", "feature_type", "jsNodeId", "clerp",
+          "influence", "activation")), keys(n).toString());
+      assertEquals(want.getLayer() + "_" + want.getLatent() + "_" + target, n.get("node_id").asText());
+      assertEquals(NeuronpediaExport.cantor(want.getLayer(), want.getLatent()), n.get("feature").asLong());
+      assertEquals(Integer.toString(want.getLayer()), n.get("layer").asText());
+      assertTrue(n.get("layer").isTextual());
+      assertEquals(target, n.get("ctx_idx").asInt());
+      assertEquals("cross layer transcoder", n.get("feature_type").asText());
+      assertEquals(want.getLayer() + "_" + want.getLatent() + "-0", n.get("jsNodeId").asText());
+      assertTrue(n.get("clerp").asText().startsWith(want.getId()));
+      assertEquals(want.getActivations(target), (float) n.get("activation").asDouble());
+      byId.put(n.get("node_id").asText(), n);
+    }
+    assertEquals(circuit.getEdgesCount(), g.get("links").size());
+    for (int i = 0; i < circuit.getEdgesCount(); i++) {
+      JsonNode l = g.get("links").get(i);
+      assertTrue(byId.containsKey(l.get("source").asText()) && byId.containsKey(l.get("target").asText()), l.toString());
+      assertEquals(-circuit.getEdges(i).getWeight(), (float) l.get("weight").asDouble(), "attribution sign: positive excites");
+    }
+  }
+
+  @Test
+  void neuronpediaJsonNamesTheHostedModelAndSourceSet() throws IOException {
+    JsonNode m = JSON.readTree(NeuronpediaExport.render(hosted())).get("metadata");
+    assertEquals("gpt2-small", m.get("scan").asText());
+    assertEquals("res-jb", m.get("feature_details").get("neuronpedia_source_set").asText());
+    // Neuronpedia decodes (layer, index) from the Cantor pairing (x + y)(x + y + 1)/2 + y
+    assertEquals(1, NeuronpediaExport.cantor(1, 0));
+    assertEquals(2, NeuronpediaExport.cantor(0, 1));
+    assertEquals(4, NeuronpediaExport.cantor(1, 1));
+    assertEquals(60, NeuronpediaExport.cantor(5, 5));
+  }
+
+  @Test
+  void anUnspecifiedFormatIsRefused() {
+    refused(Status.Code.INVALID_ARGUMENT, "EXPORT_FORMAT_JSON",
+        () -> cluster.graph().export(ExportRequest.newBuilder().setJobId(job.id()).build()));
+  }
+
+  /** A finalized circuit of a release Neuronpedia hosts, with token strings that need escaping. */
+  private static Circuit hosted() {
+    List<String> tokens = List.of("<|endoftext|>", "\"quoted\"", "back\\slash", "new\nline", "tab\t", "<b>&amp;", "{rank=same}",
+        "gr\u00fc\u00dfe \u20ac", "\u0001", "end\\");
+    Job job = Job.newBuilder().setId("Hosted_Job.1")
+        .setSpec(JobSpec.newBuilder().setRef(ModelRef.newBuilder().setModel("openai-community/gpt2").setSaes("gpt2-small-res-jb"))
+            .setPrompt(String.join("", tokens.subList(1, tokens.size()))).setPruning(Pruning.newBuilder().setThreshold(0.25)))
+        .addAllTokenStrings(tokens).setTarget(tokens.size() - 1).setLayerStart(5).setLayerEnd(7)
+        .build();
+    for (int i = 0; i < tokens.size(); i++) job = job.toBuilder().addTokens(i).build();
+    List<Float> zeros = new ArrayList<>();
+    for (int i = 0; i < tokens.size(); i++) zeros.add(i == tokens.size() - 1 ? 3.5f : 0f);
+    Node a = Node.newBuilder().setId("5.10603").setLayer(5).setLatent(10603).addAllActivations(zeros)
+        .addPromotes(TokenValue.newBuilder().setId(7).setToken("\"}\\").setValue(0.5f))
+        .setNeuronpedia(Neuronpedia.of("gpt2-small-res-jb").orElseThrow().page(5, 10603)).build();
+    Node b = Node.newBuilder().setId("6.2").setLayer(6).setLatent(2).addAllActivations(zeros).build();
+    return Circuit.newBuilder().setJob(job).addNodes(a).addNodes(b)
+        .addEdges(Edge.newBuilder().setSource("5.10603").setTarget("6.2").setWeight(-0.75f)).build();
+  }
+}
