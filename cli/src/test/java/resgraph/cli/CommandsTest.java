@@ -8,10 +8,7 @@ import ai.djl.Device;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.micronaut.context.ApplicationContext;
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
 import java.net.ServerSocket;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.HashMap;
@@ -24,7 +21,6 @@ import resgraph.model.ExactAblation;
 import resgraph.model.Gpt2Tokenizer;
 import resgraph.model.SaeModel;
 import resgraph.model.Trace;
-import resgraph.modelserver.CommandLines;
 import resgraph.modelserver.ModelServer;
 
 /** The resgraph command as a user runs it: arguments in, JSON or one error line out, an exit code. */
@@ -35,26 +31,9 @@ class CommandsTest {
   @TempDir static Path dir;
   private static Path model, saes;
 
-  /** What one run printed and returned. */
-  record Run(int code, String out, String err) {}
-
-  static synchronized Run resgraph(String... args) {
-    PrintStream out = System.out, err = System.err;
-    ByteArrayOutputStream o = new ByteArrayOutputStream(), e = new ByteArrayOutputStream();
-    System.setOut(new PrintStream(o, true, StandardCharsets.UTF_8));
-    System.setErr(new PrintStream(e, true, StandardCharsets.UTF_8));
-    try {
-      int code = CommandLines.run(new Main(), args);
-      return new Run(code, o.toString(StandardCharsets.UTF_8), e.toString(StandardCharsets.UTF_8));
-    } finally {
-      System.setOut(out);
-      System.setErr(err);
-    }
-  }
-
   @BeforeAll
   static void generate() {
-    Run r = resgraph("generate", "--out", dir.resolve("m").toString(), "--layers", "3", "--d-model", "40", "--heads", "5",
+    Cli.Run r = Cli.resgraph("generate", "--out", dir.resolve("m").toString(), "--layers", "3", "--d-model", "40", "--heads", "5",
         "--d-sae", "300", "--l0", "10", "--seed", "3");
     assertEquals(0, r.code(), r.err());
     model = dir.resolve("m/model");
@@ -72,7 +51,7 @@ class CommandsTest {
 
   @Test
   void ablatePrintsEveryCandidatesEffectsAsJson() throws Exception {
-    Run r = resgraph(ablate("--prompt", PROMPT, "--layer", "1"));
+    Cli.Run r = Cli.resgraph(ablate("--prompt", PROMPT, "--layer", "1"));
     assertEquals(0, r.code(), r.err());
     JsonNode json = new ObjectMapper().readTree(r.out());
     int[] tokens = Gpt2Tokenizer.encode(PROMPT, true);
@@ -107,10 +86,10 @@ class CommandsTest {
         "resgraph.cache-dir", dir.resolve("cache").toString()));
     try (ApplicationContext server = ModelServer.start(props)) {
       String[] args = {"--prompt", PROMPT, "--layer", "0", "--target", "4", "--latents", "1,2,3"};
-      Run local = resgraph(ablate(args));
+      Cli.Run local = Cli.resgraph(ablate(args));
       List<String> remote = new java.util.ArrayList<>(List.of(ablate(args)));
       remote.addAll(List.of("--server", "127.0.0.1:" + port));
-      Run viaServer = resgraph(remote.toArray(String[]::new));
+      Cli.Run viaServer = Cli.resgraph(remote.toArray(String[]::new));
       assertEquals(0, local.code(), local.err());
       assertEquals(0, viaServer.code(), viaServer.err());
       assertEquals(local.out(), viaServer.out());
@@ -123,19 +102,19 @@ class CommandsTest {
 
   @Test
   void badInputIsOneLineAndAnExitCode() {
-    assertFails(resgraph(ablate("--prompt", PROMPT, "--layer", "7")), 1, "layer 7");
-    assertFails(resgraph(ablate("--prompt", "", "--layer", "0")), 1, "empty");
-    assertFails(resgraph(ablate("--prompt", PROMPT, "--layer", "0", "--latents", "300")), 1, "latent 300");
-    assertFails(resgraph(ablate("--prompt", PROMPT, "--layer", "0", "--target", "99")), 1, "target position 99");
-    assertFails(resgraph(ablate("--prompt", PROMPT, "--layer", "0", "--strategy", "fast")), 2, "--strategy");
-    assertFails(resgraph(ablate("--layer", "0")), 2, "--prompt");
-    assertFails(resgraph("ablate", "--model", dir.resolve("nowhere").toString(), "--saes", saes.toString(),
+    assertFails(Cli.resgraph(ablate("--prompt", PROMPT, "--layer", "7")), 1, "layer 7");
+    assertFails(Cli.resgraph(ablate("--prompt", "", "--layer", "0")), 1, "empty");
+    assertFails(Cli.resgraph(ablate("--prompt", PROMPT, "--layer", "0", "--latents", "300")), 1, "latent 300");
+    assertFails(Cli.resgraph(ablate("--prompt", PROMPT, "--layer", "0", "--target", "99")), 1, "target position 99");
+    assertFails(Cli.resgraph(ablate("--prompt", PROMPT, "--layer", "0", "--strategy", "fast")), 2, "--strategy");
+    assertFails(Cli.resgraph(ablate("--layer", "0")), 2, "--prompt");
+    assertFails(Cli.resgraph("ablate", "--model", dir.resolve("nowhere").toString(), "--saes", saes.toString(),
         "--prompt", PROMPT, "--layer", "0"), 1, "no model folder");
-    assertFails(resgraph("generate", "--out", dir.resolve("x").toString(), "--heads", "7", "--d-model", "40"), 2,
+    assertFails(Cli.resgraph("generate", "--out", dir.resolve("x").toString(), "--heads", "7", "--d-model", "40"), 2,
         "not a multiple");
   }
 
-  private static void assertFails(Run r, int code, String words) {
+  private static void assertFails(Cli.Run r, int code, String words) {
     assertEquals(code, r.code(), r.out() + r.err());
     assertTrue(r.out().isEmpty(), "nothing on stdout: " + r.out());
     String[] lines = r.err().strip().split("\n");

@@ -124,7 +124,8 @@ public final class LocalCluster {
 
   /** Adds an ablation worker (it joins the consumer group and takes a share of the tasks). */
   public synchronized Proc startWorker() {
-    long n = processes.stream().filter(p -> p.name().startsWith("worker-")).count();
+    int n = processes.stream().filter(p -> p.name().startsWith("worker-"))
+        .mapToInt(p -> Integer.parseInt(p.name().substring("worker-".length()))).max().orElse(0);
     String name = "worker-" + (n + 1);
     Started w = launch(name, "ablation-worker", "resgraph.worker.AblationWorker",
         List.of("-Xmx384m", "-Dkafka.bootstrap.servers=" + endpoints.kafka(),

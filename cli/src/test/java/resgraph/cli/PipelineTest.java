@@ -1,0 +1,332 @@
+package resgraph.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.grpc.ManagedChannel;
+import io.grpc.StatusRuntimeException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Collectors;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+import resgraph.cluster.LocalCluster;
+import resgraph.kafka.Clients;
+import resgraph.kafka.Topics;
+import resgraph.model.SyntheticModel;
+import resgraph.v1.AblateRequest;
+import resgraph.v1.AblateResponse;
+import resgraph.v1.GetJobRequest;
+import resgraph.v1.Job;
+import resgraph.v1.JobEvent;
+import resgraph.v1.JobServiceGrpc;
+import resgraph.v1.JobSpec;
+import resgraph.v1.LatentEffects;
+import resgraph.v1.ModelRef;
+import resgraph.v1.ModelServiceGrpc;
+import resgraph.v1.Phase;
+import resgraph.v1.Pruning;
+import resgraph.v1.TaskEffects;
+
+/**
+ * The whole system as processes on this machine: a real Kafka, a real Neo4j, the model server,
+ * workers, the graph service and the orchestrator, driven through the resgraph command and gRPC.
+ * Every raw edge must equal what the model server's Ablate gives directly, the circuit must be the
+ * pruning of an independent implementation, and failures along the way (a killed worker, a
+ * duplicated message, a model server restart) must not change the graph.
+ */
+@Timeout(value = 15, unit = TimeUnit.MINUTES)
+class PipelineTest {
+
+  private static final String PROMPT = "The old lighthouse keeper climbed the stairs every night because";
+  /** Small tasks make many of them, so a job is still running when a test interferes with it. */
+  private static final String BATCH = "3";
+  private static final ObjectMapper JSON = new ObjectMapper();
+
+  @TempDir static Path dir;
+  private static LocalCluster cluster;
+  private static Path model, saes;
+  private static JsonNode baseline;
+  private static ManagedChannel jobsChannel;
+
+  @BeforeAll
+  static void start() throws Exception {
+    // an unusual shape: 3 heads, d_model 84 (not a power of two), d_sae 300 (not a multiple of it)
+    SyntheticModel.write(new SyntheticModel.Spec(4, 84, 3, 64, 50257, 300, 10, true, true, true, 21), dir.resolve("m"),
+        SyntheticModel.Format.PLAIN);
+    model = dir.resolve("m/model");
+    saes = dir.resolve("m/saes");
+    cluster = LocalCluster.start(dir.resolve("cluster"), new LocalCluster.Options(1, model.toString(), saes.toString()), m -> {});
+    jobsChannel = RunCommand.channel(cluster.endpoints().orchestrator());
+    baseline = run("baseline");
+  }
+
+  @AfterAll
+  static void stop() throws InterruptedException {
+    if (jobsChannel != null) jobsChannel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+    if (cluster != null) cluster.stop();
+  }
+
+  /** ./resgraph run against the cluster; returns its graph.json. */
+  private static JsonNode run(String name, String... more) throws Exception {
+    List<String> args = new ArrayList<>(List.of("run", "--dir", cluster.dir().toString(), "--model", model.toString(),
+        "--saes", saes.toString(), "--prompt", PROMPT, "--batch", BATCH, "--out", dir.resolve(name).toString()));
+    args.addAll(List.of(more));
+    Cli.Run r = Cli.resgraph(args.toArray(String[]::new));
+    assertEquals(0, r.code(), r.err());
+    assertTrue(r.out().contains("circuit: "), r.out());
+    for (String f : List.of("graph.json", "graph.dot", "neuronpedia.json")) {
+      assertTrue(Files.size(dir.resolve(name).resolve(f)) > 0, f);
+    }
+    return JSON.readTree(dir.resolve(name).resolve("graph.json").toFile());
+  }
+
+  /** "source->target" to weight. */
+  private static Map<String, Double> edges(JsonNode graph, String field) {
+    Map<String, Double> m = new TreeMap<>();
+    for (JsonNode e : graph.get(field)) m.put(e.get("source").asText() + "->" + e.get("target").asText(), e.get("weight").asDouble());
+    return m;
+  }
+
+  private static void assertSameGraph(JsonNode expected, JsonNode actual) {
+    assertEquals(edges(expected, "raw_edges"), edges(actual, "raw_edges"), "raw edges");
+    assertEquals(edges(expected, "edges"), edges(actual, "edges"), "circuit edges");
+    assertEquals(expected.get("nodes"), actual.get("nodes"), "circuit nodes and their annotations");
+  }
+
+  @Test
+  void everyRawEdgeIsWhatAblateGivesAndTheCircuitIsTheIndependentPruning() {
+    ModelServiceGrpc.ModelServiceBlockingStub ms = ModelServiceGrpc.newBlockingStub(RunCommand.channel(cluster.endpoints().modelServer()));
+    ModelRef ref = ModelRef.newBuilder().setModel(model.toString()).setSaes(saes.toString()).build();
+    List<Integer> tokens = new ArrayList<>();
+    baseline.get("tokens").forEach(t -> tokens.add(t.asInt()));
+    Map<String, Double> direct = new TreeMap<>();
+    double largest = 0;
+    for (int layer = 0; layer < 3; layer++) {
+      AblateResponse r = ms.ablate(AblateRequest.newBuilder().setRef(ref).addAllTokens(tokens).setLayer(layer).build());
+      for (LatentEffects e : r.getEffectsList()) {
+        for (int k = 0; k < e.getDownstreamCount(); k++) {
+          direct.put(layer + "." + e.getLatent() + "->" + (layer + 1) + "." + e.getDownstream(k), (double) e.getDelta(k));
+          largest = Math.max(largest, Math.abs(e.getDelta(k)));
+        }
+      }
+    }
+    Map<String, Double> stored = edges(baseline, "raw_edges");
+    assertEquals(direct.keySet(), stored.keySet(), "the same raw edges");
+    for (Map.Entry<String, Double> e : direct.entrySet()) {
+      double s = stored.get(e.getKey());
+      // the job ablated in tasks of 3, the direct call all at once: float32 sums may round differently,
+      // by about a ten-millionth of the largest change (see ReferenceAgreementTest for the precision)
+      assertTrue(Math.abs(s - e.getValue()) <= 1e-4 * Math.abs(e.getValue()) + 1e-6 * largest,
+          e.getKey() + ": stored " + s + ", Ablate " + e.getValue());
+    }
+    assertEquals(prune(stored, 10), edges(baseline, "edges").keySet(), "METHOD.md step 7, top 10");
+    assertEquals(baseline.get("raw_edges").size(), count("MATCH ()-[r:EFFECT {job: $job}]->() RETURN count(r) AS n"),
+        "every raw edge is in Neo4j");
+  }
+
+  /** METHOD.md step 7 written again from its text: top k per layer pair, then edges on a path of two. */
+  static Set<String> prune(Map<String, Double> raw, int k) {
+    Map<Integer, List<Map.Entry<String, Double>>> pairs = raw.entrySet().stream()
+        .collect(Collectors.groupingBy(e -> Integer.parseInt(e.getKey().substring(0, e.getKey().indexOf('.')))));
+    Set<String> kept = new HashSet<>();
+    for (List<Map.Entry<String, Double>> pair : pairs.values()) {
+      pair.sort(Comparator.<Map.Entry<String, Double>>comparingDouble(e -> -Math.abs(e.getValue()))
+          .thenComparingInt(e -> latent(e.getKey().split("->")[0])).thenComparingInt(e -> latent(e.getKey().split("->")[1])));
+      pair.stream().limit(k).forEach(e -> kept.add(e.getKey()));
+    }
+    Set<String> sources = new HashSet<>(), targets = new HashSet<>();
+    for (String e : kept) {
+      sources.add(e.split("->")[0]);
+      targets.add(e.split("->")[1]);
+    }
+    return kept.stream().filter(e -> targets.contains(e.split("->")[0]) || sources.contains(e.split("->")[1]))
+        .collect(Collectors.toCollection(java.util.TreeSet::new));
+  }
+
+  private static int latent(String node) {
+    return Integer.parseInt(node.substring(node.indexOf('.') + 1));
+  }
+
+  private long count(String cypher) {
+    Cli.Run r = Cli.resgraph("cypher", "--dir", cluster.dir().toString(), "--json", "--param", "job=" + baseline.get("job").asText(), cypher);
+    assertEquals(0, r.code(), r.err());
+    try {
+      return JSON.readTree(r.out()).get(0).get("n").asLong();
+    } catch (Exception e) {
+      throw new AssertionError(r.out(), e);
+    }
+  }
+
+  @Test
+  void threeWorkersGiveTheSameGraphAsOne() throws Exception {
+    if (cluster.processes().stream().filter(p -> p.name().startsWith("worker-")).count() < 3) {
+      cluster.startWorker();
+      cluster.startWorker();
+    }
+    assertSameGraph(baseline, run("three-workers"));
+  }
+
+  @Test
+  void aWorkerKilledMidJobChangesNothing() throws Exception {
+    if (cluster.processes().stream().filter(p -> p.name().startsWith("worker-")).count() < 2) cluster.startWorker();
+    Job job = submit();
+    awaitProgress(job.getId(), 5);
+    String victim = cluster.processes().stream().filter(p -> p.name().startsWith("worker-")).findFirst().orElseThrow().name();
+    cluster.stop(victim, true);
+    assertSameGraph(baseline, graphOf(awaitDone(job.getId())));
+    cluster.startWorker();
+  }
+
+  @Test
+  void aModelServerRestartMidJobChangesNothing() throws Exception {
+    Job job = submit();
+    awaitProgress(job.getId(), 3);
+    cluster.stop("model-server", false);
+    cluster.restartModelServer();
+    assertSameGraph(baseline, graphOf(awaitDone(job.getId())));
+  }
+
+  @Test
+  void effectsDeliveredTwiceChangeNothing() throws Exception {
+    String id = baseline.get("job").asText();
+    long before = count("MATCH ()-[r:EFFECT {job: $job}]->() RETURN count(r) AS n");
+    ConsumerRecord<String, byte[]> first = firstRecord(Topics.EFFECTS, id);
+    int task = TaskEffects.parseFrom(first.value()).getTask();
+    long storedBefore = storedEvents(id, task);
+    try (KafkaProducer<String, byte[]> p = new KafkaProducer<>(Map.of("bootstrap.servers", cluster.endpoints().kafka()),
+        new org.apache.kafka.common.serialization.StringSerializer(), new org.apache.kafka.common.serialization.ByteArraySerializer())) {
+      p.send(new ProducerRecord<>(Topics.EFFECTS, first.key(), first.value())).get();
+    }
+    // the graph service answers a redelivery with another stored event: once it is there, the copy was handled
+    long deadline = System.nanoTime() + Duration.ofMinutes(2).toNanos();
+    while (storedEvents(id, task) == storedBefore) assertTrue(System.nanoTime() < deadline, "no stored event for the copy");
+    assertEquals(before, count("MATCH ()-[r:EFFECT {job: $job}]->() RETURN count(r) AS n"));
+    assertEquals(Phase.PHASE_DONE, jobs().get(GetJobRequest.newBuilder().setId(id).build()).getPhase());
+  }
+
+  @Test
+  void badInputGetsAClearMessageAndLeavesEverythingRunningAndStored() {
+    long before = count("MATCH ()-[r:EFFECT {job: $job}]->() RETURN count(r) AS n");
+    String[][] cases = {
+        {"--prompt", "", "prompt is empty"},
+        {"--layers", "3:1", "start (3) must be below the end (1)"},
+        {"--layers", "0:9", "layer"},
+    };
+    for (String[] c : cases) {
+      Cli.Run r = Cli.resgraph("run", "--dir", cluster.dir().toString(), "--model", model.toString(), "--saes", saes.toString(),
+          c[0], c[1], "--out", dir.resolve("bad").toString());
+      assertEquals(1, r.code(), r.err());
+      assertTrue(r.err().strip().endsWith("") && r.err().contains(c[2]) && !r.err().contains("\tat "), r.err());
+    }
+    Cli.Run missing = Cli.resgraph("run", "--dir", cluster.dir().toString(), "--model", dir.resolve("nowhere").toString(),
+        "--saes", saes.toString());
+    assertEquals(1, missing.code());
+    assertTrue(missing.err().contains("NOT_FOUND") && missing.err().contains("no model folder"), missing.err());
+    Cli.Run write = Cli.resgraph("cypher", "--dir", cluster.dir().toString(), "MATCH (n:Job) DETACH DELETE n");
+    assertEquals(1, write.code());
+    assertTrue(write.err().contains("INVALID_ARGUMENT") && write.err().contains("read-only"), write.err());
+    StatusRuntimeException grpc = org.junit.jupiter.api.Assertions.assertThrows(StatusRuntimeException.class,
+        () -> jobs().submit(JobSpec.newBuilder().setRef(ModelRef.newBuilder().setModel(model.toString()).setSaes(saes.toString()))
+            .setPrompt("").build()));
+    assertEquals(io.grpc.Status.Code.INVALID_ARGUMENT, grpc.getStatus().getCode());
+    assertTrue(cluster.healthy(), "every component still runs");
+    assertEquals(before, count("MATCH ()-[r:EFFECT {job: $job}]->() RETURN count(r) AS n"), "earlier graphs intact");
+  }
+
+  @Test
+  void statusReportsTheComponentsAndTheBoltUri() throws Exception {
+    Cli.Run r = Cli.resgraph("status", "--dir", cluster.dir().toString(), "--json");
+    assertEquals(0, r.code(), r.err());
+    JsonNode s = JSON.readTree(r.out());
+    assertTrue(s.get("running").asBoolean());
+    assertEquals(cluster.endpoints().bolt(), s.get("bolt").asText());
+    Set<String> names = new HashSet<>();
+    s.get("components").forEach(c -> names.add(c.get("name").asText()));
+    assertTrue(names.containsAll(List.of("kafka", "neo4j", "model-server", "graph-service", "orchestrator")), names.toString());
+    assertTrue(names.stream().anyMatch(n -> n.startsWith("worker-")), names.toString());
+  }
+
+  // ---- helpers ----
+
+  private static JobServiceGrpc.JobServiceBlockingStub jobs() {
+    return JobServiceGrpc.newBlockingStub(jobsChannel).withDeadlineAfter(5, TimeUnit.MINUTES);
+  }
+
+  private static Job submit() {
+    return jobs().submit(JobSpec.newBuilder().setRef(ModelRef.newBuilder().setModel(model.toString()).setSaes(saes.toString()))
+        .setPrompt(PROMPT).setTaskBatchSize(Integer.parseInt(BATCH)).setPruning(Pruning.newBuilder().setTopK(10)).build());
+  }
+
+  private static void awaitProgress(String id, int tasks) {
+    for (Iterator<Job> it = jobs().watch(GetJobRequest.newBuilder().setId(id).build()); it.hasNext(); ) {
+      Job j = it.next();
+      if (j.getProgress().getTasksDone() >= tasks) return;
+    }
+    throw new AssertionError("job " + id + " ended before " + tasks + " tasks were stored");
+  }
+
+  private static Job awaitDone(String id) {
+    Job last = null;
+    for (Iterator<Job> it = jobs().watch(GetJobRequest.newBuilder().setId(id).build()); it.hasNext(); ) last = it.next();
+    assertEquals(Phase.PHASE_DONE, last.getPhase(), last.getError());
+    return last;
+  }
+
+  private static JsonNode graphOf(Job job) throws Exception {
+    resgraph.v1.ExportResponse r = resgraph.v1.GraphServiceGrpc.newBlockingStub(RunCommand.channel(cluster.endpoints().graphService()))
+        .withMaxInboundMessageSize(256 << 20)
+        .export(resgraph.v1.ExportRequest.newBuilder().setJobId(job.getId()).setFormat(resgraph.v1.ExportFormat.EXPORT_FORMAT_JSON).build());
+    return JSON.readTree(r.getContent().toByteArray());
+  }
+
+  private static ConsumerRecord<String, byte[]> firstRecord(String topic, String key) {
+    for (ConsumerRecord<String, byte[]> r : readAll(topic)) if (key.equals(r.key())) return r;
+    throw new AssertionError("no record keyed " + key + " on " + topic);
+  }
+
+  private static long storedEvents(String job, int task) throws Exception {
+    long n = 0;
+    for (ConsumerRecord<String, byte[]> r : readAll(Topics.JOB_EVENTS)) {
+      if (!job.equals(r.key())) continue;
+      JobEvent e = JobEvent.parseFrom(r.value());
+      if (e.hasStored() && e.getStored().getTask() == task) n++;
+    }
+    return n;
+  }
+
+  /** Every record of a topic, read with no group from the beginning to the end offsets. */
+  private static List<ConsumerRecord<String, byte[]>> readAll(String topic) {
+    try (KafkaConsumer<String, byte[]> c = Clients.consumer(cluster.endpoints().kafka(), null, new ByteArrayDeserializer(), Map.of())) {
+      List<TopicPartition> parts = c.partitionsFor(topic).stream().map(p -> new TopicPartition(topic, p.partition())).toList();
+      c.assign(parts);
+      c.seekToBeginning(parts);
+      Map<TopicPartition, Long> end = new HashMap<>(c.endOffsets(parts));
+      List<ConsumerRecord<String, byte[]>> out = new ArrayList<>();
+      while (parts.stream().anyMatch(p -> c.position(p) < end.get(p))) c.poll(Duration.ofMillis(200)).forEach(out::add);
+      return out;
+    }
+  }
+}
