@@ -8,7 +8,6 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.grpc.Status;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -35,8 +34,9 @@ import resgraph.v1.ModelRef;
 import resgraph.v1.Node;
 import resgraph.v1.Pruning;
 import resgraph.v1.TokenValue;
+import resgraph.viewer.CircuitDot;
 
-/** The three export formats: graph.json's fixed schema, DOT that Graphviz renders, Neuronpedia's graph JSON. */
+/** The export formats: graph.json's fixed schema, DOT that Graphviz renders, Neuronpedia's graph JSON, the viewer page. */
 @ExtendWith(TestCluster.Start.class)
 class ExportTest {
 
@@ -139,28 +139,39 @@ class ExportTest {
   }
 
   @Test
-  void dotRendersInGraphviz() throws Exception {
+  void dotRendersInGraphvizWithOneBoxPerNodeAndOneArrowPerEdge() throws Exception {
     ExportResponse r = export(ExportFormat.EXPORT_FORMAT_DOT);
     assertEquals("graph.dot", r.getFilename());
     String dot = r.getContent().toStringUtf8();
     String svg = render(dot);
-    for (Node n : circuit.getNodesList()) assertTrue(svg.contains("<title>" + n.getId() + "</title>"), n.getId());
-    long red = circuit.getEdgesList().stream().filter(e -> e.getWeight() < 0).count();
-    assertEquals(red, dot.lines().filter(l -> l.contains("->") && l.contains("color=red")).count());
-    assertEquals(circuit.getEdgesCount() - red, dot.lines().filter(l -> l.contains("->") && l.contains("color=blue")).count());
+    for (Node n : circuit.getNodesList()) assertTrue(svg.contains("id=\"" + CircuitDot.id(n.getId()) + "\""), n.getId());
+    for (Edge e : circuit.getEdgesList()) assertTrue(svg.contains("id=\"" + CircuitDot.edgeId(e) + "\""), e.toString());
     for (Integer layer : circuit.getNodesList().stream().map(Node::getLayer).distinct().toList()) {
-      assertTrue(dot.contains("subgraph layer_" + layer + " {\n    rank=same;"), "rank of layer " + layer);
+      assertTrue(dot.contains("{ rank=same; layer" + layer + " "), "rank of layer " + layer);
     }
   }
 
   @Test
-  void dotEscapesTokenStrings() throws Exception {
-    String svg = render(new String(DotExport.render(hosted()), StandardCharsets.UTF_8));
+  void dotShowsAwkwardTokensAsTextNeverAsMarkup() throws Exception {
+    String svg = render(CircuitDot.of(hosted(), true));
     assertTrue(svg.contains("back\\slash"), svg);
-    assertTrue(svg.contains("new\\nline"), "a newline token shows as \\n");
-    assertTrue(svg.contains("(end\\)"), "a trailing backslash does not swallow what follows");
-    assertTrue(svg.contains("&quot;quoted&quot;") || svg.contains("\"quoted\""), svg);
-    assertTrue(svg.contains("gr\u00fc\u00dfe \u20ac"), svg);
+    assertTrue(svg.contains("new\u21b5line"), "a newline token shows as a return arrow");
+    assertTrue(svg.contains("end\\"), "a trailing backslash does not swallow what follows");
+    assertTrue(svg.contains("&quot;quoted&quot;"), svg);
+    assertTrue(svg.contains("&lt;b&gt;&amp;amp;"), "markup in a token is shown, escaped");
+    assertTrue(svg.contains("{rank=same}"), svg);
+    assertTrue(svg.contains("gr\u00fc\u00dfe\u00b7\u20ac"), svg);
+  }
+
+  @Test
+  void htmlIsOnePageThatNeedsNoNetwork() {
+    ExportResponse r = export(ExportFormat.EXPORT_FORMAT_HTML);
+    assertEquals("graph.html", r.getFilename());
+    assertTrue(r.getContentType().startsWith("text/html"));
+    String html = r.getContent().toStringUtf8();
+    assertTrue(html.startsWith("<!doctype html>"), html.substring(0, 40));
+    assertTrue(!html.matches("(?s).*<(script|link)[^>]+(src|href)=\"(https?:)?//.*"), "loads something from the network");
+    for (Node n : circuit.getNodesList()) assertTrue(html.contains("\"" + n.getId() + "\""), n.getId());
   }
 
   /** Runs Graphviz's dot; fails (not skips) without it, as CI installs it. */
