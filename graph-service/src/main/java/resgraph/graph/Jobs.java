@@ -81,6 +81,14 @@ public final class Jobs {
     }
   }
 
+  /** Every stored job, newest first. */
+  public List<StoredJob> list() {
+    try (Session session = driver.session()) {
+      return session.executeRead(tx -> tx.run("MATCH (j:Job) RETURN j ORDER BY j.created DESC, j.id DESC").list())
+          .stream().map(r -> fromNode(r.get("j"))).toList();
+    }
+  }
+
   private static void validate(RegisterJobRequest req) {
     Job job = req.getJob();
     if (job.getId().isEmpty()) throw GraphException.badRequest("job.id is empty");

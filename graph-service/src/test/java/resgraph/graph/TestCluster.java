@@ -130,6 +130,8 @@ final class TestCluster implements AutoCloseable {
           // short, so that an outage reaches the effects consumer's own retries instead of waiting in the driver's
           "neo4j.max-retry-seconds", 1,
           "resgraph.model-server.address", "127.0.0.1:" + modelPort,
+          "resgraph.http.host", "127.0.0.1",
+          "resgraph.http.port", 0,
           // the model server's beans are on this test classpath too, and need a cache folder
           "resgraph.cache-dir", dir.resolve("cache").toString())).start();
       graphServer.findBean(EmbeddedApplication.class).ifPresent(EmbeddedApplication::start);
@@ -148,6 +150,11 @@ final class TestCluster implements AutoCloseable {
 
   GraphServiceGrpc.GraphServiceBlockingStub graph() {
     return GraphServiceGrpc.newBlockingStub(graphChannel).withDeadlineAfter(DEADLINE.toSeconds(), TimeUnit.SECONDS);
+  }
+
+  /** The served circuit browser, e.g. http://127.0.0.1:PORT. */
+  String viewer() {
+    return "http://127.0.0.1:" + graphServer.getBean(ViewerServer.class).port();
   }
 
   ModelServiceGrpc.ModelServiceBlockingStub model() {

@@ -1,0 +1,227 @@
+package resgraph.graph;
+
+import com.google.protobuf.InvalidProtocolBufferException;
+import com.google.protobuf.ListValue;
+import com.google.protobuf.Struct;
+import com.google.protobuf.Value;
+import com.google.protobuf.util.JsonFormat;
+import com.sun.net.httpserver.HttpExchange;
+import com.sun.net.httpserver.HttpServer;
+import io.micronaut.context.annotation.Context;
+import io.micronaut.context.annotation.Requires;
+import io.micronaut.context.env.Environment;
+import jakarta.annotation.PreDestroy;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import org.neo4j.driver.exceptions.ServiceUnavailableException;
+import org.neo4j.driver.exceptions.SessionExpiredException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import resgraph.v1.ExportFormat;
+import resgraph.v1.ExportResponse;
+import resgraph.v1.QueryRequest;
+import resgraph.v1.QueryRow;
+import resgraph.viewer.CircuitPage;
+import resgraph.viewer.SitePages;
+
+/**
+ * The circuit browser over HTTP, on {@code resgraph.http.port} (default 8080; 0 picks a free
+ * port): {@code /jobs} lists the stored jobs, {@code /jobs/{id}} shows one in the viewer,
+ * {@code /jobs/{id}/graph.json} (and the other exports) downloads it, {@code /cypher} is a box
+ * for read-only Cypher, which {@code POST /api/cypher} runs exactly as the gRPC Query does.
+ *
+ * <p>It is the JDK's own HTTP server: a handful of pages need no second web stack next to gRPC's.
+ */
+@Context
+@Requires(property = "neo4j.uri")
+final class ViewerServer {
+
+  private static final Logger LOG = LoggerFactory.getLogger(ViewerServer.class);
+  private static final CircuitPage.Links LINKS = new CircuitPage.Links("/jobs", "/cypher");
+
+  private final Jobs jobs;
+  private final Circuits circuits;
+  private final Exports exports;
+  private final CypherQuery query;
+  private final ExecutorService threads;
+  private final HttpServer server;
+
+  ViewerServer(Environment env, Jobs jobs, Circuits circuits, Exports exports, CypherQuery query) throws IOException {
+    String host = env.getProperty("resgraph.http.host", String.class).orElse("0.0.0.0");
+    int port = env.getProperty("resgraph.http.port", Integer.class).orElse(8080);
+    this.jobs = jobs;
+    this.circuits = circuits;
+    this.exports = exports;
+    this.query = query;
+    this.threads = Executors.newFixedThreadPool(4, r -> {
+      Thread t = new Thread(r, "viewer-http");
+      t.setDaemon(true);
+      return t;
+    });
+    server = HttpServer.create(new InetSocketAddress(host, port), 0);
+    server.createContext("/", this::handle);
+    server.setExecutor(threads);
+    server.start();
+    LOG.info("circuit viewer at http://{}:{}/jobs", host, server.getAddress().getPort());
+  }
+
+  int port() {
+    return server.getAddress().getPort();
+  }
+
+  @PreDestroy
+  void stop() {
+    server.stop(0);
+    threads.shutdownNow();
+  }
+
+  private void handle(HttpExchange x) throws IOException {
+    String path = x.getRequestURI().getPath();
+    boolean api = path.startsWith("/api/");
+    try {
+      route(x, path);
+    } catch (GraphException e) {
+      int code = switch (e.kind()) {
+        case BAD_REQUEST -> 400;
+        case NOT_FOUND -> 404;
+        case NOT_READY -> 409;
+        case TIMEOUT -> 504;
+        case UNAVAILABLE -> 503;
+      };
+      problem(x, api, code, e.getMessage());
+    } catch (ServiceUnavailableException | SessionExpiredException e) {
+      problem(x, api, 503, "Neo4j is unreachable: " + e.getMessage());
+    } catch (RuntimeException e) {
+      LOG.error("{} {} failed", x.getRequestMethod(), path, e);
+      problem(x, api, 500, "graph service error: " + e);
+    } finally {
+      x.close();
+    }
+  }
+
+  private void route(HttpExchange x, String path) throws IOException {
+    String method = x.getRequestMethod();
+    if (path.equals("/api/cypher")) {
+      if (!method.equals("POST")) throw GraphException.badRequest("POST a JSON object {\"cypher\", \"parameters\", \"limit\"} here");
+      send(x, 200, "application/json", cypher(new String(x.getRequestBody().readAllBytes(), StandardCharsets.UTF_8)));
+      return;
+    }
+    if (!method.equals("GET") && !method.equals("HEAD")) throw GraphException.badRequest(method + " is not served here");
+    List<String> parts = List.of(path.replaceAll("^/+|/+$", "").split("/+"));
+    if (path.equals("/")) {
+      x.getResponseHeaders().set("Location", "/jobs");
+      x.sendResponseHeaders(302, -1);
+    } else if (parts.equals(List.of("jobs"))) {
+      html(x, SitePages.jobs(jobs.list().stream().map(ViewerServer::row).toList()));
+    } else if (parts.equals(List.of("cypher"))) {
+      html(x, SitePages.cypher(jobs.list().stream().filter(StoredJob::finalized).map(StoredJob::id).findFirst().orElse(null)));
+    } else if (parts.size() == 2 && parts.get(0).equals("jobs")) {
+      StoredJob job = jobs.find(parts.get(1));
+      if (!job.finalized()) {
+        html(x, SitePages.notice("job " + job.id() + " is not finalized yet",
+            "Its ablations are still running; its circuit appears here once every task's effects are stored."));
+      } else {
+        html(x, CircuitPage.html(circuits.read(job.id(), true), LINKS));
+      }
+    } else if (parts.size() == 3 && parts.get(0).equals("jobs") && SitePages.EXPORTS.contains(parts.get(2))) {
+      ExportResponse r = exports.export(parts.get(1), format(parts.get(2)));
+      x.getResponseHeaders().set("Content-Disposition", "inline; filename=\"" + r.getFilename() + "\"");
+      send(x, 200, r.getContentType(), r.getContent().toByteArray());
+    } else {
+      throw new GraphException(GraphException.Kind.NOT_FOUND, "nothing at " + path + ": see /jobs and /cypher");
+    }
+  }
+
+  private static ExportFormat format(String file) {
+    return switch (file) {
+      case "graph.json" -> ExportFormat.EXPORT_FORMAT_JSON;
+      case "graph.dot" -> ExportFormat.EXPORT_FORMAT_DOT;
+      case "neuronpedia.json" -> ExportFormat.EXPORT_FORMAT_NEURONPEDIA;
+      default -> ExportFormat.EXPORT_FORMAT_HTML;
+    };
+  }
+
+  private static SitePages.JobRow row(StoredJob j) {
+    String created = j.job().hasCreated()
+        ? Instant.ofEpochSecond(j.job().getCreated().getSeconds()).toString() : "";
+    return new SitePages.JobRow(j.id(), j.job().getSpec().getPrompt(), j.model(), j.saes(), created, j.finalized(),
+        j.circuitNodes(), j.circuitEdges(), j.rawEdges());
+  }
+
+  /**
+   * Runs {"cypher", "parameters", "limit", "timeout_ms"} through {@link CypherQuery} and answers
+   * {"columns", "rows", "limit"}, values in the JSON shapes of {@link CypherValues#toProto}.
+   */
+  private byte[] cypher(String body) {
+    Struct.Builder request = Struct.newBuilder();
+    try {
+      JsonFormat.parser().merge(body, request);
+    } catch (InvalidProtocolBufferException e) {
+      throw GraphException.badRequest("the request is not a JSON object: " + e.getMessage());
+    }
+    Struct r = request.build();
+    Value params = r.getFieldsOrDefault("parameters", Value.newBuilder().setStructValue(Struct.getDefaultInstance()).build());
+    if (!params.hasStructValue()) throw GraphException.badRequest("parameters must be a JSON object");
+    QueryRequest q = QueryRequest.newBuilder()
+        .setCypher(r.getFieldsOrDefault("cypher", Value.getDefaultInstance()).getStringValue())
+        .setParameters(params.getStructValue())
+        .setLimit(whole(r, "limit"))
+        .setTimeoutMs(whole(r, "timeout_ms"))
+        .build();
+    List<QueryRow> rows = new ArrayList<>();
+    query.run(q, (row, deadline) -> rows.add(row));
+    ListValue.Builder values = ListValue.newBuilder();
+    rows.stream().skip(1).forEach(row -> values.addValues(Value.newBuilder().setListValue(
+        ListValue.newBuilder().addAllValues(row.getValuesList()))));
+    ListValue.Builder columns = ListValue.newBuilder();
+    rows.get(0).getColumnsList().forEach(c -> columns.addValues(Value.newBuilder().setStringValue(c)));
+    Struct answer = Struct.newBuilder()
+        .putFields("columns", Value.newBuilder().setListValue(columns).build())
+        .putFields("rows", Value.newBuilder().setListValue(values).build())
+        .putFields("limit", Value.newBuilder().setNumberValue(q.getLimit() == 0 ? CypherQuery.DEFAULT_LIMIT : q.getLimit()).build())
+        .build();
+    return json(answer);
+  }
+
+  private static int whole(Struct s, String field) {
+    double v = s.getFieldsOrDefault(field, Value.newBuilder().setNumberValue(0).build()).getNumberValue();
+    if (v != Math.rint(v) || Math.abs(v) > Integer.MAX_VALUE) throw GraphException.badRequest(field + " must be a whole number, not " + v);
+    return (int) v;
+  }
+
+  private static byte[] json(Struct s) {
+    try {
+      return JsonFormat.printer().omittingInsignificantWhitespace().print(s).getBytes(StandardCharsets.UTF_8);
+    } catch (InvalidProtocolBufferException e) {
+      throw new UncheckedIOException(new IOException(e));
+    }
+  }
+
+  private static void problem(HttpExchange x, boolean api, int code, String message) throws IOException {
+    if (api) {
+      send(x, code, "application/json", json(Struct.newBuilder()
+          .putFields("error", Value.newBuilder().setStringValue(message).build()).build()));
+    } else {
+      send(x, code, "text/html; charset=utf-8", SitePages.notice(code == 404 ? "not found" : "error " + code, message)
+          .getBytes(StandardCharsets.UTF_8));
+    }
+  }
+
+  private static void html(HttpExchange x, String page) throws IOException {
+    send(x, 200, "text/html; charset=utf-8", page.getBytes(StandardCharsets.UTF_8));
+  }
+
+  private static void send(HttpExchange x, int code, String contentType, byte[] body) throws IOException {
+    x.getResponseHeaders().set("Content-Type", contentType);
+    boolean head = x.getRequestMethod().equals("HEAD");
+    x.sendResponseHeaders(code, head ? -1 : body.length);
+    if (!head) x.getResponseBody().write(body);
+  }
+}

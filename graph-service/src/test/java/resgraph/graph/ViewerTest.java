@@ -1,0 +1,147 @@
+package resgraph.graph;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+import org.openqa.selenium.By;
+import org.openqa.selenium.JavascriptExecutor;
+import org.openqa.selenium.WebElement;
+import org.openqa.selenium.interactions.Actions;
+import org.openqa.selenium.support.ui.WebDriverWait;
+import resgraph.v1.Circuit;
+import resgraph.v1.Edge;
+import resgraph.v1.ExportFormat;
+import resgraph.v1.ExportRequest;
+import resgraph.v1.FinalizeRequest;
+import resgraph.v1.GetCircuitRequest;
+import resgraph.viewer.Browser;
+import resgraph.viewer.CircuitDot;
+
+/** The circuit browser the graph service serves: pages, downloads, the Cypher API, and both pages in Chromium. */
+@ExtendWith(TestCluster.Start.class)
+class ViewerTest {
+
+  private static final ObjectMapper JSON = new ObjectMapper();
+  private static final HttpClient HTTP = HttpClient.newHttpClient();
+
+  private static TestCluster cluster;
+  private static RealJob job;
+  private static Circuit circuit;
+
+  @BeforeAll
+  static void finalizeTheJob() {
+    cluster = TestCluster.get();
+    job = RealJob.get();
+    cluster.graph().finalize(FinalizeRequest.newBuilder().setJobId(job.id()).build());
+    circuit = cluster.graph().getCircuit(GetCircuitRequest.newBuilder().setJobId(job.id()).build());
+  }
+
+  private static HttpResponse<byte[]> get(String path) throws Exception {
+    return HTTP.send(HttpRequest.newBuilder(URI.create(cluster.viewer() + path)).timeout(Duration.ofSeconds(60)).build(),
+        HttpResponse.BodyHandlers.ofByteArray());
+  }
+
+  private static HttpResponse<String> cypher(String body) throws Exception {
+    return HTTP.send(HttpRequest.newBuilder(URI.create(cluster.viewer() + "/api/cypher")).timeout(Duration.ofSeconds(60))
+        .header("content-type", "application/json").POST(HttpRequest.BodyPublishers.ofString(body)).build(),
+        HttpResponse.BodyHandlers.ofString());
+  }
+
+  @Test
+  void listsJobsAndServesEachExport() throws Exception {
+    HttpResponse<byte[]> list = get("/jobs");
+    assertEquals(200, list.statusCode());
+    assertTrue(new String(list.body()).contains("href=\"/jobs/" + job.id() + "\""), "the job links to its viewer");
+    for (var f : Map.of("graph.json", ExportFormat.EXPORT_FORMAT_JSON, "graph.dot", ExportFormat.EXPORT_FORMAT_DOT,
+        "neuronpedia.json", ExportFormat.EXPORT_FORMAT_NEURONPEDIA).entrySet()) {
+      HttpResponse<byte[]> r = get("/jobs/" + job.id() + "/" + f.getKey());
+      assertEquals(200, r.statusCode(), f.getKey());
+      assertArrayEquals(cluster.graph().export(ExportRequest.newBuilder().setJobId(job.id()).setFormat(f.getValue()).build())
+          .getContent().toByteArray(), r.body(), f.getKey());
+    }
+    HttpResponse<byte[]> unknown = get("/jobs/no-such-job");
+    assertEquals(404, unknown.statusCode());
+    assertTrue(new String(unknown.body()).contains("no-such-job"), "the page names the missing job");
+    assertEquals(404, get("/nothing/here").statusCode());
+  }
+
+  @Test
+  void cypherApiAnswersReadsAndRefusesWrites() throws Exception {
+    HttpResponse<String> count = cypher("{\"cypher\": \"MATCH ()-[e:EFFECT {job: $job}]->() RETURN count(e) AS n\","
+        + " \"parameters\": {\"job\": \"" + job.id() + "\"}}");
+    assertEquals(200, count.statusCode(), count.body());
+    JsonNode answer = JSON.readTree(count.body());
+    assertEquals("n", answer.get("columns").get(0).asText());
+    assertEquals(job.rawEdges().size(), answer.get("rows").get(0).get(0).asInt());
+
+    HttpResponse<String> write = cypher("{\"cypher\": \"CREATE (:Feature {model: 'x', saes: 'y', layer: 0, latent: 0})\"}");
+    assertEquals(400, write.statusCode());
+    assertTrue(JSON.readTree(write.body()).get("error").asText().contains("read-only"), write.body());
+    assertEquals(400, cypher("{not json").statusCode());
+    assertEquals(400, cypher("{\"cypher\": \"MATCH (n) RETURN n\", \"limit\": 1.5}").statusCode());
+
+    HttpResponse<String> again = cypher("{\"cypher\": \"MATCH (f:Feature {model: 'x'}) RETURN count(f)\"}");
+    assertEquals(0, JSON.readTree(again.body()).get("rows").get(0).get(0).asInt(), "nothing was written");
+  }
+
+  @Test
+  void servedViewerDrawsTheJobFiltersEdgesAndShowsANodeOnClick() {
+    try (Browser b = new Browser()) {
+      b.open(cluster.viewer() + "/jobs/" + job.id());
+      assertEquals(circuit.getNodesCount(), b.driver.findElements(By.cssSelector("#canvas g.node[id^='n']")).size(), "one box per node");
+      assertEquals(circuit.getEdgesCount(), b.driver.findElements(By.cssSelector("#canvas g.edge[id^='e']")).size(), "one arrow per edge");
+      String header = b.driver.findElement(By.id("header")).getText();
+      assertTrue(header.contains(job.id()) && header.contains("top_k") || header.contains("largest |effect|"), header);
+
+      String first = circuit.getNodes(0).getId();
+      new Actions(b.driver).click(b.driver.findElement(By.id(CircuitDot.id(first)))).perform();
+      String details = b.driver.findElement(By.id("details")).getText().toLowerCase(java.util.Locale.ROOT);
+      assertTrue(details.contains(first) && details.contains("activation over the prompt") && details.contains("raw edges in"), details);
+
+      // the strictest filter keeps only the strongest edge (and any tied with it)
+      ((JavascriptExecutor) b.driver).executeScript(
+          "const f = document.getElementById('filter'); f.value = 100; f.dispatchEvent(new Event('input'));");
+      double max = circuit.getEdgesList().stream().mapToDouble(e -> Math.abs(e.getWeight())).max().orElseThrow();
+      long strongest = circuit.getEdgesList().stream().filter(e -> Math.abs(e.getWeight()) >= max).count();
+      assertEquals(circuit.getEdgesCount() - strongest, b.driver.findElements(By.cssSelector("#canvas g.edge.hidden")).size());
+      b.screenshot("served-viewer");
+      assertEquals(List.of(), b.consoleProblems());
+    }
+  }
+
+  @Test
+  void cypherPageDrawsTheCircuitsPathsAsAGraphAndAsATable() {
+    try (Browser b = new Browser()) {
+      b.open(cluster.viewer() + "/cypher");
+      WebElement params = b.driver.findElement(By.id("params"));
+      params.clear();
+      params.sendKeys("{\"job\": \"" + job.id() + "\"}");
+      b.driver.findElement(By.id("run")).click();
+      new WebDriverWait(b.driver, Duration.ofSeconds(60)).until(d -> !d.findElements(By.cssSelector("#result svg")).isEmpty());
+      long endpoints = circuit.getEdgesList().stream().flatMap(e -> java.util.stream.Stream.of(e.getSource(), e.getTarget()))
+          .distinct().count();
+      assertEquals(endpoints, b.driver.findElements(By.cssSelector("#result svg g.node")).size(), "one box per node on a path");
+      assertEquals(circuit.getEdgesCount(), b.driver.findElements(By.cssSelector("#result svg g.edge")).size(), "one arrow per edge");
+      String drawn = b.driver.findElement(By.cssSelector("#result svg")).getText();
+      for (Edge e : circuit.getEdgesList()) assertTrue(drawn.contains(e.getSource()) && drawn.contains(e.getTarget()), e.toString());
+      b.screenshot("cypher-page");
+
+      b.driver.findElement(By.id("as-table")).click();
+      assertEquals(circuit.getEdgesCount(), b.driver.findElements(By.cssSelector("#result tbody tr")).size(), "one row per path");
+      assertEquals(List.of(), b.consoleProblems());
+    }
+  }
+}
