@@ -37,8 +37,11 @@ final class CircuitReport {
     for (Node n : c.getNodesList()) {
       int peak = 0;
       for (int p = 1; p < n.getActivationsCount(); p++) if (n.getActivations(p) > n.getActivations(peak)) peak = p;
-      s.append(String.format("  %-9s fires most on %s (%.3f); promotes %s; suppresses %s%s%n", n.getId(),
-          quote(tokens.get(peak)), n.getActivationsCount() > 0 ? n.getActivations(peak) : 0f, top(n.getPromotesList()),
+      float value = n.getActivationsCount() > 0 ? n.getActivations(peak) : 0f;
+      // a latent off everywhere is in the circuit because ablating an upstream latent switches it on
+      String fires = value > 0 ? String.format("fires most on %s (%.3f)", quote(tokens.get(peak)), value)
+          : "off in the clean run (an ablation switches it on)";
+      s.append(String.format("  %-9s %s; promotes %s; suppresses %s%s%n", n.getId(), fires, top(n.getPromotesList()),
           top(n.getSuppressesList()), n.getNeuronpedia().isEmpty() ? "" : "  " + n.getNeuronpedia()));
     }
     return s.toString();

@@ -4,7 +4,9 @@ import io.grpc.ManagedChannel;
 import io.grpc.ManagedChannelBuilder;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Iterator;
+import java.util.List;
 import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
 import picocli.CommandLine.ArgGroup;
@@ -31,7 +33,8 @@ import resgraph.v1.Pruning;
  * the one {@code up} left running, else starts a local cluster for this run and stops it after.
  */
 @Command(name = "run", mixinStandardHelpOptions = true,
-    description = "Compute a circuit: submit a job, show its progress, write graph.json, graph.dot and neuronpedia.json, print the circuit.")
+    description = "Compute a circuit: submit a job, show its progress, write graph.json, graph.dot, graph.svg, graph.html and "
+        + "neuronpedia.json, print the circuit.")
 final class RunCommand implements Callable<Integer> {
 
   static final String DEFAULT_PROMPT = "When Mary and John went to the store, John gave a drink to";
@@ -81,7 +84,7 @@ final class RunCommand implements Callable<Integer> {
   public Integer call() throws Exception {
     JobSpec spec = spec();
     LocalCluster temporary = null;
-    String orchestrator, graphService;
+    String orchestrator, graphService, viewer = null;
     if (cluster != null) {
       orchestrator = cluster;
       graphService = graph != null ? graph : cluster.substring(0, cluster.lastIndexOf(':') + 1) + "50053";
@@ -97,6 +100,7 @@ final class RunCommand implements Callable<Integer> {
       }
       orchestrator = running.endpoints().orchestrator();
       graphService = running.endpoints().graphService();
+      if (temporary == null) viewer = running.endpoints().viewer();
     }
     ManagedChannel jobs = channel(orchestrator), graphs = channel(graphService);
     try {
@@ -111,14 +115,19 @@ final class RunCommand implements Callable<Integer> {
       }
       GraphServiceGrpc.GraphServiceBlockingStub g = GraphServiceGrpc.newBlockingStub(graphs).withMaxInboundMessageSize(512 << 20);
       Files.createDirectories(out);
+      List<String> written = new ArrayList<>();
       for (ExportFormat f : new ExportFormat[] {ExportFormat.EXPORT_FORMAT_JSON, ExportFormat.EXPORT_FORMAT_DOT,
-          ExportFormat.EXPORT_FORMAT_NEURONPEDIA}) {
+          ExportFormat.EXPORT_FORMAT_HTML, ExportFormat.EXPORT_FORMAT_NEURONPEDIA}) {
         ExportResponse r = g.export(ExportRequest.newBuilder().setJobId(job.getId()).setFormat(f).build());
         Files.write(out.resolve(r.getFilename()), r.getContent().toByteArray());
+        written.add(r.getFilename());
       }
+      if (GraphvizSvg.draw(out.resolve("graph.dot"), out.resolve("graph.svg"))) written.add(2, "graph.svg");
       Circuit circuit = g.getCircuit(GetCircuitRequest.newBuilder().setJobId(job.getId()).build());
       System.out.print(CircuitReport.text(circuit));
-      System.err.println("resgraph: wrote graph.json, graph.dot and neuronpedia.json to " + out.toAbsolutePath());
+      System.err.println("resgraph: wrote " + String.join(", ", written) + " to " + out.toAbsolutePath());
+      System.err.println("resgraph: open " + out.toAbsolutePath().resolve("graph.html") + " in a browser"
+          + (viewer == null ? "" : ", or " + viewer + "/jobs/" + job.getId()));
       return 0;
     } finally {
       jobs.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);

@@ -64,5 +64,6 @@ final class StatusCommand implements Callable<Integer> {
     }
     System.out.println("  Bolt (Cypher): " + c.endpoints().bolt() + "   orchestrator: " + c.endpoints().orchestrator()
         + "   graph service: " + c.endpoints().graphService());
+    if (c.endpoints().viewer() != null) System.out.println("  circuit browser: " + c.endpoints().viewer() + "/jobs");
   }
 }

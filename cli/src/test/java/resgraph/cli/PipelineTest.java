@@ -97,9 +97,11 @@ class PipelineTest {
     Cli.Run r = Cli.resgraph(args.toArray(String[]::new));
     assertEquals(0, r.code(), r.err());
     assertTrue(r.out().contains("circuit: "), r.out());
-    for (String f : List.of("graph.json", "graph.dot", "neuronpedia.json")) {
+    for (String f : List.of("graph.json", "graph.dot", "graph.svg", "graph.html", "neuronpedia.json")) {
       assertTrue(Files.size(dir.resolve(name).resolve(f)) > 0, f);
     }
+    assertTrue(Files.readString(dir.resolve(name).resolve("graph.svg")).contains("<svg"), "graph.svg is an SVG");
+    assertTrue(r.err().contains(cluster.endpoints().viewer() + "/jobs/"), "the run points at the served viewer: " + r.err());
     return JSON.readTree(dir.resolve(name).resolve("graph.json").toFile());
   }
 
@@ -257,12 +259,18 @@ class PipelineTest {
   }
 
   @Test
-  void statusReportsTheComponentsAndTheBoltUri() throws Exception {
+  void statusReportsTheComponentsTheBoltUriAndTheViewer() throws Exception {
     Cli.Run r = Cli.resgraph("status", "--dir", cluster.dir().toString(), "--json");
     assertEquals(0, r.code(), r.err());
     JsonNode s = JSON.readTree(r.out());
     assertTrue(s.get("running").asBoolean());
     assertEquals(cluster.endpoints().bolt(), s.get("bolt").asText());
+    String viewer = s.get("endpoints").get("viewer").asText();
+    java.net.http.HttpResponse<String> jobsPage = java.net.http.HttpClient.newHttpClient().send(
+        java.net.http.HttpRequest.newBuilder(java.net.URI.create(viewer + "/jobs")).build(),
+        java.net.http.HttpResponse.BodyHandlers.ofString());
+    assertEquals(200, jobsPage.statusCode());
+    assertTrue(jobsPage.body().contains(baseline.get("job").asText()), "the served viewer lists the run's job");
     Set<String> names = new HashSet<>();
     s.get("components").forEach(c -> names.add(c.get("name").asText()));
     assertTrue(names.containsAll(List.of("kafka", "neo4j", "model-server", "graph-service", "orchestrator")), names.toString());

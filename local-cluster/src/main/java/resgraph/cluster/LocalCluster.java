@@ -30,8 +30,9 @@ public final class LocalCluster {
     }
   }
 
-  /** Where the cluster answers. */
-  public record Endpoints(String kafka, String bolt, String modelServer, String graphService, String orchestrator) {}
+  /** Where the cluster answers; viewer is the graph service's circuit browser, an http:// URL. */
+  public record Endpoints(String kafka, String bolt, String modelServer, String graphService, String orchestrator,
+      String viewer) {}
 
   /** What cluster.json holds. */
   public record State(Endpoints endpoints, List<Proc> processes, String model, String saes) {}
@@ -82,7 +83,8 @@ public final class LocalCluster {
           port(e.modelServer()));
       Started graph = c.launch("graph-service", "graph-service", "resgraph.graph.GraphServer",
           List.of("-Xmx1g", "-Dgrpc.server.port=" + port(e.graphService()), "-Dkafka.bootstrap.servers=" + e.kafka(),
-              "-Dneo4j.uri=" + e.bolt(), "-Dresgraph.model-server.address=" + e.modelServer()),
+              "-Dneo4j.uri=" + e.bolt(), "-Dresgraph.model-server.address=" + e.modelServer(),
+              "-Dresgraph.http.host=127.0.0.1", "-Dresgraph.http.port=" + port(e.viewer())),
           List.of(), port(e.graphService()));
       Started orchestrator = c.launch("orchestrator", "orchestrator", "resgraph.orchestrator.Orchestrator",
           List.of("-Xmx512m", "-Dgrpc.server.port=" + port(e.orchestrator()), "-Dkafka.bootstrap.servers=" + e.kafka(),
@@ -105,7 +107,8 @@ public final class LocalCluster {
   public static LocalCluster infrastructure(Path dir, Options options, Consumer<String> say) {
     dir = dir.toAbsolutePath();
     Endpoints e = new Endpoints("127.0.0.1:" + Launcher.freePort(), "bolt://127.0.0.1:" + Launcher.freePort(),
-        "127.0.0.1:" + Launcher.freePort(), "127.0.0.1:" + Launcher.freePort(), "127.0.0.1:" + Launcher.freePort());
+        "127.0.0.1:" + Launcher.freePort(), "127.0.0.1:" + Launcher.freePort(), "127.0.0.1:" + Launcher.freePort(),
+        "http://127.0.0.1:" + Launcher.freePort());
     LocalCluster c = new LocalCluster(dir, List.of(), e, options);
     try {
       say.accept("starting Kafka and Neo4j");
