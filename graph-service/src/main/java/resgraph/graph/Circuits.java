@@ -61,6 +61,23 @@ public final class Circuits {
     return edges(jobId, "");
   }
 
+  /** The edges that passed the pruning rule within their task: a superset of the circuit (see {@link CircuitPruner#strongest}). */
+  public List<RawEdge> candidateEdges(String jobId) {
+    return edges(jobId, "WHERE e.candidate = true");
+  }
+
+  /** How many raw edges a job has and the sum of their |weight|, from its (:Task) nodes. */
+  public record Totals(long edges, double absSum) {}
+
+  public Totals totals(String jobId) {
+    try (Session session = driver.session()) {
+      Record r = session.executeRead(tx -> tx.run(
+          "MATCH (t:Task {job: $job}) RETURN coalesce(sum(t.edges), 0) AS edges, coalesce(sum(t.abs_sum), 0.0) AS abs_sum",
+          Map.of("job", jobId)).single());
+      return new Totals(r.get("edges").asLong(), r.get("abs_sum").asDouble());
+    }
+  }
+
   private List<RawEdge> circuitEdges(String jobId) {
     List<RawEdge> edges = new ArrayList<>(edges(jobId, "WHERE e.circuit = true"));
     edges.sort(CircuitPruner.ORDER);

@@ -2,13 +2,16 @@ package resgraph.graph;
 
 import jakarta.inject.Singleton;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.TreeSet;
 import org.neo4j.driver.Driver;
 import org.neo4j.driver.Record;
 import org.neo4j.driver.Session;
 import org.neo4j.driver.TransactionContext;
+import resgraph.graph.CircuitPruner.RawEdge;
 import resgraph.v1.LatentEffects;
 import resgraph.v1.TaskEffects;
 
@@ -21,7 +24,8 @@ import resgraph.v1.TaskEffects;
  * uniqueness constraint, then the edges are CREATEd between features found by that constraint's
  * index, grouped by source latent so that each source is looked up once per batch rather than
  * once per edge (twice as fast as a lookup per edge end). A MERGE per edge would run at some
- * 3,000 edges a second.
+ * 3,000 edges a second. The edges that pass the job's pruning rule within the task are marked
+ * candidates, so that Finalize reads those alone (see {@link CircuitPruner#strongest}).
  */
 @Singleton
 public final class EffectsStore {
@@ -32,8 +36,25 @@ public final class EffectsStore {
   /** What storing a task did: how many raw edges the task has, and whether this call wrote them. */
   public record Stored(long edges, boolean written) {}
 
-  /** The nonzero effects of one ablated latent: {source, targets: [...], weights: [...]}, as the statement reads them. */
-  private record Group(Map<String, Object> row, int edges) {}
+  /** The nonzero effects of one ablated latent. */
+  private record Group(int source, List<Integer> targets, List<Double> weights) {
+    int edges() {
+      return targets.size();
+    }
+
+    /** {source, targets, weights, candidates}, as the statement reads it: candidates[i] is true or null. */
+    Map<String, Object> row(int layer, Set<RawEdge> candidates) {
+      List<Boolean> flags = new ArrayList<>(targets.size());
+      for (int i = 0; i < targets.size(); i++) {
+        flags.add(candidates.contains(edge(layer, i)) ? Boolean.TRUE : null);
+      }
+      return Map.of("source", source, "targets", targets, "weights", weights, "candidates", flags);
+    }
+
+    RawEdge edge(int layer, int i) {
+      return new RawEdge(layer, source, targets.get(i), weights.get(i).floatValue());
+    }
+  }
 
   private final Driver driver;
 
@@ -62,14 +83,21 @@ public final class EffectsStore {
     List<Record> head = tx.run("""
         MATCH (j:Job {id: $job})
         OPTIONAL MATCH (t:Task {job: $job, task: $task})
-        RETURN j.model AS model, j.saes AS saes, t.edges AS edges""", key).list();
+        RETURN j.model AS model, j.saes AS saes, j.pruning AS pruning, t.edges AS edges""", key).list();
     if (head.isEmpty()) throw GraphException.unknownJob(task.getJobId());
     if (!head.get(0).get("edges").isNull()) return new Stored(head.get(0).get("edges").asLong(), false);
     String model = head.get(0).get("model").asString(), saes = head.get(0).get("saes").asString();
+    int layer = task.getLayer();
+    List<RawEdge> all = new ArrayList<>();
+    for (List<Group> batch : batches) {
+      for (Group g : batch) for (int i = 0; i < g.edges(); i++) all.add(g.edge(layer, i));
+    }
+    Set<RawEdge> candidates = new HashSet<>(CircuitPruner.strongest(all, Jobs.parsePruning(head.get(0).get("pruning").asString())));
+    double absSum = all.stream().mapToDouble(e -> Math.abs(e.weight())).sum();
 
     // First, so that a concurrent writer of the same task waits on the constraint's lock and then fails.
-    tx.run("CREATE (:Task {job: $job, task: $task, edges: $edges})",
-        Map.of("job", task.getJobId(), "task", task.getTask(), "edges", edges));
+    tx.run("CREATE (:Task {job: $job, task: $task, edges: $edges, abs_sum: $abs_sum})",
+        Map.of("job", task.getJobId(), "task", task.getTask(), "edges", edges, "abs_sum", absSum));
     for (int from = 0; from < features.size(); from += ROWS_PER_STATEMENT) {
       tx.run("""
           UNWIND $features AS f
@@ -83,9 +111,9 @@ public final class EffectsStore {
           MATCH (a:Feature {model: $model, saes: $saes, layer: $layer, latent: g.source})
           UNWIND range(0, size(g.targets) - 1) AS i
           MATCH (b:Feature {model: $model, saes: $saes, layer: $next, latent: g.targets[i]})
-          CREATE (a)-[:EFFECT {job: $job, weight: g.weights[i]}]->(b)""",
-          Map.of("model", model, "saes", saes, "layer", task.getLayer(), "next", task.getLayer() + 1,
-              "job", task.getJobId(), "groups", batch.stream().map(Group::row).toList()));
+          CREATE (a)-[:EFFECT {job: $job, weight: g.weights[i], candidate: g.candidates[i]}]->(b)""",
+          Map.of("model", model, "saes", saes, "layer", layer, "next", layer + 1,
+              "job", task.getJobId(), "groups", batch.stream().map(g -> g.row(layer, candidates)).toList()));
     }
     return new Stored(edges, true);
   }
@@ -113,9 +141,7 @@ public final class EffectsStore {
         targets.add(e.getDownstream(i));
         weights.add((double) delta); // a float widens to a double exactly, so the weight reads back as the same float
       }
-      if (!targets.isEmpty()) {
-        groups.add(new Group(Map.of("source", e.getLatent(), "targets", targets, "weights", weights), targets.size()));
-      }
+      if (!targets.isEmpty()) groups.add(new Group(e.getLatent(), targets, weights));
     }
     return groups;
   }

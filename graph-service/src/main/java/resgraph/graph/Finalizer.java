@@ -49,12 +49,12 @@ public final class Finalizer {
 
   public FinalizeResponse finalizeJob(String jobId) {
     StoredJob job = jobs.find(jobId);
-    List<RawEdge> raw = circuits.rawEdges(jobId);
-    List<RawEdge> circuit = CircuitPruner.prune(raw, job.pruning());
+    Circuits.Totals totals = circuits.totals(jobId);
+    List<RawEdge> circuit = CircuitPruner.prune(circuits.candidateEdges(jobId), job.pruning());
     List<Latent> nodes = Circuits.nodesOf(circuit);
     List<LatentLogitEffects> annotations = logitEffects(job, nodes);
-    write(job, raw, circuit, nodes.size(), annotations);
-    return FinalizeResponse.newBuilder().setNodes(nodes.size()).setEdges(circuit.size()).setRawEdges(raw.size()).build();
+    write(job, totals, circuit, nodes.size(), annotations);
+    return FinalizeResponse.newBuilder().setNodes(nodes.size()).setEdges(circuit.size()).setRawEdges(totals.edges()).build();
   }
 
   private List<LatentLogitEffects> logitEffects(StoredJob job, List<Latent> nodes) {
@@ -81,14 +81,13 @@ public final class Finalizer {
     return out;
   }
 
-  private void write(StoredJob job, List<RawEdge> raw, List<RawEdge> circuit, int nodeCount,
+  private void write(StoredJob job, Circuits.Totals totals, List<RawEdge> circuit, int nodeCount,
       List<LatentLogitEffects> annotations) {
-    double all = 0, shown = 0;
-    for (RawEdge e : raw) all += Math.abs(e.weight());
+    double all = totals.absSum(), shown = 0;
     for (RawEdge e : circuit) shown += Math.abs(e.weight());
     Map<String, Object> jobProps = new HashMap<>();
     jobProps.put("finalized", true);
-    jobProps.put("raw_edges", raw.size());
+    jobProps.put("raw_edges", totals.edges());
     jobProps.put("circuit_edges", circuit.size());
     jobProps.put("circuit_nodes", nodeCount);
     jobProps.put("effect_shown", all == 0 ? 0 : shown / all);
@@ -98,7 +97,8 @@ public final class Finalizer {
         "edges", edges, "notes", notes, "props", jobProps);
     try (Session session = driver.session()) {
       session.executeWriteWithoutResult(tx -> {
-        tx.run("MATCH ()-[e:EFFECT {job: $job}]->() WHERE e.circuit IS NOT NULL REMOVE e.circuit", params);
+        // only a second Finalize has marks to clear, and looking for them means visiting every raw edge
+        if (job.finalized()) tx.run("MATCH ()-[e:EFFECT {job: $job}]->() WHERE e.circuit IS NOT NULL REMOVE e.circuit", params);
         tx.run("""
             UNWIND $edges AS c
             MATCH (a:Feature {model: $model, saes: $saes, layer: c[0], latent: c[1]})

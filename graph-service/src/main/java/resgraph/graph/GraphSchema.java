@@ -39,15 +39,17 @@ import org.slf4j.LoggerFactory;
  *     promotes and suppresses (METHOD.md step 8, the 10 most extreme each, most extreme first):
  *     token strings, ids and log-probability differences as parallel lists.
  *
- * (:Feature)-[:EFFECT {job, weight, circuit}]->(:Feature)
+ * (:Feature)-[:EFFECT {job, weight, candidate, circuit}]->(:Feature)
  *     One raw edge l.i -> (l+1).j of one job (METHOD.md step 6): weight = e[i,j] in SAE
- *     activation units (negative: ablating i lowers j, so i excites j). circuit = true on the edges
- *     of the pruned circuit once the job is finalized; absent otherwise. Indexed on job.
+ *     activation units (negative: ablating i lowers j, so i excites j). candidate = true on the
+ *     edges that pass the job's pruning rule among their task's edges (see
+ *     CircuitPruner.strongest), absent otherwise. circuit = true on the edges of the pruned
+ *     circuit once the job is finalized; absent otherwise. Indexed on job, and on (job, candidate).
  *
- * (:Task {job, task, edges})
- *     Marks a task whose effects are stored (edges = how many raw edges it added). Unique on
- *     (job, task): the task's edges and this node are written in one transaction, so its presence
- *     is what makes storing a task idempotent.
+ * (:Task {job, task, edges, abs_sum})
+ *     Marks a task whose effects are stored: edges = how many raw edges it added, abs_sum the sum
+ *     of their |weight|. Unique on (job, task): the task's edges and this node are written in one
+ *     transaction, so its presence is what makes storing a task idempotent.
  * </pre>
  */
 @Context
@@ -64,7 +66,9 @@ final class GraphSchema {
       "CREATE CONSTRAINT feature_key IF NOT EXISTS FOR (f:Feature) REQUIRE (f.model, f.saes, f.layer, f.latent) IS UNIQUE",
       "CREATE CONSTRAINT job_id IF NOT EXISTS FOR (j:Job) REQUIRE j.id IS UNIQUE",
       "CREATE CONSTRAINT task_key IF NOT EXISTS FOR (t:Task) REQUIRE (t.job, t.task) IS UNIQUE",
-      "CREATE INDEX effect_job IF NOT EXISTS FOR ()-[e:EFFECT]-() ON (e.job)");
+      "CREATE INDEX effect_job IF NOT EXISTS FOR ()-[e:EFFECT]-() ON (e.job)",
+      // holds only candidate edges (a composite index skips relationships without every property)
+      "CREATE INDEX effect_candidate IF NOT EXISTS FOR ()-[e:EFFECT]-() ON (e.job, e.candidate)");
 
   GraphSchema(Driver driver) throws InterruptedException {
     Instant deadline = Instant.now().plus(STARTUP_WAIT);
