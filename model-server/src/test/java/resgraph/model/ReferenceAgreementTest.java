@@ -119,9 +119,16 @@ class ReferenceAgreementTest {
     int target = p.tokens().length - 1;
     int layer = shape.spec().n_layer() - 2;
     int[] candidates = trace.candidates(layer, p.model().firstAblatable(), target);
-    for (int latent : Arrays.copyOf(candidates, 3)) {
-      LogitEffects.Result r = LogitEffects.run(p.model(), trace, new int[][] {{layer, latent}}, target, 10).get(0);
-      double[] ref = p.reference().logitEffects(layer, latent, p.tokens(), target);
+    int earlier = trace.candidates(0, p.model().firstAblatable(), target)[0];
+    // one call, as Finalize makes it: several latents of one layer batched, another layer between them
+    int[][] nodes = {{layer, candidates[0]}, {0, earlier}, {layer, candidates[1]}, {layer, candidates[2]}};
+    List<LogitEffects.Result> results = LogitEffects.run(p.model(), trace, nodes, target, 10);
+    for (int n = 0; n < nodes.length; n++) {
+      LogitEffects.Result r = results.get(n);
+      int l = nodes[n][0], latent = nodes[n][1];
+      assertEquals(l, r.layer());
+      assertEquals(latent, r.latent());
+      double[] ref = p.reference().logitEffects(l, latent, p.tokens(), target);
       double scale = Arrays.stream(ref).map(Math::abs).max().orElse(0);
       // float32 log-softmax of two passes: about 1e-6 of rounding in every entry
       double floor = 1e-5;
