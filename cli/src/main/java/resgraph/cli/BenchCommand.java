@@ -97,6 +97,7 @@ final class BenchCommand implements Callable<Integer> {
       Job job = p.job();
       Timings tm = job.getTimings();
       out.put("end_to_end_s", round(p.seconds()));
+      out.put("model_load_s", round(p.modelLoadSeconds()));
       out.put("raw_edges", job.getProgress().getEdgesWritten());
       out.put("neo4j_edges_per_s", tm.getWriting() > 0 ? Math.round(job.getProgress().getEdgesWritten() / tm.getWriting()) : 0);
       ObjectNode stages = out.putObject("stages_s");
