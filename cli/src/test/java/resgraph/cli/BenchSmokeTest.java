@@ -1,0 +1,39 @@
+package resgraph.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import org.junit.jupiter.api.Test;
+
+/**
+ * resgraph bench on a tiny shape, so the command cannot rot: it times nothing and holds no figure
+ * to a target (benchmarks are not tests), but every figure must be there and make sense.
+ */
+class BenchSmokeTest {
+
+  @Test
+  void benchReportsEveryFigureAndTheClusterFindsTheSameEdgesAsTheModelServer() throws Exception {
+    Cli.Run r = Cli.resgraph("bench", "--shape", "tiny", "--prompt-tokens", "8", "--workers", "1", "--json");
+    assertEquals(0, r.code(), r.err());
+    JsonNode b = new ObjectMapper().readTree(r.out());
+    for (String positive : List.of("candidates", "ablations_per_s", "naive_ablations_per_s", "speedup_vs_naive", "gemm_gflops",
+        "flops_per_ablation", "ablation_gflops", "fraction_of_gemm_peak", "end_to_end_s", "raw_edges", "neo4j_edges_per_s")) {
+      assertTrue(b.has(positive) && b.get(positive).asDouble() > 0, positive + " in " + b);
+    }
+    assertEquals(b.get("ablation_raw_edges").asLong(), b.get("raw_edges").asLong(),
+        "the job through Kafka, workers and Neo4j stores exactly the edges the in-process ablations found");
+    Set<String> components = new HashSet<>();
+    b.get("peak_rss_mb").fieldNames().forEachRemaining(components::add);
+    assertTrue(components.containsAll(List.of("kafka", "neo4j", "model-server", "graph-service", "orchestrator", "worker-1")),
+        components.toString());
+    for (String stage : List.of("planning", "ablation", "neo4j_writes", "finalization", "transport_and_waiting")) {
+      assertTrue(b.get("stages_s").has(stage), stage);
+    }
+    assertEquals(4, b.get("sweep").size(), "prompts of 8 and 32 tokens (tiny has no room for 128) at two SAE widths");
+  }
+}
