@@ -30,8 +30,7 @@ public final class CircuitPage {
   public static String html(Circuit circuit, Links links) {
     Job job = circuit.getJob();
     return Page.fill("circuit.html", List.of(
-        "title", "resgraph · " + job.getId() + " · " + job.getSpec().getPrompt(),
-        "css", Page.resource("viewer.css"),
+        "head", Page.head("resgraph · " + job.getId() + " · " + job.getSpec().getPrompt()),
         "data", Page.jsonSafe(data(circuit, links)),
         "d3", Page.webjar("d3/7.9.0/dist/d3.min.js"),
         "viz", Page.webjar("viz.js/2.1.2/viz.js"),

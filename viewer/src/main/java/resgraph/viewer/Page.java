@@ -36,6 +36,11 @@ final class Page {
     return out.append(t.substring(at)).toString();
   }
 
+  /** What every page's head holds: its title, and the stylesheet inlined. */
+  static String head(String title) {
+    return fill("head.html", List.of("title", title, "css", resource("viewer.css")));
+  }
+
   /** A file from src/main/resources/resgraph/viewer. */
   static String resource(String name) {
     return CACHE.computeIfAbsent(name, n -> read("resgraph/viewer/" + n));

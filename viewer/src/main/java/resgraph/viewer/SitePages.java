@@ -59,7 +59,7 @@ public final class SitePages {
   }
 
   private static String page(String title, String heading, String body, String scripts) {
-    return Page.fill("site.html", List.of("title", title, "css", Page.resource("viewer.css"), "heading", heading,
+    return Page.fill("site.html", List.of("head", Page.head(title), "heading", heading,
         "body", body, "scripts", scripts));
   }
 }
