@@ -7,6 +7,11 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.grpc.ManagedChannel;
 import io.grpc.StatusRuntimeException;
+import io.grpc.reflection.v1.ServerReflectionGrpc;
+import io.grpc.reflection.v1.ServerReflectionRequest;
+import io.grpc.reflection.v1.ServerReflectionResponse;
+import io.grpc.reflection.v1.ServiceResponse;
+import io.grpc.stub.StreamObserver;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -19,6 +24,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Collectors;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
@@ -256,6 +262,42 @@ class PipelineTest {
     assertEquals(io.grpc.Status.Code.INVALID_ARGUMENT, grpc.getStatus().getCode());
     assertTrue(cluster.healthy(), "every component still runs");
     assertEquals(before, count("MATCH ()-[r:EFFECT {job: $job}]->() RETURN count(r) AS n"), "earlier graphs intact");
+  }
+
+  @Test
+  void everyServerDescribesItselfThroughReflection() throws Exception {
+    Map<String, String> served = Map.of(cluster.endpoints().modelServer(), "resgraph.v1.ModelService",
+        cluster.endpoints().orchestrator(), "resgraph.v1.JobService", cluster.endpoints().graphService(), "resgraph.v1.GraphService");
+    for (Map.Entry<String, String> server : served.entrySet()) {
+      ManagedChannel channel = RunCommand.channel(server.getKey());
+      try {
+        CompletableFuture<ServerReflectionResponse> answer = new CompletableFuture<>();
+        StreamObserver<ServerReflectionRequest> requests = ServerReflectionGrpc.newStub(channel)
+            .withDeadlineAfter(60, TimeUnit.SECONDS).serverReflectionInfo(new StreamObserver<>() {
+              @Override
+              public void onNext(ServerReflectionResponse value) {
+                answer.complete(value);
+              }
+
+              @Override
+              public void onError(Throwable t) {
+                answer.completeExceptionally(t);
+              }
+
+              @Override
+              public void onCompleted() {
+                answer.completeExceptionally(new AssertionError("the stream ended without an answer"));
+              }
+            });
+        requests.onNext(ServerReflectionRequest.newBuilder().setListServices("").build());
+        List<String> services = answer.get(60, TimeUnit.SECONDS).getListServicesResponse().getServiceList().stream()
+            .map(ServiceResponse::getName).toList();
+        requests.onCompleted();
+        assertTrue(services.containsAll(List.of(server.getValue(), "grpc.health.v1.Health")), server + ": " + services);
+      } finally {
+        channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+      }
+    }
   }
 
   @Test

@@ -15,11 +15,6 @@ import io.grpc.StatusRuntimeException;
 import io.grpc.health.v1.HealthCheckRequest;
 import io.grpc.health.v1.HealthCheckResponse;
 import io.grpc.health.v1.HealthGrpc;
-import io.grpc.reflection.v1.ServerReflectionGrpc;
-import io.grpc.reflection.v1.ServerReflectionRequest;
-import io.grpc.reflection.v1.ServerReflectionResponse;
-import io.grpc.reflection.v1.ServiceResponse;
-import io.grpc.stub.StreamObserver;
 import io.micronaut.context.ApplicationContext;
 import java.io.IOException;
 import java.net.InetAddress;
@@ -34,7 +29,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CyclicBarrier;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -591,38 +585,6 @@ class ModelServerTest {
     HealthCheckResponse r = HealthGrpc.newBlockingStub(channel).withDeadlineAfter(DEADLINE_SECONDS, TimeUnit.SECONDS)
         .check(HealthCheckRequest.newBuilder().setService("").build());
     assertEquals(HealthCheckResponse.ServingStatus.SERVING, r.getStatus());
-  }
-
-  @Test
-  void reflectionListsTheModelService() throws Exception {
-    CompletableFuture<ServerReflectionResponse> answer = new CompletableFuture<>();
-    StreamObserver<ServerReflectionRequest> requests = ServerReflectionGrpc.newStub(channel)
-        .withDeadlineAfter(DEADLINE_SECONDS, TimeUnit.SECONDS)
-        .serverReflectionInfo(new StreamObserver<>() {
-          @Override
-          public void onNext(ServerReflectionResponse value) {
-            answer.complete(value);
-          }
-
-          @Override
-          public void onError(Throwable t) {
-            answer.completeExceptionally(t);
-          }
-
-          @Override
-          public void onCompleted() {
-            answer.completeExceptionally(new AssertionError("the stream ended without an answer"));
-          }
-        });
-    requests.onNext(ServerReflectionRequest.newBuilder().setListServices("").build());
-    try {
-      ServerReflectionResponse r = answer.get(DEADLINE_SECONDS, TimeUnit.SECONDS);
-      List<String> services = r.getListServicesResponse().getServiceList().stream().map(ServiceResponse::getName).toList();
-      assertTrue(services.contains(ModelServiceGrpc.SERVICE_NAME), "services: " + services);
-      assertEquals("resgraph.v1.ModelService", ModelServiceGrpc.SERVICE_NAME);
-    } finally {
-      requests.onCompleted();
-    }
   }
 
   // ---- concurrency ----------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-package resgraph.modelserver;
+package resgraph.grpc;
 
 import io.grpc.BindableService;
 import io.grpc.protobuf.services.ProtoReflectionService;
@@ -7,9 +7,13 @@ import io.micronaut.context.annotation.Factory;
 import jakarta.inject.Named;
 import jakarta.inject.Singleton;
 
-/** Server reflection, so grpcurl and clients in other languages can discover the API. */
+/**
+ * Server reflection, so grpcurl and clients in other languages can discover the API. Every
+ * resgraph gRPC server (model server, orchestrator, graph service) serves it: micronaut-grpc binds
+ * each BindableService bean of its context.
+ */
 @Factory
-final class GrpcServices {
+public final class Reflection {
 
   @Singleton
   @Named("reflection-v1")
