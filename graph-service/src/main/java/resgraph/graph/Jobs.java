@@ -55,15 +55,21 @@ public final class Jobs {
     String model = job.getSpec().getRef().getModel(), saes = job.getSpec().getRef().getSaes();
     try (Session session = driver.session()) {
       session.executeWriteWithoutResult(tx -> {
-        tx.run("MERGE (j:Job {id: $id}) ON CREATE SET j.finalized = false SET j += $props",
-            Map.of("id", job.getId(), "props", props));
+        // SET locks the job node until commit, so a concurrent registration waits and then sees this one's ACTIVE
+        boolean first = tx.run("""
+            MERGE (j:Job {id: $id}) ON CREATE SET j.finalized = false
+            SET j += $props
+            RETURN COUNT { (j)-[:ACTIVE]->() } = 0 AS first""",
+            Map.of("id", job.getId(), "props", props)).single().get("first").asBoolean();
+        // MERGE of a relationship looks through the job's others: on a first registration there are none to find
+        String relate = first ? "CREATE (j)-[a:ACTIVE]->(f)" : "MERGE (j)-[a:ACTIVE]->(f)";
         for (int from = 0; from < active.size(); from += ACTIVE_PER_STATEMENT) {
           tx.run("""
               MATCH (j:Job {id: $id})
               UNWIND $rows AS r
               MERGE (f:Feature {model: $model, saes: $saes, layer: r.layer, latent: r.latent})
-              MERGE (j)-[a:ACTIVE]->(f)
-              SET a.activations = r.activations""",
+              %s
+              SET a.activations = r.activations""".formatted(relate),
               Map.of("id", job.getId(), "model", model, "saes", saes,
                   "rows", active.subList(from, Math.min(active.size(), from + ACTIVE_PER_STATEMENT))));
         }

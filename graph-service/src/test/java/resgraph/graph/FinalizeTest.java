@@ -143,6 +143,8 @@ class FinalizeTest {
   void finalizingAgainOrRegisteringAgainChangesNothing() {
     FinalizeResponse again = cluster.graph().finalize(FinalizeRequest.newBuilder().setJobId(job.id()).build());
     assertEquals(finalized, again);
+    long active = activeCount();
+    assertTrue(active > 0);
     cluster.graph().registerJob(RegisterJobRequest.newBuilder().setJob(job.job()).addAllActivations(job.trace().getLayersList())
         .addAllPredictions(job.trace().getPredictionsList()).build());
     assertEquals(circuit, read(job.id()));
@@ -153,6 +155,13 @@ class FinalizeTest {
       assertEquals(circuit.getNodesList().stream().filter(n -> n.getPromotesCount() > 0).count(),
           s.run("MATCH (:Job {id: $job})-[a:ACTIVE]->() WHERE size(a.promotes) > 0 RETURN count(a) AS n", params)
               .single().get("n").asLong());
+    }
+    assertEquals(active, activeCount(), "registering again adds no ACTIVE relationship");
+  }
+
+  private static long activeCount() {
+    try (Session s = cluster.neo4j.session()) {
+      return s.run("MATCH (:Job {id: $job})-[a:ACTIVE]->() RETURN count(a) AS n", Map.of("job", job.id())).single().get("n").asLong();
     }
   }
 
