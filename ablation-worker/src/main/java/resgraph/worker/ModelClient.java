@@ -23,8 +23,9 @@ final class ModelClient {
   ModelClient(
       @Value("${resgraph.model-server.address}") String address,
       @Value("${resgraph.worker.ablate-timeout:5m}") Duration timeout) {
-    // a reply carries a whole task's effects, which may be as large as the Kafka message they become
-    this.channel = ManagedChannelBuilder.forTarget(address).usePlaintext()
+    // a reply carries a whole task's effects, which may be as large as the Kafka message they become;
+    // round robin spreads tasks over every model server a dns:/// address names
+    this.channel = ManagedChannelBuilder.forTarget(address).usePlaintext().defaultLoadBalancingPolicy("round_robin")
         .maxInboundMessageSize(Topics.MAX_MESSAGE_BYTES).build();
     this.timeout = timeout;
   }
