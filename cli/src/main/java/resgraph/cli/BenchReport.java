@@ -24,7 +24,8 @@ final class BenchReport {
       s.append(f("pipeline  %.1f s end to end (the model loaded beforehand, in %.1f s); %,d raw edges; Neo4j %,d edges/s%n",
           b.get("end_to_end_s").asDouble(), b.get("model_load_s").asDouble(), b.get("raw_edges").asLong(),
           b.get("neo4j_edges_per_s").asLong()));
-      s.append(f("          planning %.1f s, ablation %.1f s (summed over workers), Neo4j writes %.1f s, finalization %.1f s, "
+      s.append(f("          planning %.1f s, ablation %.1f s (summed over workers), Neo4j writes %.1f s (summed over the graph "
+          + "service's writers), finalization %.1f s, "
           + "transport and waiting %.1f s%n", st.get("planning").asDouble(), st.get("ablation").asDouble(),
           st.get("neo4j_writes").asDouble(), st.get("finalization").asDouble(), st.get("transport_and_waiting").asDouble()));
       StringBuilder rss = new StringBuilder();

@@ -7,10 +7,14 @@ import io.micronaut.context.annotation.Value;
 import jakarta.annotation.PreDestroy;
 import java.time.Duration;
 import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
@@ -53,7 +57,8 @@ import resgraph.v1.TaskStored;
  *       deadlock that outlasts them, Kafka refusing the event or the poll): retried without end,
  *       with backoff from 1 s doubling to 30 s. The offsets of the messages done so far are
  *       committed and the consumer seeks back to the first message not done, so no unwritten task
- *       is ever committed; it polls between attempts, so it stays in its group.
+ *       is ever committed; it polls between attempts, so it stays in its group. A poll's
+ *       messages are written by a few threads at once; the offsets still advance in order.
  * </ul>
  */
 @Context
@@ -70,13 +75,16 @@ final class EffectsConsumer {
   private final KafkaConsumer<String, byte[]> consumer;
   private final KafkaProducer<String, JobEvent> producer;
   private final CountDownLatch stopping = new CountDownLatch(1);
+  private final ExecutorService writers;
   private final Thread thread;
 
   EffectsConsumer(
       EffectsStore store,
       @Value("${kafka.bootstrap.servers}") String bootstrap,
-      @Value("${resgraph.kafka.replication-factor:1}") int replicationFactor) {
+      @Value("${resgraph.kafka.replication-factor:1}") int replicationFactor,
+      @Value("${resgraph.graph.writers:2}") int writers) {
     this.store = store;
+    this.writers = Executors.newFixedThreadPool(writers, r -> new Thread(r, "effects-writer"));
     try (Admin admin = Clients.admin(bootstrap)) {
       Topics.ensure(admin, replicationFactor);
     }
@@ -120,37 +128,54 @@ final class EffectsConsumer {
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
     } finally {
+      writers.shutdown();
       consumer.close(Duration.ofSeconds(5));
       producer.close(Duration.ofSeconds(5));
     }
   }
 
   /**
-   * Handles a poll's records in order and commits those done. On a failure worth retrying, seeks
-   * every partition back to its first record not done and returns false.
+   * Stores a poll's records, up to {@code resgraph.graph.writers} at once (Neo4j writes faster
+   * from several transactions), then commits each partition up to its first record not done. On
+   * a failure worth retrying, seeks every partition back to that record and returns false; the
+   * records after it that did get stored come again and are found already stored.
    */
   private boolean processAll(ConsumerRecords<String, byte[]> records) {
+    Map<ConsumerRecord<String, byte[]>, Future<?>> writes = new LinkedHashMap<>();
+    for (ConsumerRecord<String, byte[]> record : records) writes.put(record, writers.submit(() -> handle(record)));
     Map<TopicPartition, OffsetAndMetadata> done = new HashMap<>();
-    List<TopicPartition> partitions = List.copyOf(records.partitions());
-    for (int p = 0; p < partitions.size(); p++) {
-      TopicPartition tp = partitions.get(p);
+    boolean all = true;
+    for (TopicPartition tp : records.partitions()) {
+      Long retry = null;
       for (ConsumerRecord<String, byte[]> record : records.records(tp)) {
-        try {
-          handle(record);
-        } catch (RuntimeException e) {
-          LOG.warn("storing the effects at {} offset {} failed, will retry: {}", tp, record.offset(), describe(e));
-          commit(done);
-          consumer.seek(tp, record.offset());
-          for (TopicPartition later : partitions.subList(p + 1, partitions.size())) {
-            consumer.seek(later, records.records(later).get(0).offset());
-          }
-          return false;
+        Throwable failure = outcome(writes.get(record));
+        if (failure != null && retry == null) {
+          LOG.warn("storing the effects at {} offset {} failed, will retry: {}", tp, record.offset(), describe(failure));
+          retry = record.offset();
+        } else if (retry == null) {
+          done.put(tp, new OffsetAndMetadata(record.offset() + 1));
         }
-        done.put(tp, new OffsetAndMetadata(record.offset() + 1));
+      }
+      if (retry != null) {
+        consumer.seek(tp, retry);
+        all = false;
       }
     }
     commit(done);
-    return true;
+    return all;
+  }
+
+  /** Waits for a write; what it threw, or null. */
+  private static Throwable outcome(Future<?> write) {
+    try {
+      write.get();
+      return null;
+    } catch (ExecutionException e) {
+      return e.getCause();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return e;
+    }
   }
 
   private void handle(ConsumerRecord<String, byte[]> record) {

@@ -12,6 +12,7 @@ import org.neo4j.driver.Driver;
 import org.neo4j.driver.Record;
 import org.neo4j.driver.Session;
 import org.neo4j.driver.TransactionContext;
+import org.neo4j.driver.exceptions.ClientException;
 import resgraph.graph.CircuitPruner.RawEdge;
 import resgraph.v1.LatentEffects;
 import resgraph.v1.TaskEffects;
@@ -79,6 +80,12 @@ public final class EffectsStore {
     List<List<Integer>> features = features(task);
     try (Session session = driver.session()) {
       return session.executeWrite(tx -> write(tx, task, edges, batches, features));
+    } catch (ClientException e) {
+      // a copy of this task, written at the same time by another writer, created its (:Task) first
+      if (!"Neo.ClientError.Schema.ConstraintValidationFailed".equals(e.code())) throw e;
+      try (Session session = driver.session()) {
+        return session.executeWrite(tx -> write(tx, task, edges, batches, features));
+      }
     }
   }
 
