@@ -9,6 +9,7 @@ import java.util.concurrent.Callable;
 import java.util.stream.IntStream;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
+import resgraph.cluster.LocalCluster;
 import resgraph.model.Gpt2Tokenizer;
 import resgraph.model.SaeModel;
 import resgraph.model.SyntheticModel;
@@ -105,9 +106,12 @@ final class BenchCommand implements Callable<Integer> {
       stages.put("ablation", round(tm.getAblation()));
       stages.put("neo4j_writes", round(tm.getWriting()));
       stages.put("finalization", round(tm.getFinalization()));
-      // what is left of the wall time once the stages' own time is taken out: Kafka hand-offs and waiting
-      stages.put("transport_and_waiting", round(Math.max(0, p.seconds() - tm.getPlanning() - tm.getFinalization()
-          - Math.max(tm.getAblation() / workers, tm.getWriting()))));
+      // what is left of the run phase once its busiest stage, per worker or writer, is taken out: Kafka hand-offs and waiting
+      double running = tm.getWall() - tm.getPlanning() - tm.getFinalization();
+      stages.put("transport_and_waiting", round(Math.max(0, running
+          - Math.max(tm.getAblation() / workers, tm.getWriting() / LocalCluster.GRAPH_WRITERS))));
+      out.put("workers", workers);
+      out.put("neo4j_writers", LocalCluster.GRAPH_WRITERS);
       ObjectNode rss = out.putObject("peak_rss_mb");
       p.peakRssMb().forEach(rss::put);
     }

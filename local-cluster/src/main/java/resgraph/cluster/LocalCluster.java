@@ -44,6 +44,9 @@ public final class LocalCluster {
     }
   }
 
+  /** Transactions the graph service writes effects from at once. */
+  public static final int GRAPH_WRITERS = 2;
+
   private static final Duration START_TIMEOUT = Duration.ofSeconds(120);
   private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
@@ -84,7 +87,8 @@ public final class LocalCluster {
       Started graph = c.launch("graph-service", "graph-service", "resgraph.graph.GraphServer",
           List.of("-Xmx1g", "-Dgrpc.server.port=" + port(e.graphService()), "-Dkafka.bootstrap.servers=" + e.kafka(),
               "-Dneo4j.uri=" + e.bolt(), "-Dresgraph.model-server.address=" + e.modelServer(),
-              "-Dresgraph.http.host=127.0.0.1", "-Dresgraph.http.port=" + port(e.viewer())),
+              "-Dresgraph.http.host=127.0.0.1", "-Dresgraph.http.port=" + port(e.viewer()),
+              "-Dresgraph.graph.writers=" + GRAPH_WRITERS),
           List.of(), port(e.graphService()));
       Started orchestrator = c.launch("orchestrator", "orchestrator", "resgraph.orchestrator.Orchestrator",
           List.of("-Xmx512m", "-Dgrpc.server.port=" + port(e.orchestrator()), "-Dkafka.bootstrap.servers=" + e.kafka(),
