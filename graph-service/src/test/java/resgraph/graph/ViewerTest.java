@@ -123,13 +123,14 @@ class ViewerTest {
       String details = b.driver.findElement(By.id("details")).getText().toLowerCase(java.util.Locale.ROOT);
       assertTrue(details.contains(first) && details.contains("activation over the prompt") && details.contains("raw edges in"), details);
 
+      b.screenshot(screenshot); // the whole circuit, one node selected
+
       // the strictest filter keeps only the strongest edge (and any tied with it)
       ((JavascriptExecutor) b.driver).executeScript(
           "const f = document.getElementById('filter'); f.value = 100; f.dispatchEvent(new Event('input'));");
       double max = circuit.getEdgesList().stream().mapToDouble(e -> Math.abs(e.getWeight())).max().orElseThrow();
       long strongest = circuit.getEdgesList().stream().filter(e -> Math.abs(e.getWeight()) >= max).count();
       assertEquals(circuit.getEdgesCount() - strongest, b.driver.findElements(By.cssSelector("#canvas g.edge.hidden")).size());
-      b.screenshot(screenshot);
       assertEquals(List.of(), b.consoleProblems());
     }
   }
