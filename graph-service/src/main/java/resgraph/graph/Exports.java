@@ -2,6 +2,11 @@ package resgraph.graph;
 
 import com.google.protobuf.ByteString;
 import jakarta.inject.Singleton;
+import java.nio.charset.StandardCharsets;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
 import java.util.function.Function;
 import resgraph.v1.Circuit;
 import resgraph.v1.ExportFormat;
@@ -13,7 +18,22 @@ import resgraph.viewer.CircuitPage;
 @Singleton
 public final class Exports {
 
-  private record Format(String filename, String contentType, Function<Circuit, byte[]> render) {}
+  /** A format's file; {@code rawEdges}: whether it needs the job's raw edges, which can be hundreds of thousands. */
+  private record Format(String filename, String contentType, boolean rawEdges, Function<Circuit, byte[]> render) {}
+
+  /** Every format, in the order a list of downloads shows them. */
+  private static final Map<ExportFormat, Format> FORMATS = new LinkedHashMap<>();
+
+  static {
+    FORMATS.put(ExportFormat.EXPORT_FORMAT_JSON, new Format("graph.json", "application/json", true, GraphJsonExport::render));
+    FORMATS.put(ExportFormat.EXPORT_FORMAT_DOT, new Format("graph.dot", "text/vnd.graphviz", false,
+        c -> utf8(CircuitDot.of(c, true))));
+    FORMATS.put(ExportFormat.EXPORT_FORMAT_NEURONPEDIA, new Format("neuronpedia.json", "application/json", false,
+        NeuronpediaExport::render));
+    // the viewer lists each node's raw edges in and out
+    FORMATS.put(ExportFormat.EXPORT_FORMAT_HTML, new Format("graph.html", "text/html; charset=utf-8", true,
+        c -> utf8(CircuitPage.html(c, null))));
+  }
 
   private final Circuits circuits;
   private final Jobs jobs;
@@ -23,28 +43,34 @@ public final class Exports {
     this.jobs = jobs;
   }
 
-  private static byte[] utf8(String s) {
-    return s.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+  /** The files a job can be exported as, e.g. "graph.json". */
+  public static List<String> filenames() {
+    return FORMATS.values().stream().map(Format::filename).toList();
+  }
+
+  /** The format whose file is {@code filename}, if any. */
+  public static Optional<ExportFormat> byFilename(String filename) {
+    return FORMATS.entrySet().stream().filter(e -> e.getValue().filename().equals(filename)).map(Map.Entry::getKey).findFirst();
   }
 
   public ExportResponse export(String jobId, ExportFormat format) {
-    Format f = switch (format) {
-      case EXPORT_FORMAT_JSON -> new Format("graph.json", "application/json", GraphJsonExport::render);
-      case EXPORT_FORMAT_DOT -> new Format("graph.dot", "text/vnd.graphviz", c -> utf8(CircuitDot.of(c, true)));
-      case EXPORT_FORMAT_NEURONPEDIA -> new Format("neuronpedia.json", "application/json", NeuronpediaExport::render);
-      case EXPORT_FORMAT_HTML -> new Format("graph.html", "text/html; charset=utf-8", c -> utf8(CircuitPage.html(c, null)));
-      case EXPORT_FORMAT_UNSPECIFIED, UNRECOGNIZED -> throw GraphException.badRequest(
+    Format f = FORMATS.get(format);
+    if (f == null) {
+      throw GraphException.badRequest(
           "format must be EXPORT_FORMAT_JSON, EXPORT_FORMAT_DOT, EXPORT_FORMAT_NEURONPEDIA or EXPORT_FORMAT_HTML");
-    };
+    }
     if (!jobs.find(jobId).finalized()) {
       throw new GraphException(GraphException.Kind.NOT_READY, "job " + jobId + " has no circuit yet: it is not finalized");
     }
-    // graph.json carries every raw edge, which can be hundreds of thousands; graph.html those at the circuit
-    Circuit circuit = circuits.read(jobId, format == ExportFormat.EXPORT_FORMAT_JSON || format == ExportFormat.EXPORT_FORMAT_HTML);
+    Circuit circuit = circuits.read(jobId, f.rawEdges());
     return ExportResponse.newBuilder()
         .setContent(ByteString.copyFrom(f.render().apply(circuit)))
         .setContentType(f.contentType())
         .setFilename(f.filename())
         .build();
+  }
+
+  private static byte[] utf8(String s) {
+    return s.getBytes(StandardCharsets.UTF_8);
   }
 }

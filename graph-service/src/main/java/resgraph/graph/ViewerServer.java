@@ -18,6 +18,7 @@ import java.nio.charset.StandardCharsets;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import org.neo4j.driver.exceptions.ServiceUnavailableException;
@@ -115,11 +116,13 @@ final class ViewerServer {
     }
     if (!method.equals("GET") && !method.equals("HEAD")) throw GraphException.badRequest(method + " is not served here");
     List<String> parts = List.of(path.replaceAll("^/+|/+$", "").split("/+"));
+    Optional<ExportFormat> download = parts.size() == 3 && parts.get(0).equals("jobs")
+        ? Exports.byFilename(parts.get(2)) : Optional.empty();
     if (path.equals("/")) {
       x.getResponseHeaders().set("Location", "/jobs");
       x.sendResponseHeaders(302, -1);
     } else if (parts.equals(List.of("jobs"))) {
-      html(x, SitePages.jobs(jobs.list().stream().map(ViewerServer::row).toList()));
+      html(x, SitePages.jobs(jobs.list().stream().map(ViewerServer::row).toList(), Exports.filenames()));
     } else if (parts.equals(List.of("cypher"))) {
       html(x, SitePages.cypher(jobs.list().stream().filter(StoredJob::finalized).map(StoredJob::id).findFirst().orElse(null)));
     } else if (parts.size() == 2 && parts.get(0).equals("jobs")) {
@@ -130,22 +133,13 @@ final class ViewerServer {
       } else {
         html(x, CircuitPage.html(circuits.read(job.id(), true), LINKS));
       }
-    } else if (parts.size() == 3 && parts.get(0).equals("jobs") && SitePages.EXPORTS.contains(parts.get(2))) {
-      ExportResponse r = exports.export(parts.get(1), format(parts.get(2)));
+    } else if (download.isPresent()) {
+      ExportResponse r = exports.export(parts.get(1), download.get());
       x.getResponseHeaders().set("Content-Disposition", "inline; filename=\"" + r.getFilename() + "\"");
       send(x, 200, r.getContentType(), r.getContent().toByteArray());
     } else {
       throw new GraphException(GraphException.Kind.NOT_FOUND, "nothing at " + path + ": see /jobs and /cypher");
     }
-  }
-
-  private static ExportFormat format(String file) {
-    return switch (file) {
-      case "graph.json" -> ExportFormat.EXPORT_FORMAT_JSON;
-      case "graph.dot" -> ExportFormat.EXPORT_FORMAT_DOT;
-      case "neuronpedia.json" -> ExportFormat.EXPORT_FORMAT_NEURONPEDIA;
-      default -> ExportFormat.EXPORT_FORMAT_HTML;
-    };
   }
 
   private static SitePages.JobRow row(StoredJob j) {

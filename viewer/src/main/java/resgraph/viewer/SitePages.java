@@ -12,12 +12,10 @@ public final class SitePages {
   public record JobRow(String id, String prompt, String model, String saes, String created, boolean finalized, int nodes,
       int edges, long rawEdges) {}
 
-  /** The downloads of a finalized job, as /jobs/{id}/{file}. */
-  public static final List<String> EXPORTS = List.of("graph.json", "graph.dot", "neuronpedia.json", "graph.html");
-
   private SitePages() {}
 
-  public static String jobs(List<JobRow> jobs) {
+  /** The stored jobs; each finalized one links to its {@code files}, served as /jobs/{id}/{file}. */
+  public static String jobs(List<JobRow> jobs, List<String> files) {
     StringBuilder b = new StringBuilder("<main id=\"jobs\"><div>");
     if (jobs.isEmpty()) {
       b.append("<p class=\"hint\" style=\"margin:16px\">No jobs stored yet. <code>./resgraph run</code> makes one.</p>");
@@ -33,7 +31,7 @@ public final class SitePages {
         if (j.finalized()) {
           b.append("<td>").append(j.nodes()).append(" nodes, ").append(j.edges()).append(" edges of ")
               .append(String.format("%,d", j.rawEdges())).append(" raw</td><td>");
-          for (String file : EXPORTS) b.append("<a href=\"").append(href).append('/').append(file).append("\">").append(file).append("</a> ");
+          for (String file : files) b.append("<a href=\"").append(href).append('/').append(file).append("\">").append(file).append("</a> ");
           b.append("</td>");
         } else {
           b.append("<td class=\"hint\">not finalized yet</td><td></td>");
