@@ -33,10 +33,12 @@ public final class LogitEffects {
    */
   public static List<Result> run(SaeModel model, Trace trace, int[][] nodes, int target, int top) {
     Result[] out = new Result[nodes.length];
+    float[][] coefs = new float[nodes.length][];
     Map<Integer, List<Integer>> byLayer = new TreeMap<>();
     for (int i = 0; i < nodes.length; i++) {
       int layer = nodes[i][0], latent = nodes[i][1];
-      if (fires(trace.firing(layer, latent, model.firstAblatable(), target))) {
+      coefs[i] = trace.firing(layer, latent, model.firstAblatable(), target);
+      if (fires(coefs[i])) {
         byLayer.computeIfAbsent(layer, l -> new ArrayList<>()).add(i);
       } else {
         // zero everywhere: the effect is exactly zero, and its extremes would be rounding noise
@@ -47,7 +49,8 @@ public final class LogitEffects {
       for (int from = 0; from < indices.size(); from += NODES_PER_PASS) {
         List<Integer> part = indices.subList(from, Math.min(indices.size(), from + NODES_PER_PASS));
         int[] latents = part.stream().mapToInt(i -> nodes[i][1]).toArray();
-        List<Result> results = layer(model, trace, layer, latents, target, top);
+        float[][] firing = part.stream().map(i -> coefs[i]).toArray(float[][]::new);
+        List<Result> results = layer(model, trace, layer, latents, firing, target, top);
         for (int k = 0; k < part.size(); k++) out[part.get(k)] = results.get(k);
       }
     });
@@ -59,15 +62,16 @@ public final class LogitEffects {
     return false;
   }
 
-  private static List<Result> layer(SaeModel model, Trace trace, int layer, int[] latents, int target, int top) {
+  /** The latents of one layer, each ablated by its activations {@code firing[k]} at positions 0..target. */
+  private static List<Result> layer(SaeModel model, Trace trace, int layer, int[] latents, float[][] firing, int target,
+      int top) {
     Gpt2 gpt2 = model.gpt2;
     int m = target + 1, d = gpt2.config.n_embd(), n = latents.length;
     try (NDScope scope = new NDScope()) {
       NDArray x = model.manager().create(trace.resid(layer, m), new Shape(1, m, d)).toType(DataType.FLOAT32, false);
       NDList rows = new NDList(x);
-      for (int latent : latents) {
-        float[] coef = trace.firing(layer, latent, model.firstAblatable(), target);
-        rows.add(x.sub(model.manager().create(coef, new Shape(1, m, 1)).mul(model.sae(layer).W_dec().get(latent))));
+      for (int k = 0; k < n; k++) {
+        rows.add(x.sub(model.manager().create(firing[k], new Shape(1, m, 1)).mul(model.sae(layer).W_dec().get(latents[k]))));
       }
       NDArray all = NDArrays.concat(rows, 0); // [1 + n, m, d]: clean first
       NDArray last = gpt2.run(all, layer, gpt2.config.n_layer(), Gpt2.NO_HOOK).get(":, " + target + ":" + m); // [1 + n, 1, d]
