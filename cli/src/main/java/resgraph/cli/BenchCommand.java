@@ -111,7 +111,7 @@ final class BenchCommand implements Callable<Integer> {
       // what is left of the run phase once its busiest stage, per worker or writer, is taken out: Kafka hand-offs and waiting
       double running = tm.getWall() - tm.getPlanning() - tm.getFinalization();
       stages.put("transport_and_waiting", round(Math.max(0, running
-          - Math.max(tm.getAblation() / workers, tm.getWriting() / LocalCluster.GRAPH_WRITERS))));
+          - Math.max(tm.getAblation() / workers, writing))));
       out.put("workers", workers);
       out.put("neo4j_writers", LocalCluster.GRAPH_WRITERS);
       ObjectNode rss = out.putObject("peak_rss_mb");

@@ -25,8 +25,9 @@ import resgraph.v1.TaskEffects;
  * <p>Each batch of edges is one UNWIND statement: the features are MERGEd first through their
  * uniqueness constraint, returning their element ids, then the edges are CREATEd between features
  * found by element id, a direct read, instead of a seek in the constraint's four-key index per
- * edge end. A MERGE per edge would run at some 3,000 edges a second. The edges that pass the job's pruning rule within the task are marked
- * candidates, so that Finalize reads those alone (see {@link CircuitPruner#strongest}).
+ * edge end. A MERGE per edge would run at some 3,000 edges a second. The edges that pass the job's
+ * pruning rule within the task are marked candidates, so that Finalize reads those alone (see
+ * {@link CircuitPruner#strongest}).
  */
 @Singleton
 public final class EffectsStore {
