@@ -21,12 +21,17 @@ import resgraph.v1.Timings;
 /**
  * {@code resgraph bench}: how fast, on this machine, with figures. A synthetic model of the chosen
  * shape is built in memory from a seed (GPT-2 small's shape with 24576-latent SAEs by default), then
- * the compute is measured in-process and a whole job is run through a fresh local cluster.
+ * the compute is measured in-process and whole jobs are run through a fresh local cluster: a first
+ * one while its JVMs are cold, then the measured one with them warm.
  */
 @Command(name = "bench", mixinStandardHelpOptions = true,
     description = "Measure ablation throughput, the speedup over the seed's procedure, the share of GEMM peak, "
-        + "a whole job through the local cluster, and how cost grows with prompt length and SAE width.")
+        + "whole jobs through the local cluster (a first one cold, then one warm), and how cost grows with prompt "
+        + "length and SAE width.")
 final class BenchCommand implements Callable<Integer> {
+
+  /** Where in {@link #TEXT} the first, cold job's prompt starts, so that it differs from the measured job's. */
+  private static final int COLD_OFFSET = 60;
 
   /** Text whose tokens make the benchmark's prompts; any length is cut from it. */
   static final String TEXT = "When Mary and John went to the store, John gave a drink to Mary because she had carried "
@@ -93,29 +98,15 @@ final class BenchCommand implements Callable<Integer> {
     }
 
     if (!noCluster) {
-      PipelineBench.Result p = PipelineBench.run("synthetic:" + shape, Gpt2Tokenizer.decodeAll(prompt(promptTokens), 1),
-          workers, batch, this::say);
-      Job job = p.job();
-      Timings tm = job.getTimings();
-      out.put("end_to_end_s", round(p.seconds()));
+      PipelineBench.Result p = PipelineBench.run("synthetic:" + shape, Gpt2Tokenizer.decodeAll(prompt(promptTokens, COLD_OFFSET), 1),
+          Gpt2Tokenizer.decodeAll(prompt(promptTokens), 1), workers, batch, this::say);
+      jobFigures(out, p.warm());
       out.put("model_load_s", round(p.modelLoadSeconds()));
-      out.put("raw_edges", job.getProgress().getEdgesWritten());
-      // the writers' busy times overlap, so the rate is over the time of one writer
-      double writing = tm.getWriting() / LocalCluster.GRAPH_WRITERS;
-      out.put("neo4j_edges_per_s", writing > 0 ? Math.round(job.getProgress().getEdgesWritten() / writing) : 0);
-      ObjectNode stages = out.putObject("stages_s");
-      stages.put("planning", round(tm.getPlanning()));
-      stages.put("ablation", round(tm.getAblation()));
-      stages.put("neo4j_writes", round(tm.getWriting()));
-      stages.put("finalization", round(tm.getFinalization()));
-      // what is left of the run phase once its busiest stage, per worker or writer, is taken out: Kafka hand-offs and waiting
-      double running = tm.getWall() - tm.getPlanning() - tm.getFinalization();
-      stages.put("transport_and_waiting", round(Math.max(0, running
-          - Math.max(tm.getAblation() / workers, writing))));
       out.put("workers", workers);
       out.put("neo4j_writers", LocalCluster.GRAPH_WRITERS);
       ObjectNode rss = out.putObject("peak_rss_mb");
       p.peakRssMb().forEach(rss::put);
+      jobFigures(out.putObject("cold_job"), p.cold());
     }
 
     if (!noSweep) {
@@ -141,11 +132,37 @@ final class BenchCommand implements Callable<Integer> {
 
   /** BOS and the first n - 1 tokens of the benchmark text, repeated if need be. */
   static int[] prompt(int n) {
+    return prompt(n, 0);
+  }
+
+  /** BOS and n - 1 tokens of the benchmark text from token {@code offset} on, wrapping around. */
+  static int[] prompt(int n, int offset) {
     int[] text = Gpt2Tokenizer.encode(TEXT, false);
     int[] tokens = new int[n];
     tokens[0] = Gpt2Tokenizer.END_OF_TEXT;
-    for (int i = 1; i < n; i++) tokens[i] = text[(i - 1) % text.length];
+    for (int i = 1; i < n; i++) tokens[i] = text[(offset + i - 1) % text.length];
     return tokens;
+  }
+
+  /** One job's time, edges, stages and CPU use, as fields of {@code out}. */
+  private void jobFigures(ObjectNode out, PipelineBench.JobRun run) {
+    Job job = run.job();
+    Timings tm = job.getTimings();
+    out.put("end_to_end_s", round(run.seconds()));
+    out.put("raw_edges", job.getProgress().getEdgesWritten());
+    // the writers' busy times overlap, so the rate is over the time of one writer
+    double writing = tm.getWriting() / LocalCluster.GRAPH_WRITERS;
+    out.put("neo4j_edges_per_s", writing > 0 ? Math.round(job.getProgress().getEdgesWritten() / writing) : 0);
+    ObjectNode stages = out.putObject("stages_s");
+    stages.put("planning", round(tm.getPlanning()));
+    stages.put("ablation", round(tm.getAblation()));
+    stages.put("neo4j_writes", round(tm.getWriting()));
+    stages.put("finalization", round(tm.getFinalization()));
+    // what is left of the run phase once its busiest stage, per worker or writer, is taken out: Kafka hand-offs and waiting
+    double running = tm.getWall() - tm.getPlanning() - tm.getFinalization();
+    stages.put("transport_and_waiting", round(Math.max(0, running - Math.max(tm.getAblation() / workers, writing))));
+    ObjectNode cpu = out.putObject("cpu_s");
+    run.cpuSeconds().forEach((name, seconds) -> cpu.put(name, round(seconds)));
   }
 
   private void say(String message) {

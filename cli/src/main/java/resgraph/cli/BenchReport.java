@@ -1,6 +1,7 @@
 package resgraph.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import java.util.List;
 import java.util.Locale;
 
 /** The benchmark's figures for people, with the targets they are held to. */
@@ -20,14 +21,10 @@ final class BenchReport {
         b.get("flops_per_ablation").asDouble() / 1e6, b.get("ablation_gflops").asDouble(), b.get("gemm_gflops").asDouble(),
         b.get("fraction_of_gemm_peak").asDouble()));
     if (b.has("end_to_end_s")) {
-      JsonNode st = b.get("stages_s");
-      s.append(f("pipeline  %.1f s end to end (the model loaded beforehand, in %.1f s); %,d raw edges; Neo4j %,d edges/s%n",
-          b.get("end_to_end_s").asDouble(), b.get("model_load_s").asDouble(), b.get("raw_edges").asLong(),
-          b.get("neo4j_edges_per_s").asLong()));
-      s.append(f("          planning %.1f s, ablation %.1f s (summed over workers), Neo4j writes %.1f s (summed over the graph "
-          + "service's writers), finalization %.1f s, "
-          + "transport and waiting %.1f s%n", st.get("planning").asDouble(), st.get("ablation").asDouble(),
-          st.get("neo4j_writes").asDouble(), st.get("finalization").asDouble(), st.get("transport_and_waiting").asDouble()));
+      s.append(f("pipeline  %s%n", job(b.get("cold_job"), b, "a first job on a cold cluster")));
+      s.append(f("          %s%n", job(b, b, "the same job on another prompt, the cluster warm")));
+      s.append(f("          (workers: %d; Neo4j writers: %d; the model loaded beforehand, in %.1f s)%n", b.get("workers").asInt(),
+          b.get("neo4j_writers").asInt(), b.get("model_load_s").asDouble()));
       StringBuilder rss = new StringBuilder();
       b.get("peak_rss_mb").fields().forEachRemaining(e -> rss.append(f("%s %,d MB  ", e.getKey(), e.getValue().asLong())));
       s.append("memory    ").append(rss.toString().strip()).append('\n');
@@ -40,10 +37,56 @@ final class BenchReport {
             r.get("candidates_per_layer").asInt()));
       }
     }
-    s.append(f("targets   speedup >= 50: %s; fraction of GEMM peak >= 0.4: %s%s%n",
-        mark(b.get("speedup_vs_naive").asDouble() >= 50), mark(b.get("fraction_of_gemm_peak").asDouble() >= 0.4),
-        b.has("end_to_end_s") ? "; end to end <= 60 s: " + mark(b.get("end_to_end_s").asDouble() <= 60) : ""));
+    s.append(f("targets   speedup >= 50: %s; fraction of GEMM peak >= 0.4: %s%n",
+        mark(b.get("speedup_vs_naive").asDouble() >= 50), mark(b.get("fraction_of_gemm_peak").asDouble() >= 0.4)));
+    if (b.has("end_to_end_s")) {
+      for (JsonNode job : List.of(b.get("cold_job"), b)) {
+        Stage busiest = busiestOtherStage(job, b);
+        s.append(f("          %s job: end to end <= 60 s: %s; no stage but ablation over half of it: %s (busiest: %s, %.0f%%)%n",
+            job == b ? "warm" : "cold", mark(job.get("end_to_end_s").asDouble() <= 60), mark(busiest.share() <= 0.5),
+            busiest.name(), 100 * busiest.share()));
+      }
+    }
     return s.toString();
+  }
+
+  /** One job's figures on a line and its stages and CPU use on the next two. */
+  private static String job(JsonNode job, JsonNode b, String label) {
+    JsonNode st = job.get("stages_s");
+    double e2e = job.get("end_to_end_s").asDouble();
+    StringBuilder cpu = new StringBuilder();
+    job.get("cpu_s").fields().forEachRemaining(e -> cpu.append(f("%s %.1f s, ", e.getKey(), e.getValue().asDouble())));
+    return f("%s: %.1f s end to end; %,d raw edges; Neo4j %,d edges/s per writer%n"
+        + "            planning %.1f s, ablation %.1f s (summed over workers), Neo4j writes %.1f s (summed over writers), "
+        + "finalization %.1f s, transport and waiting %.1f s%n"
+        + "            CPU while it ran: %s (%.1f cores' worth)",
+        label, e2e, job.get("raw_edges").asLong(), job.get("neo4j_edges_per_s").asLong(), st.get("planning").asDouble(),
+        st.get("ablation").asDouble(), st.get("neo4j_writes").asDouble(), st.get("finalization").asDouble(),
+        st.get("transport_and_waiting").asDouble(), cpu.toString().replaceAll(", $", ""),
+        sum(job.get("cpu_s")) / e2e);
+  }
+
+  /**
+   * The stage other than the ablation compute with the largest share of the job's time, and that
+   * share. The writers work at once, so the Neo4j writes count as one writer's part.
+   */
+  private static Stage busiestOtherStage(JsonNode job, JsonNode b) {
+    JsonNode st = job.get("stages_s");
+    Stage busiest = new Stage("", -1);
+    for (String stage : List.of("planning", "neo4j_writes", "finalization", "transport_and_waiting")) {
+      double seconds = st.get(stage).asDouble() / (stage.equals("neo4j_writes") ? b.get("neo4j_writers").asInt() : 1);
+      double share = seconds / job.get("end_to_end_s").asDouble();
+      if (share > busiest.share()) busiest = new Stage(stage.replace('_', ' '), share);
+    }
+    return busiest;
+  }
+
+  private record Stage(String name, double share) {}
+
+  private static double sum(JsonNode values) {
+    double total = 0;
+    for (JsonNode v : values) total += v.asDouble();
+    return total;
   }
 
   private static String mark(boolean met) {

@@ -31,8 +31,14 @@ class BenchSmokeTest {
     b.get("peak_rss_mb").fieldNames().forEachRemaining(components::add);
     assertTrue(components.containsAll(List.of("kafka", "neo4j", "model-server", "graph-service", "orchestrator", "worker-1")),
         components.toString());
-    for (String stage : List.of("planning", "ablation", "neo4j_writes", "finalization", "transport_and_waiting")) {
-      assertTrue(b.get("stages_s").has(stage), stage);
+    for (JsonNode job : List.of(b, b.get("cold_job"))) {
+      assertTrue(job.get("end_to_end_s").asDouble() > 0 && job.get("raw_edges").asLong() > 0, job.toString());
+      for (String stage : List.of("planning", "ablation", "neo4j_writes", "finalization", "transport_and_waiting")) {
+        assertTrue(job.get("stages_s").has(stage), stage);
+      }
+      double cpu = 0;
+      for (String c : components) cpu += job.get("cpu_s").get(c).asDouble();
+      assertTrue(cpu > 0, "the job used some component's CPU: " + job.get("cpu_s"));
     }
     assertEquals(4, b.get("sweep").size(), "prompts of 8 and 32 tokens (tiny has no room for 128) at two SAE widths");
   }
