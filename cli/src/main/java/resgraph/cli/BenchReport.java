@@ -21,8 +21,8 @@ final class BenchReport {
         b.get("flops_per_ablation").asDouble() / 1e6, b.get("ablation_gflops").asDouble(), b.get("gemm_gflops").asDouble(),
         b.get("fraction_of_gemm_peak").asDouble()));
     if (b.has("end_to_end_s")) {
-      s.append(f("pipeline  %s%n", job(b.get("cold_job"), b, "a first job on a cold cluster")));
-      s.append(f("          %s%n", job(b, b, "the same job on another prompt, the cluster warm")));
+      s.append(f("pipeline  %s%n", job(b.get("cold_job"), b, "a first job, on a cold cluster and another prompt")));
+      s.append(f("          %s%n", job(b, b, "the measured job, on the warm cluster")));
       s.append(f("          (workers: %d; Neo4j writers: %d; the model loaded beforehand, in %.1f s)%n", b.get("workers").asInt(),
           b.get("neo4j_writers").asInt(), b.get("model_load_s").asDouble()));
       StringBuilder rss = new StringBuilder();
