@@ -21,8 +21,8 @@ final class BenchReport {
         b.get("flops_per_ablation").asDouble() / 1e6, b.get("ablation_gflops").asDouble(), b.get("gemm_gflops").asDouble(),
         b.get("fraction_of_gemm_peak").asDouble()));
     if (b.has("end_to_end_s")) {
-      s.append(f("pipeline  %s%n", job(b.get("cold_job"), b, "a first job, on a cold cluster and another prompt")));
-      s.append(f("          %s%n", job(b, b, "the measured job, on the warm cluster")));
+      s.append(f("pipeline  %s%n", job(b.get("cold_job"), "a first job, on a cold cluster and another prompt")));
+      s.append(f("          %s%n", job(b, "the measured job, on the warm cluster")));
       s.append(f("          (workers: %d; Neo4j writers: %d; the model loaded beforehand, in %.1f s)%n", b.get("workers").asInt(),
           b.get("neo4j_writers").asInt(), b.get("model_load_s").asDouble()));
       StringBuilder rss = new StringBuilder();
@@ -40,18 +40,14 @@ final class BenchReport {
     s.append(f("targets   speedup >= 50: %s; fraction of GEMM peak >= 0.4: %s%n",
         mark(b.get("speedup_vs_naive").asDouble() >= 50), mark(b.get("fraction_of_gemm_peak").asDouble() >= 0.4)));
     if (b.has("end_to_end_s")) {
-      for (JsonNode job : List.of(b.get("cold_job"), b)) {
-        Stage busiest = busiestOtherStage(job, b);
-        s.append(f("          %s job: end to end <= 60 s: %s; no stage but ablation over half of it: %s (busiest: %s, %.0f%%)%n",
-            job == b ? "warm" : "cold", mark(job.get("end_to_end_s").asDouble() <= 60), mark(busiest.share() <= 0.5),
-            busiest.name(), 100 * busiest.share()));
-      }
+      int writers = b.get("neo4j_writers").asInt();
+      s.append(jobTargets("cold", b.get("cold_job"), writers)).append(jobTargets("warm", b, writers));
     }
     return s.toString();
   }
 
   /** One job's figures on a line and its stages and CPU use on the next two. */
-  private static String job(JsonNode job, JsonNode b, String label) {
+  private static String job(JsonNode job, String label) {
     JsonNode st = job.get("stages_s");
     double e2e = job.get("end_to_end_s").asDouble();
     StringBuilder cpu = new StringBuilder();
@@ -66,15 +62,23 @@ final class BenchReport {
         sum(job.get("cpu_s")) / e2e);
   }
 
+  /** The job's time target and its stage rule, on a line. */
+  private static String jobTargets(String label, JsonNode job, int writers) {
+    Stage busiest = busiestOtherStage(job, writers);
+    return f("          %s job: end to end <= 60 s: %s; no stage but ablation over half of it: %s (busiest: %s, %.0f%%)%n",
+        label, mark(job.get("end_to_end_s").asDouble() <= 60), mark(busiest.share() <= 0.5), busiest.name(),
+        100 * busiest.share());
+  }
+
   /**
    * The stage other than the ablation compute with the largest share of the job's time, and that
    * share. The writers work at once, so the Neo4j writes count as one writer's part.
    */
-  private static Stage busiestOtherStage(JsonNode job, JsonNode b) {
+  private static Stage busiestOtherStage(JsonNode job, int writers) {
     JsonNode st = job.get("stages_s");
     Stage busiest = new Stage("", -1);
     for (String stage : List.of("planning", "neo4j_writes", "finalization", "transport_and_waiting")) {
-      double seconds = st.get(stage).asDouble() / (stage.equals("neo4j_writes") ? b.get("neo4j_writers").asInt() : 1);
+      double seconds = st.get(stage).asDouble() / (stage.equals("neo4j_writes") ? writers : 1);
       double share = seconds / job.get("end_to_end_s").asDouble();
       if (share > busiest.share()) busiest = new Stage(stage.replace('_', ' '), share);
     }
