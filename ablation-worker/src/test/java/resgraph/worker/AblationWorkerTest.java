@@ -36,7 +36,6 @@ import org.junit.jupiter.api.io.TempDir;
 import resgraph.cluster.Launcher;
 import resgraph.cluster.LocalCluster;
 import resgraph.kafka.Topics;
-import resgraph.model.Gpt2Tokenizer;
 import resgraph.model.SyntheticModel;
 import resgraph.modelserver.ModelServer;
 import resgraph.v1.AblateRequest;
@@ -69,7 +68,7 @@ class AblationWorkerTest {
   private static final String PROMPT = "When Mary and John went to the store, John gave a drink to";
   /** 3 layers, so 0 and 1 can be ablated; BOS prepended. */
   private static final SyntheticModel.Spec SPEC =
-      new SyntheticModel.Spec(3, 64, 4, 64, Gpt2Tokenizer.VOCAB, 256, 10, false, true, true, 7);
+      SyntheticModel.Spec.builder().layers(3).dModel(64).heads(4).dSae(256).l0(10).seed(7).build();
   private static final Duration WAIT = Duration.ofSeconds(60);
 
   @TempDir static Path dir;

@@ -113,7 +113,7 @@ final class BenchCommand implements Callable<Integer> {
       ArrayNode sweep = out.putArray("sweep");
       for (int width : new int[] {spec.d_sae() / 4, spec.d_sae()}) {
         say("sweep: SAEs of " + width + " latents");
-        try (SaeModel m = SyntheticModel.build(spec.withSae(width, spec.l0()), SaeModel.defaultDevice())) {
+        try (SaeModel m = SyntheticModel.build(spec.toBuilder().dSae(width).build(), SaeModel.defaultDevice())) {
           for (int n : new int[] {8, 32, 128}) {
             if (n > spec.n_positions()) continue;
             Trace t = m.trace(prompt(n));

@@ -40,18 +40,21 @@ final class GenerateCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
-    Spec base = Spec.named(shape);
-    Spec spec = new Spec(
-        or(layers, base.n_layer()), or(dModel, base.n_embd()), or(heads, base.n_head()), or(positions, base.n_positions()),
-        or(vocab, base.vocab_size()), or(dSae, base.d_sae()), or(l0, base.l0()), or(centered, base.centered()),
-        or(applyBDec, base.applyBDecToInput()), or(prependBos, base.prependBos()), or(seed, base.seed()));
-    SyntheticModel.write(spec, out, new SyntheticModel.Format(transformerPrefix, dtype));
+    Spec.Builder spec = Spec.named(shape).toBuilder();
+    if (layers != null) spec.layers(layers);
+    if (dModel != null) spec.dModel(dModel);
+    if (heads != null) spec.heads(heads);
+    if (positions != null) spec.positions(positions);
+    if (vocab != null) spec.vocab(vocab);
+    if (dSae != null) spec.dSae(dSae);
+    if (l0 != null) spec.l0(l0);
+    if (centered != null) spec.centered(centered);
+    if (applyBDec != null) spec.applyBDecToInput(applyBDec);
+    if (prependBos != null) spec.prependBos(prependBos);
+    if (seed != null) spec.seed(seed);
+    SyntheticModel.write(spec.build(), out, new SyntheticModel.Format(transformerPrefix, dtype));
     System.out.println("model: " + out.resolve("model").toAbsolutePath());
     System.out.println("saes:  " + out.resolve("saes").toAbsolutePath());
     return 0;
-  }
-
-  private static <T> T or(T value, T fallback) {
-    return value != null ? value : fallback;
   }
 }

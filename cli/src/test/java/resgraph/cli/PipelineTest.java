@@ -80,7 +80,7 @@ class PipelineTest {
   @BeforeAll
   static void start() throws Exception {
     // an unusual shape: 3 heads, d_model 84 (not a power of two), d_sae 300 (not a multiple of it)
-    SyntheticModel.write(new SyntheticModel.Spec(4, 84, 3, 64, 50257, 300, 10, true, true, true, 21), dir.resolve("m"),
+    SyntheticModel.write(SyntheticModel.Spec.builder().layers(4).dModel(84).heads(3).dSae(300).l0(10).centered(true).seed(21).build(), dir.resolve("m"),
         SyntheticModel.Format.PLAIN);
     model = dir.resolve("m/model");
     saes = dir.resolve("m/saes");

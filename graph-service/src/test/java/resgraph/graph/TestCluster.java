@@ -39,7 +39,6 @@ import resgraph.cluster.LocalCluster;
 import resgraph.kafka.Clients;
 import resgraph.kafka.ProtoSerde;
 import resgraph.kafka.Topics;
-import resgraph.model.Gpt2Tokenizer;
 import resgraph.model.SyntheticModel;
 import resgraph.modelserver.ModelServer;
 import resgraph.v1.GraphServiceGrpc;
@@ -68,7 +67,7 @@ final class TestCluster implements AutoCloseable {
 
   /** 3 layers with an SAE each, d_model 64, 200 latents of which about 8 fire per position, BOS prepended. */
   private static final SyntheticModel.Spec SPEC =
-      new SyntheticModel.Spec(3, 64, 2, 32, Gpt2Tokenizer.VOCAB, 200, 8, true, true, true, 7);
+      SyntheticModel.Spec.builder().layers(3).dModel(64).heads(2).positions(32).dSae(200).l0(8).centered(true).seed(7).build();
 
   private static TestCluster running;
 

@@ -61,12 +61,12 @@ public final class SyntheticModel {
 
     /** The bundled demo: small enough to run a whole graph in seconds on a laptop. */
     public static Spec demo() {
-      return new Spec(6, 96, 4, 256, Gpt2Tokenizer.VOCAB, 1024, 16, false, true, true, 1);
+      return builder().layers(6).dModel(96).heads(4).positions(256).dSae(1024).l0(16).build();
     }
 
     /** The smallest useful shape, for smoke runs of the benchmark. */
     public static Spec tiny() {
-      return new Spec(3, 32, 2, 64, Gpt2Tokenizer.VOCAB, 128, 8, false, true, true, 1);
+      return builder().layers(3).dModel(32).heads(2).positions(64).dSae(128).l0(8).build();
     }
 
     /** A named preset: demo, tiny or gpt2-small. */
@@ -81,15 +81,55 @@ public final class SyntheticModel {
 
     /** GPT-2 small's shape with SAEs the width of Joseph Bloom's (24576 latents, L0 about 45). */
     public static Spec gpt2Small() {
-      return new Spec(12, 768, 12, 1024, Gpt2Tokenizer.VOCAB, 24576, 45, true, true, true, 1);
+      return builder().layers(12).dModel(768).heads(12).positions(1024).dSae(24576).l0(45).centered(true).build();
     }
 
-    public Spec withSeed(long s) {
-      return new Spec(n_layer, n_embd, n_head, n_positions, vocab_size, d_sae, l0, centered, applyBDecToInput, prependBos, s);
+    public static Builder builder() {
+      return new Builder();
     }
 
-    public Spec withSae(int width, double active) {
-      return new Spec(n_layer, n_embd, n_head, n_positions, vocab_size, width, active, centered, applyBDecToInput, prependBos, seed);
+    /** A builder holding this spec's values, to change a few of them. */
+    public Builder toBuilder() {
+      return new Builder().layers(n_layer).dModel(n_embd).heads(n_head).positions(n_positions).vocab(vocab_size)
+          .dSae(d_sae).l0(l0).centered(centered).applyBDecToInput(applyBDecToInput).prependBos(prependBos).seed(seed);
+    }
+
+    /**
+     * Named fields for a spec; unset ones take these defaults: GPT-2's vocabulary, SAEs that
+     * subtract b_dec from their input and prepend BOS, uncentred, seed 1.
+     */
+    public static final class Builder {
+      private int layers = 2, dModel = 32, heads = 2, positions = 64, vocab = Gpt2Tokenizer.VOCAB, dSae = 128;
+      private double l0 = 8;
+      private boolean centered, applyBDecToInput = true, prependBos = true;
+      private long seed = 1;
+
+      public Builder layers(int v) { layers = v; return this; }
+
+      public Builder dModel(int v) { dModel = v; return this; }
+
+      public Builder heads(int v) { heads = v; return this; }
+
+      public Builder positions(int v) { positions = v; return this; }
+
+      public Builder vocab(int v) { vocab = v; return this; }
+
+      public Builder dSae(int v) { dSae = v; return this; }
+
+      /** The mean number of latents active per position. */
+      public Builder l0(double v) { l0 = v; return this; }
+
+      public Builder centered(boolean v) { centered = v; return this; }
+
+      public Builder applyBDecToInput(boolean v) { applyBDecToInput = v; return this; }
+
+      public Builder prependBos(boolean v) { prependBos = v; return this; }
+
+      public Builder seed(long v) { seed = v; return this; }
+
+      public Spec build() {
+        return new Spec(layers, dModel, heads, positions, vocab, dSae, l0, centered, applyBDecToInput, prependBos, seed);
+      }
     }
   }
 

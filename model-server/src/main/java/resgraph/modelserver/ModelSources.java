@@ -89,7 +89,7 @@ public final class ModelSources {
     }
     if (parts.length == 1) return spec;
     try {
-      return spec.withSeed(Long.parseLong(parts[1]));
+      return spec.toBuilder().seed(Long.parseLong(parts[1])).build();
     } catch (NumberFormatException e) {
       throw ModelException.badRequest("the seed in " + name + " is not a whole number");
     }

@@ -28,15 +28,15 @@ public final class Shapes {
 
   /** 3 heads, d_model 90, 2 layers, d_sae 500, centred SAEs. */
   public static final Shape THREE_HEADS = new Shape("3 heads, d 90, 2 layers, centred",
-      new Spec(2, 90, 3, 64, Gpt2Tokenizer.VOCAB, 500, 12, true, true, true, 11), Format.PLAIN);
+      Spec.builder().layers(2).dModel(90).heads(3).dSae(500).l0(12).centered(true).seed(11).build(), Format.PLAIN);
 
   /** 4 heads, d_model 100, 5 layers, d_sae 333, b_dec not applied, BF16 files named transformer.*. */
   public static final Shape FIVE_LAYERS = new Shape("4 heads, d 100, 5 layers, BF16, transformer. prefix",
-      new Spec(5, 100, 4, 48, Gpt2Tokenizer.VOCAB, 333, 10, false, false, true, 12), new Format(true, DType.BF16));
+      Spec.builder().layers(5).dModel(100).heads(4).positions(48).dSae(333).l0(10).applyBDecToInput(false).seed(12).build(), new Format(true, DType.BF16));
 
   /** No BOS: position 0 is ablatable too. */
   public static final Shape NO_BOS = new Shape("2 heads, d 58, 3 layers, no BOS",
-      new Spec(3, 58, 2, 40, Gpt2Tokenizer.VOCAB, 217, 9, true, true, false, 13), Format.PLAIN);
+      Spec.builder().layers(3).dModel(58).heads(2).positions(40).dSae(217).l0(9).centered(true).prependBos(false).seed(13).build(), Format.PLAIN);
 
   private static final Map<Shape, Path> WRITTEN = new ConcurrentHashMap<>();
   private static final Path ROOT = tempRoot();

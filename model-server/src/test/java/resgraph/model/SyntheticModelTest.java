@@ -17,13 +17,13 @@ import resgraph.model.SyntheticModel.Spec;
 /** The generator writes the real formats, deterministically, with SAEs that fire sparsely. */
 class SyntheticModelTest {
 
-  private static final Spec SMALL = new Spec(3, 48, 4, 64, Gpt2Tokenizer.VOCAB, 400, 20, true, true, true, 7);
+  private static final Spec SMALL = Spec.builder().layers(3).dModel(48).heads(4).dSae(400).l0(20).centered(true).seed(7).build();
 
   @Test
   void theSameSeedWritesTheSameBytesAndAnotherSeedDoesNot(@TempDir Path dir) throws IOException {
     SyntheticModel.write(SMALL, dir.resolve("a"), Format.PLAIN);
     SyntheticModel.write(SMALL, dir.resolve("b"), Format.PLAIN);
-    SyntheticModel.write(SMALL.withSeed(8), dir.resolve("c"), Format.PLAIN);
+    SyntheticModel.write(SMALL.toBuilder().seed(8).build(), dir.resolve("c"), Format.PLAIN);
     for (String f : new String[] {"model/model.safetensors", "saes/blocks.2.hook_resid_pre/sae_weights.safetensors"}) {
       assertArrayEquals(Files.readAllBytes(dir.resolve("a").resolve(f)), Files.readAllBytes(dir.resolve("b").resolve(f)), f);
       assertFalse(java.util.Arrays.equals(Files.readAllBytes(dir.resolve("a").resolve(f)),

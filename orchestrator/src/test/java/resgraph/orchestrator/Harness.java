@@ -40,7 +40,6 @@ import resgraph.cluster.LocalCluster;
 import resgraph.kafka.Clients;
 import resgraph.kafka.ProtoSerde;
 import resgraph.kafka.Topics;
-import resgraph.model.Gpt2Tokenizer;
 import resgraph.model.SyntheticModel;
 import resgraph.modelserver.ModelServer;
 import resgraph.v1.Job;
@@ -80,7 +79,7 @@ final class Harness implements AutoCloseable {
 
   /** 4 layers with an SAE each, d 64, d_sae 256, BOS prepended. */
   static final SyntheticModel.Spec SPEC =
-      new SyntheticModel.Spec(4, 64, 4, 64, Gpt2Tokenizer.VOCAB, 256, 8, false, true, true, 31);
+      SyntheticModel.Spec.builder().layers(4).dModel(64).heads(4).dSae(256).l0(8).seed(31).build();
 
   final Path dir;
   final LocalCluster cluster;
