@@ -11,7 +11,9 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import resgraph.cluster.LocalCluster;
 import resgraph.model.Gpt2Tokenizer;
+import resgraph.model.Chain;
 import resgraph.model.SaeModel;
+import resgraph.model.Site;
 import resgraph.model.SyntheticModel;
 import resgraph.model.SyntheticModel.Spec;
 import resgraph.model.Trace;
@@ -75,15 +77,16 @@ final class BenchCommand implements Callable<Integer> {
     out.put("n_layer", spec.n_layer()).put("d_model", spec.n_embd()).put("n_head", spec.n_head())
         .put("vocab_size", spec.vocab_size()).put("d_sae", spec.d_sae());
     out.put("prompt_tokens", promptTokens);
-    List<Integer> layers = IntStream.range(0, spec.n_layer() - 1).boxed().toList();
 
     say("building a synthetic " + shape + " model in memory");
     try (SaeModel m = SyntheticModel.build(spec, SaeModel.defaultDevice())) {
       Trace t = m.trace(prompt(promptTokens));
-      double l0 = IntStream.range(1, t.length()).mapToDouble(p -> t.acts(layers.get(0))[p].latents().length).average().orElse(0);
+      Chain chain = m.chain(null, null, List.of());
+      Site first = chain.sites().get(0);
+      double l0 = IntStream.range(1, t.length()).mapToDouble(p -> t.acts(first)[p].latents().length).average().orElse(0);
       out.put("l0_layer0", Math.round(l0 * 10) / 10.0);
       say("ablating every candidate of layers 0.." + (spec.n_layer() - 2));
-      ComputeBench.Result r = ComputeBench.exact(m, t, layers, batch, 4);
+      ComputeBench.Result r = ComputeBench.exact(m, t, chain, batch, 4);
       double gemm = ComputeBench.gemmGflops(spec.n_embd(), spec.d_sae(), batch);
       out.put("candidates", r.candidates());
       out.put("ablations_per_s", round(r.perSecond()));
@@ -118,7 +121,7 @@ final class BenchCommand implements Callable<Integer> {
             if (n > spec.n_positions()) continue;
             Trace t = m.trace(prompt(n));
             int middle = spec.n_layer() / 2 - 1;
-            ComputeBench.Result r = ComputeBench.exact(m, t, List.of(middle), batch, 0);
+            ComputeBench.Result r = ComputeBench.exact(m, t, new Chain(List.of(Site.pre(middle), Site.pre(middle + 1))), batch, 0);
             sweep.addObject().put("prompt_tokens", n).put("d_sae", width).put("candidates_per_layer", r.candidates())
                 .put("ablations_per_s", round(r.perSecond())).put("ms_per_layer", round(1000 * r.seconds()))
                 .put("gflops", round(r.gflops()));

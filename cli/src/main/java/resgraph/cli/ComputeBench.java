@@ -6,10 +6,12 @@ import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.Shape;
 import java.util.Arrays;
 import java.util.List;
+import resgraph.model.Chain;
 import resgraph.model.ExactAblation;
 import resgraph.model.Gpt2Config;
 import resgraph.model.NaiveAblation;
 import resgraph.model.SaeModel;
+import resgraph.model.Site;
 import resgraph.model.Trace;
 
 /**
@@ -44,34 +46,38 @@ final class ComputeBench {
     return 2 * changedRows * d * 3 * d + 4.0 * positions * d + 2 * d * d + 4 * d * c.n_inner() + 2 * d * dSae;
   }
 
-  /** Exact ablation of every candidate of {@code layers}, timed after a warm-up batch. */
-  static Result exact(SaeModel m, Trace t, List<Integer> layers, int batch, int naivePerLayer) {
+  /** Exact ablation of every candidate of each site of {@code chain} but the last, timed after a warm-up batch. */
+  static Result exact(SaeModel m, Trace t, Chain chain, int batch, int naivePerSite) {
     int target = t.length() - 1;
-    ExactAblation.run(m, t, layers.get(0), Arrays.copyOf(t.candidates(layers.get(0), m.firstAblatable(), target), 8),
+    List<Site> ablated = chain.sites().subList(0, chain.sites().size() - 1);
+    Site first = ablated.get(0);
+    ExactAblation.run(m, t, first, chain.next(first), Arrays.copyOf(t.candidates(first, m.firstAblatable(), target), 8),
         target, batch); // warm-up: lazy initialisation and the clean pass at the target
     int candidates = 0;
     long edges = 0;
     double flops = 0;
     long start = System.nanoTime();
-    for (int l : layers) {
-      int[] latents = t.candidates(l, m.firstAblatable(), target);
+    for (Site site : ablated) {
+      int[] latents = t.candidates(site, m.firstAblatable(), target);
       candidates += latents.length;
-      for (ExactAblation.Effects e : ExactAblation.run(m, t, l, latents, target, batch)) edges += e.downstream().length;
+      for (ExactAblation.Effects e : ExactAblation.run(m, t, site, chain.next(site), latents, target, batch)) {
+        edges += e.downstream().length;
+      }
       for (int latent : latents) {
         int rows = 0;
-        for (float f : t.firing(l, latent, m.firstAblatable(), target)) if (f > 0) rows++;
-        flops += flops(m.config(), rows, target + 1, m.sae(l + 1).d_sae());
+        for (float f : t.firing(site, latent, m.firstAblatable(), target)) if (f > 0) rows++;
+        flops += flops(m.config(), rows, target + 1, m.sae(chain.next(site)).d_sae());
       }
     }
     double seconds = (System.nanoTime() - start) / 1e9;
     int sampled = 0;
     double naiveSeconds = 0;
-    if (naivePerLayer > 0) {
-      NaiveAblation.run(m, t, layers.get(0), new int[] {t.candidates(layers.get(0), m.firstAblatable(), target)[0]}, target);
-      for (int l : layers.subList(0, Math.min(3, layers.size()))) {
-        int[] sample = Arrays.copyOf(t.candidates(l, m.firstAblatable(), target), naivePerLayer);
+    if (naivePerSite > 0) {
+      NaiveAblation.run(m, t, first, chain.next(first), new int[] {t.candidates(first, m.firstAblatable(), target)[0]}, target);
+      for (Site site : ablated.subList(0, Math.min(3, ablated.size()))) {
+        int[] sample = Arrays.copyOf(t.candidates(site, m.firstAblatable(), target), naivePerSite);
         long s = System.nanoTime();
-        NaiveAblation.run(m, t, l, sample, target);
+        NaiveAblation.run(m, t, site, chain.next(site), sample, target);
         naiveSeconds += (System.nanoTime() - s) / 1e9;
         sampled += sample.length;
       }

@@ -20,6 +20,7 @@ import org.junit.jupiter.api.io.TempDir;
 import resgraph.model.ExactAblation;
 import resgraph.model.Gpt2Tokenizer;
 import resgraph.model.SaeModel;
+import resgraph.model.Site;
 import resgraph.model.Trace;
 import resgraph.modelserver.ModelServer;
 
@@ -58,10 +59,10 @@ class CommandsTest {
     assertArrayEquals(tokens, new ObjectMapper().convertValue(json.get("tokens"), int[].class));
     assertEquals(tokens.length - 1, json.get("target").asInt());
     assertEquals(1, json.get("layer").asInt());
-    try (SaeModel m = SaeModel.load(model, saes, null, false, Device.cpu())) {
+    try (SaeModel m = SaeModel.load(model, saes, null, null, Device.cpu())) {
       Trace t = m.trace(tokens);
-      int[] candidates = t.candidates(1, 1, tokens.length - 1);
-      List<ExactAblation.Effects> expected = ExactAblation.run(m, t, 1, candidates, tokens.length - 1, 128);
+      int[] candidates = t.candidates(Site.pre(1), 1, tokens.length - 1);
+      List<ExactAblation.Effects> expected = ExactAblation.run(m, t, Site.pre(1), Site.pre(2), candidates, tokens.length - 1, 128);
       assertEquals(candidates.length, json.get("effects").size());
       for (int i = 0; i < candidates.length; i++) {
         JsonNode e = json.get("effects").get(i);

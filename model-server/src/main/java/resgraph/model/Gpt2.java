@@ -33,12 +33,10 @@ public final class Gpt2 {
 
   public record Block(LayerNorm ln_1, Attention attn, LayerNorm ln_2, Mlp mlp) {}
 
-  /** Called at {@code blocks.{layer}.hook_resid_pre}; returns the residual the block reads. */
-  public interface ResidHook {
-    NDArray apply(int layer, NDArray resid);
+  /** Called at each residual stream a forward pass crosses (see {@link Site}); returns the stream it goes on with. */
+  public interface StreamHook {
+    NDArray apply(int stream, NDArray resid);
   }
-
-  public static final ResidHook NO_HOOK = (layer, resid) -> resid;
 
   public final Gpt2Config config;
   public final NDArray wte; // [V, d], also the unembedding (tied)
@@ -94,20 +92,27 @@ public final class Gpt2 {
     return x.expandDims(0); // [1, n, d]
   }
 
-  /** Runs blocks {@code from .. to-1} on x: [B, n, d] -> [B, n, d], the hook at each resid_pre. */
-  public NDArray run(NDArray x, int from, int to, ResidHook hook) {
-    for (int l = from; l < to; l++) {
-      x = hook.apply(l, x);
-      x = block(h.get(l), x);
+  /**
+   * Runs x from residual stream {@code from} to stream {@code to}: [B, n, d] -> [B, n, d]. The hook
+   * sees every stream from {@code from} to {@code to}, both included.
+   */
+  public NDArray run(NDArray x, int from, int to, StreamHook hook) {
+    for (int r = from; ; r++) {
+      x = hook.apply(r, x);
+      if (r == to) return x;
+      x = step(r, x);
     }
-    return x;
   }
 
-  /** One transformer block, pre-LayerNorm: [B, n, d] -> [B, n, d]. */
-  public NDArray block(Block b, NDArray x) {
-    x = x.add(attention(b.attn(), layerNorm(b.ln_1(), x)));
-    x = x.add(mlp(b.mlp(), layerNorm(b.ln_2(), x)));
-    return x;
+  /** Block l, pre-LayerNorm: x += attn(ln_1(x)), then x += mlp(ln_2(x)). [B, n, d] -> [B, n, d]. */
+  public NDArray block(int l, NDArray x) {
+    return step(2 * l + 1, step(2 * l, x));
+  }
+
+  /** From stream r to r + 1, half a block: its attention when r is even, its MLP when r is odd. [B, n, d] -> [B, n, d]. */
+  public NDArray step(int r, NDArray x) {
+    Block b = h.get(r / 2);
+    return r % 2 == 0 ? x.add(attention(b.attn(), layerNorm(b.ln_1(), x))) : x.add(mlp(b.mlp(), layerNorm(b.ln_2(), x)));
   }
 
   /** The unembedding of the final residual: [B, n, d] -> [B, n, V]. */

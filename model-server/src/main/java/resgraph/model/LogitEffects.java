@@ -1,8 +1,6 @@
 package resgraph.model;
 
 import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDArrays;
-import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
@@ -13,75 +11,93 @@ import java.util.TreeMap;
 import resgraph.model.SaeModel.TokenValue;
 
 /**
- * METHOD.md step 8: ablate a latent as in step 3, run the rest of the model to the logits, and
- * rank the vocabulary by log_softmax(clean)[T] - log_softmax(ablated)[T].
+ * METHOD.md step 8: ablate a latent as in step 3, run the rest of the model to the logits, and rank
+ * the vocabulary by log_softmax(clean)[T] - log_softmax(ablated)[T].
+ *
+ * <p>The change is carried to the last stream as edges are ({@link DeltaPass}), then through ln_f
+ * and the unembedding at the target. With z the clean logits and dz their change, the effect is
+ * {@code log Σ_v softmax(z)_v·exp(dz_v) - dz}, evaluated in float64, so it keeps the precision of
+ * dz and the top and bottom tokens are not decided by rounding.
  */
 public final class LogitEffects {
 
-  /** A latent (at a layer) and the tokens it promotes and suppresses, most extreme first. */
-  public record Result(int layer, int latent, List<TokenValue> promotes, List<TokenValue> suppresses) {}
+  /** A latent at a site, to annotate. */
+  public record Node(Site site, int latent) {}
 
-  /** Nodes per forward pass: bounds the [1 + n, vocabulary] logits held at once. */
+  /** A latent and the tokens it promotes and suppresses, most extreme first. */
+  public record Result(Site site, int latent, List<TokenValue> promotes, List<TokenValue> suppresses) {}
+
+  /** The clean next-token probabilities at the target, float64 [V]. */
+  private record Clean(double[] probabilities) implements Trace.Sized {
+    @Override
+    public long bytes() {
+      return 8L * probabilities.length;
+    }
+  }
+
+  /** Nodes per batch: bounds the [B, V] logits held at once. */
   private static final int NODES_PER_PASS = 32;
 
   private LogitEffects() {}
 
-  /**
-   * Each {@code nodes[i] = {layer, latent}}, in the order given. The nodes of one layer run as one
-   * batch beside a single clean row, so every row goes through identical arithmetic and the clean
-   * pass is not repeated per node.
-   */
-  public static List<Result> run(SaeModel model, Trace trace, int[][] nodes, int target, int top) {
-    Result[] out = new Result[nodes.length];
-    float[][] coefs = new float[nodes.length][];
-    Map<Integer, List<Integer>> byLayer = new TreeMap<>();
-    for (int i = 0; i < nodes.length; i++) {
-      int layer = nodes[i][0], latent = nodes[i][1];
-      coefs[i] = trace.firing(layer, latent, model.firstAblatable(), target);
-      if (fires(coefs[i])) {
-        byLayer.computeIfAbsent(layer, l -> new ArrayList<>()).add(i);
-      } else {
-        // zero everywhere: the effect is exactly zero, and its extremes would be rounding noise
-        out[i] = new Result(layer, latent, List.of(), List.of());
-      }
+  /** Each node's effects, in the order given; the nodes of one site run as batches. */
+  public static List<Result> run(SaeModel model, Trace trace, List<Node> nodes, int target, int top) {
+    Result[] out = new Result[nodes.size()];
+    Map<Site, List<Integer>> bySite = new TreeMap<>();
+    for (int i = 0; i < nodes.size(); i++) {
+      Node n = nodes.get(i);
+      float[] f = trace.firing(n.site(), n.latent(), model.firstAblatable(), target);
+      boolean fires = false;
+      for (float v : f) fires |= v > 0;
+      if (fires) bySite.computeIfAbsent(n.site(), s -> new ArrayList<>()).add(i);
+      else out[i] = new Result(n.site(), n.latent(), List.of(), List.of()); // exactly zero: its extremes would be noise
     }
-    byLayer.forEach((layer, indices) -> {
-      for (int from = 0; from < indices.size(); from += NODES_PER_PASS) {
-        List<Integer> part = indices.subList(from, Math.min(indices.size(), from + NODES_PER_PASS));
-        int[] latents = part.stream().mapToInt(i -> nodes[i][1]).toArray();
-        float[][] firing = part.stream().map(i -> coefs[i]).toArray(float[][]::new);
-        List<Result> results = layer(model, trace, layer, latents, firing, target, top);
-        for (int k = 0; k < part.size(); k++) out[part.get(k)] = results.get(k);
+    int last = 2 * model.config().n_layer(), d = model.config().n_embd();
+    bySite.forEach((site, indices) -> {
+      try (NDScope scope = new NDScope()) {
+        DeltaPass pass = new DeltaPass(model, trace, target, site.stream(), last);
+        NDArray x = model.manager().create(trace.streamAt(last, target), new Shape(1, d)); // [1, d] float64
+        NDArray p = model.manager().create(clean(model, trace, target).probabilities()); // [V]
+        int size = pass.batchSize(NODES_PER_PASS);
+        for (int start = 0; start < indices.size(); start += size) {
+          List<Integer> part = indices.subList(start, Math.min(indices.size(), start + size));
+          int[] latents = part.stream().mapToInt(i -> nodes.get(i).latent()).toArray();
+          try (NDScope batch = new NDScope()) {
+            NDArray change = pass.atTarget(pass.run(pass.ablation(model.sae(site), latents))); // [B, d]
+            List<Result> results = batch(model, site, latents, x, p, change, top);
+            for (int k = 0; k < part.size(); k++) out[part.get(k)] = results.get(k);
+          }
+        }
       }
     });
     return List.of(out);
   }
 
-  private static boolean fires(float[] coef) {
-    for (float c : coef) if (c > 0) return true;
-    return false;
+  private static List<Result> batch(SaeModel model, Site site, int[] latents, NDArray x, NDArray p, NDArray change, int top) {
+    Gpt2 gpt2 = model.gpt2;
+    NDArray dln = Change.of(v -> gpt2.layerNorm(gpt2.ln_f, v), x, change); // [B, d]
+    NDArray dz = dln.matMul(gpt2.wte.transpose()).toType(DataType.FLOAT64, false); // [B, d] x [d, V] -> [B, V]
+    NDArray shift = dz.max(new int[] {-1}, true); // [B, 1], so that exp cannot overflow
+    NDArray lse = dz.sub(shift).exp().mul(p).sum(new int[] {-1}, true).log().add(shift); // [B, 1]: lse(z + dz) - lse(z)
+    NDArray effect = lse.sub(dz); // [B, V]: log_softmax(clean) - log_softmax(ablated)
+    List<Result> out = new ArrayList<>(latents.length);
+    for (int k = 0; k < latents.length; k++) {
+      NDArray e = effect.get(k);
+      out.add(new Result(site, latents[k], SaeModel.top(e, top, true), SaeModel.top(e, top, false)));
+    }
+    return out;
   }
 
-  /** The latents of one layer, each ablated by its activations {@code firing[k]} at positions 0..target. */
-  private static List<Result> layer(SaeModel model, Trace trace, int layer, int[] latents, float[][] firing, int target,
-      int top) {
-    Gpt2 gpt2 = model.gpt2;
-    int m = target + 1, d = gpt2.config.n_embd(), n = latents.length;
-    try (NDScope scope = new NDScope()) {
-      NDArray x = model.manager().create(trace.resid(layer, m), new Shape(1, m, d)).toType(DataType.FLOAT32, false);
-      NDList rows = new NDList(x);
-      for (int k = 0; k < n; k++) {
-        rows.add(x.sub(model.manager().create(firing[k], new Shape(1, m, 1)).mul(model.sae(layer).W_dec().get(latents[k]))));
+  /** softmax of the clean logits at the target; the logits in float32 (the unembedding is the largest matrix), widened. */
+  private static Clean clean(SaeModel model, Trace trace, int target) {
+    return trace.derived("probabilities at " + target, () -> {
+      try (NDScope scope = new NDScope()) {
+        int d = model.config().n_embd();
+        NDArray x = model.manager().create(trace.streamAt(2 * model.config().n_layer(), target), new Shape(1, 1, d));
+        NDArray h = model.gpt2.layerNorm(model.gpt2.ln_f, x).toType(DataType.FLOAT32, false);
+        NDArray logits = h.matMul(model.gpt2.wte.transpose()).reshape(-1).toType(DataType.FLOAT64, false); // [V]
+        return new Clean(logits.softmax(0).toDoubleArray());
       }
-      NDArray all = NDArrays.concat(rows, 0); // [1 + n, m, d]: clean first
-      NDArray last = gpt2.run(all, layer, gpt2.config.n_layer(), Gpt2.NO_HOOK).get(":, " + target + ":" + m); // [1 + n, 1, d]
-      NDArray logProbs = gpt2.logits(last).reshape(n + 1, -1).logSoftmax(-1); // [1 + n, V]
-      List<Result> out = new ArrayList<>(n);
-      for (int k = 0; k < n; k++) {
-        NDArray effect = logProbs.get(0).sub(logProbs.get(k + 1)); // [V]
-        out.add(new Result(layer, latents[k], SaeModel.top(effect, top, true), SaeModel.top(effect, top, false)));
-      }
-      return out;
-    }
+    });
   }
 }

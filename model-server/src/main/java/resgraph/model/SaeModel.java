@@ -7,6 +7,7 @@ import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.DataType;
+import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -16,13 +17,16 @@ import java.util.List;
 import java.util.Map;
 import java.util.NavigableMap;
 import java.util.TreeMap;
+import java.util.stream.Stream;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import resgraph.model.SaeConfig.Normalization;
+import resgraph.model.SaeConfig.Setting;
 
 /**
- * GPT-2 with an SAE on the residual stream of some or all of its layers: everything METHOD.md
- * runs on. Immutable once loaded, so one instance serves concurrent requests; it owns the native
- * memory of its weights until {@link #close()}.
+ * GPT-2 with SAEs on sites of its residual stream: everything METHOD.md runs on. Immutable once
+ * loaded, so one instance serves concurrent requests; it owns the native memory of its weights
+ * until {@link #close()}.
  */
 public final class SaeModel implements AutoCloseable {
 
@@ -30,15 +34,15 @@ public final class SaeModel implements AutoCloseable {
 
   public final Gpt2 gpt2;
   public final boolean prependBos;
-  private final NavigableMap<Integer, Sae> saes;
+  private final NavigableMap<Site, Sae> saes;
   private final NDManager manager;
 
-  public SaeModel(Gpt2 gpt2, Map<Integer, Sae> saes, NDManager manager) {
+  public SaeModel(Gpt2 gpt2, Map<Site, Sae> saes, NDManager manager) {
     if (saes.isEmpty()) throw new IllegalArgumentException("a model needs at least one SAE");
     this.gpt2 = gpt2;
     this.saes = Collections.unmodifiableNavigableMap(new TreeMap<>(saes));
     this.manager = manager;
-    this.prependBos = saes.values().iterator().next().cfg().prependBos();
+    this.prependBos = saes.values().iterator().next().cfg.prependBos();
   }
 
   /** The device models load onto: the first GPU when DJL finds one, else the CPU. */
@@ -47,36 +51,36 @@ public final class SaeModel implements AutoCloseable {
   }
 
   /**
-   * Loads GPT-2 from {@code modelDir} and every {@code blocks.{l}.hook_resid_pre} SAE folder found
-   * in {@code saesDir}.
+   * Loads GPT-2 from {@code modelDir} and every SAE under {@code saesDir}: each folder holding a
+   * cfg.json, whatever it is called (the folder itself, or its immediate subfolders), at the site
+   * its cfg.json names.
    *
-   * @param centering forces the SAEs' centering on or off; null decides per SAE from its cfg.json,
-   *     then from {@code releaseCentered}
+   * @param centering forces the SAEs' centring on or off (the command line); null decides per SAE
+   * @param release what the release the folder holds says about centring, with how it was
+   *     recognised; null when the folder is no known release
    */
-  public static SaeModel load(Path modelDir, Path saesDir, Boolean centering, boolean releaseCentered, Device device) {
+  public static SaeModel load(Path modelDir, Path saesDir, Boolean centering, Setting release, Device device) {
     NDManager manager = NDManager.newBaseManager(device);
     try {
       LOG.info("loading GPT-2 from {}", modelDir);
       Gpt2 gpt2 = Gpt2.load(modelDir, manager);
-      Map<Integer, Sae> saes = new TreeMap<>();
-      for (int l = 0; l < gpt2.config.n_layer(); l++) {
-        Path folder = Sae.folder(saesDir, l);
-        if (!Files.isDirectory(folder)) continue;
-        SaeConfig cfg = SaeConfig.read(folder.resolve("cfg.json"), l);
-        boolean centered = centering != null ? centering
-            : cfg.centerWritingWeights() != null ? cfg.centerWritingWeights() : releaseCentered;
-        LOG.info("loading SAE {} ({} latents{})", folder, cfg.d_sae(), centered ? ", centred input" : "");
-        saes.put(l, Sae.load(folder, l, gpt2.config, centered, manager));
+      TreeMap<Site, Sae> saes = new TreeMap<>();
+      for (SaeConfig cfg : configs(saesDir)) {
+        Setting centred = centering(cfg, centering, release);
+        LOG.info("loading the SAE at {} from {} ({} latents, {}, centring {})", cfg.site(), cfg.file().getParent(),
+            cfg.d_sae(), cfg.architecture().word(), centred.value());
+        Sae sae = Sae.load(cfg.file().getParent(), cfg, gpt2.config, centred, manager);
+        Sae twin = saes.put(cfg.site(), sae);
+        if (twin != null) {
+          throw ModelException.unusable(saesDir, "holds two SAEs at " + cfg.site() + ": " + twin.cfg.file().getParent()
+              + " and " + cfg.file().getParent() + "; point at a folder with one of them");
+        }
       }
-      if (saes.isEmpty()) {
-        throw ModelException.unusable(saesDir, "holds no SAE folder named blocks.{layer}.hook_resid_pre for layers 0.."
-            + (gpt2.config.n_layer() - 1));
-      }
-      boolean bos = saes.values().iterator().next().cfg().prependBos();
+      Sae first = saes.firstEntry().getValue();
       for (Sae s : saes.values()) {
-        if (s.cfg().prependBos() != bos) {
-          throw ModelException.unusable(saesDir, "the SAEs disagree on prepend_bos (layer " + s.layer() + " says "
-              + s.cfg().prependBos() + ")");
+        if (s.cfg.prependBos() != first.cfg.prependBos()) {
+          throw ModelException.unusable(saesDir, "the SAEs disagree on prepend_bos (" + first.site() + " says "
+              + first.cfg.prependBos() + ", " + s.site() + " says " + s.cfg.prependBos() + ")");
         }
       }
       return new SaeModel(gpt2, saes, manager);
@@ -84,6 +88,48 @@ public final class SaeModel implements AutoCloseable {
       manager.close();
       throw e;
     }
+  }
+
+  /** The cfg.json of the folder itself, or of each immediate subfolder that has one, in folder-name order. */
+  public static List<SaeConfig> configs(Path saesDir) {
+    if (Files.isRegularFile(saesDir.resolve("cfg.json"))) return List.of(SaeConfig.read(saesDir.resolve("cfg.json")));
+    List<SaeConfig> out = new ArrayList<>();
+    try (Stream<Path> children = Files.list(saesDir)) {
+      for (Path dir : children.filter(Files::isDirectory).sorted().toList()) {
+        if (Files.isRegularFile(dir.resolve("cfg.json"))) out.add(SaeConfig.read(dir.resolve("cfg.json")));
+      }
+    } catch (IOException e) {
+      throw ModelException.unusable(saesDir, "cannot list: " + e.getMessage());
+    }
+    if (out.isEmpty()) {
+      throw ModelException.unusable(saesDir, "holds no SAE: no cfg.json in it or in any folder directly inside it");
+    }
+    return out;
+  }
+
+  /**
+   * Whether an SAE reads the residual minus its mean over d_model, and why (METHOD.md): the
+   * command line; else what SAELens's release table says, which SAELens lets override cfg.json;
+   * else cfg.json; else nothing to decide when a layer_norm input removes the mean anyway.
+   * Otherwise it is refused: a wrong guess would silently change every edge.
+   */
+  static Setting centering(SaeConfig cfg, Boolean override, Setting release) {
+    if (override != null) return new Setting("centering", onOff(override), "command line (--centering)");
+    if (release != null) return release;
+    if (cfg.centerWritingWeights() != null) {
+      return new Setting("centering", onOff(cfg.centerWritingWeights()), "cfg.json model_from_pretrained_kwargs.center_writing_weights");
+    }
+    if (cfg.normalization() == Normalization.LAYER_NORM) {
+      return new Setting("centering", "off", "no effect: the SAE's layer_norm input removes the mean");
+    }
+    throw ModelException.unusable(cfg.file(), "does not say whether the SAE reads the residual with its mean removed "
+        + "(model_from_pretrained_kwargs.center_writing_weights), and its folder is no release resgraph knows: "
+        + "say --centering on (trained on TransformerLens's GPT-2 with centred writing weights, as gpt2-small-res-jb) "
+        + "or --centering off (trained on the plain residual)");
+  }
+
+  private static String onOff(boolean on) {
+    return on ? "on" : "off";
   }
 
   public Gpt2Config config() {
@@ -107,6 +153,11 @@ public final class SaeModel implements AutoCloseable {
     return Gpt2Tokenizer.encode(text, prependBos);
   }
 
+  /** The chain a request names (see {@link Chain#resolve}). */
+  public Chain chain(Integer layerStart, Integer layerEnd, List<String> sites) {
+    return Chain.resolve(saes.keySet(), layerStart, layerEnd, sites);
+  }
+
   // ---- request checks: each names the bad value and what would be accepted ----
 
   public void checkTokens(int[] tokens) {
@@ -117,6 +168,10 @@ public final class SaeModel implements AutoCloseable {
     if (tokens.length > max) {
       throw ModelException.badRequest("the prompt is " + tokens.length + " tokens" + (prependBos ? " with BOS" : "")
           + "; this model takes at most " + max);
+    }
+    if (prependBos && tokens[0] != Gpt2Tokenizer.END_OF_TEXT) {
+      throw ModelException.badRequest("the tokens start with " + tokens[0] + ", not <|endoftext|> (" + Gpt2Tokenizer.END_OF_TEXT
+          + "): these SAEs were trained with it prepended (prepend_bos), as Tokenize returns them");
     }
     for (int i = 0; i < tokens.length; i++) {
       if (tokens[i] < 0 || tokens[i] >= gpt2.config.vocab_size()) {
@@ -136,80 +191,58 @@ public final class SaeModel implements AutoCloseable {
     return target;
   }
 
-  /** The SAE at a layer, or a clear refusal naming the layers that have one. */
-  public Sae sae(int layer) {
-    Sae s = saes.get(layer);
-    if (s == null) {
-      throw ModelException.badRequest("layer " + layer + " has no SAE; SAEs are at layers " + saes.keySet());
-    }
+  /** The SAE at a site, or a clear refusal naming the sites that have one. */
+  public Sae sae(Site site) {
+    Sae s = saes.get(site);
+    if (s == null) throw ModelException.badRequest(site.shortName() + " (" + site + ") has no SAE; SAEs are at "
+        + Chain.describe(saes.keySet()));
     return s;
   }
 
-  /** Checks that {@code layer} and {@code layer + 1} both have SAEs, as an ablation needs. */
-  public void checkAblatableLayer(int layer) {
-    if (layer < 0 || layer >= gpt2.config.n_layer() - 1) {
-      throw ModelException.badRequest("layer " + layer + " is outside 0.." + (gpt2.config.n_layer() - 2)
-          + ": the ablated layer needs a next layer to measure");
-    }
-    sae(layer);
-    sae(layer + 1);
+  /**
+   * The site a request names by layer alone ({@code blocks.{layer}.hook_resid_*}), when the SAEs
+   * sit at one kind of site; with several kinds a layer is ambiguous and the site must be named.
+   */
+  public Site siteOfLayer(int layer) {
+    List<Site> atLayer = saes.keySet().stream().filter(s -> s.layer() == layer).toList();
+    if (atLayer.size() == 1) return atLayer.get(0);
+    throw ModelException.badRequest("layer " + layer + (atLayer.isEmpty() ? " has no SAE" : " has SAEs at several sites")
+        + "; SAEs are at " + Chain.describe(saes.keySet()) + (atLayer.isEmpty() ? "" : ": name the site (e.g. " + atLayer.get(0).shortName() + ")"));
   }
 
-  public void checkLatent(int layer, long latent) {
-    int size = sae(layer).d_sae();
+  public void checkLatent(Site site, long latent) {
+    int size = sae(site).d_sae();
     if (latent < 0 || latent >= size) {
-      throw ModelException.badRequest("latent " + latent + " is outside 0.." + (size - 1) + " of layer " + layer + "'s SAE");
+      throw ModelException.badRequest("latent " + latent + " is outside 0.." + (size - 1) + " of the SAE at " + site.shortName());
     }
   }
 
   // ---- the clean pass ----
 
   /**
-   * METHOD.md step 1: every x_l and every f_l at every position, in float64 (each block's weights
-   * are widened as the pass reaches it, and released after).
+   * METHOD.md step 1: every residual stream and every SAE's activations at every position, in
+   * float64 (each block's weights are widened as the pass reaches it, and released after).
    */
   public Trace trace(int[] tokens) {
     checkTokens(tokens);
-    int layers = gpt2.config.n_layer();
-    double[][] resid = new double[layers + 1][];
-    Map<Integer, Trace.SparseRow[]> acts = new TreeMap<>();
+    int last = 2 * gpt2.config.n_layer();
+    double[][] streams = new double[last + 1][];
+    Map<Site, Trace.SparseRow[]> acts = new TreeMap<>();
     try (NDScope scope = new NDScope()) {
       NDArray x = gpt2.embed(tokens, DataType.FLOAT64); // [1, n, d]
-      for (int l = 0; l <= layers; l++) {
-        resid[l] = x.toDoubleArray();
-        Sae sae = saes.get(l);
-        if (sae != null) {
-          try (NDScope layerScope = new NDScope()) {
-            acts.put(l, sparseRows(sae.encode(x.get(0)), tokens.length));
+      for (int r = 0; ; r++) {
+        streams[r] = x.toDoubleArray();
+        for (Sae sae : saes.values()) {
+          if (sae.site().stream() != r) continue;
+          try (NDScope saeScope = new NDScope()) {
+            acts.put(sae.site(), sae.encode(x.get(0)));
           }
         }
-        if (l < layers) x = gpt2.block(gpt2.h.get(l), x);
+        if (r == last) break;
+        x = gpt2.step(r, x);
       }
     }
-    return new Trace(tokens, gpt2.config.n_embd(), resid, acts);
-  }
-
-  /** [n, S] -> one sparse row per position, from the nonzero entries only. */
-  private static Trace.SparseRow[] sparseRows(NDArray f, int n) {
-    long width = f.getShape().get(1);
-    NDArray nz = f.nonzero(); // [K, 2]: (position, latent), row-major order
-    long[] at = nz.toLongArray();
-    float[] values = f.flatten().get(nz.get(":, 0").mul(width).add(nz.get(":, 1"))).toType(DataType.FLOAT32, false)
-        .toFloatArray();
-    int[] counts = new int[n];
-    for (int k = 0; k < values.length; k++) counts[(int) at[2 * k]]++;
-    Trace.SparseRow[] rows = new Trace.SparseRow[n];
-    int k = 0;
-    for (int p = 0; p < n; p++) {
-      int[] latents = new int[counts[p]];
-      float[] vals = new float[counts[p]];
-      for (int i = 0; i < counts[p]; i++, k++) {
-        latents[i] = (int) at[2 * k + 1];
-        vals[i] = values[k];
-      }
-      rows[p] = new Trace.SparseRow(latents, vals);
-    }
-    return rows;
+    return new Trace(tokens, gpt2.config.n_embd(), streams, acts);
   }
 
   /** A token with a value: a probability for predictions, a log-probability change for effects. */
@@ -219,7 +252,7 @@ public final class SaeModel implements AutoCloseable {
   public List<TokenValue> predictions(Trace trace, int target, int k) {
     try (NDScope scope = new NDScope()) {
       int d = gpt2.config.n_embd();
-      NDArray x = manager.create(trace.residAt(gpt2.config.n_layer(), target)).toType(DataType.FLOAT32, false)
+      NDArray x = manager.create(trace.streamAt(2 * gpt2.config.n_layer(), target)).toType(DataType.FLOAT32, false)
           .reshape(1, 1, d);
       NDArray probs = gpt2.logits(x).reshape(-1).softmax(0); // [V]
       return top(probs, k, true);
@@ -229,10 +262,10 @@ public final class SaeModel implements AutoCloseable {
   /** The k largest (or smallest) entries of a vector as tokens, extreme first. */
   static List<TokenValue> top(NDArray values, int k, boolean largest) {
     NDList best = values.topK(Math.min(k, (int) values.size()), 0, largest, true);
-    float[] v = best.get(0).toFloatArray();
+    double[] v = best.get(0).toType(DataType.FLOAT64, false).toDoubleArray();
     long[] ids = best.get(1).toLongArray();
     List<TokenValue> out = new ArrayList<>(v.length);
-    for (int i = 0; i < v.length; i++) out.add(new TokenValue((int) ids[i], Gpt2Tokenizer.decode((int) ids[i]), v[i]));
+    for (int i = 0; i < v.length; i++) out.add(new TokenValue((int) ids[i], Gpt2Tokenizer.decode((int) ids[i]), (float) v[i]));
     return out;
   }
 

@@ -18,6 +18,7 @@ import java.util.Collections;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * The safetensors format: an 8-byte little-endian header length, a JSON header mapping each
@@ -160,6 +161,11 @@ public final class SafeTensors implements Tensors {
   @Override
   public boolean has(String name) {
     return entries.containsKey(name);
+  }
+
+  @Override
+  public Set<String> names() {
+    return entries.keySet();
   }
 
   @Override

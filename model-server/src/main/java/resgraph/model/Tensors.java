@@ -2,12 +2,16 @@ package resgraph.model;
 
 import java.util.Arrays;
 import java.util.Map;
+import java.util.Set;
 
 /** Named float32 tensors of known shapes: a safetensors file, or arrays a generator just made. */
 public interface Tensors {
 
   /** Whether a tensor of this name exists. */
   boolean has(String name);
+
+  /** Every tensor's name. */
+  Set<String> names();
 
   /** The tensor's values, row-major, after checking its shape is exactly {@code shape}. */
   float[] read(String name, long... shape);
@@ -21,6 +25,11 @@ public interface Tensors {
       @Override
       public boolean has(String name) {
         return tensors.containsKey(name);
+      }
+
+      @Override
+      public Set<String> names() {
+        return tensors.keySet();
       }
 
       @Override

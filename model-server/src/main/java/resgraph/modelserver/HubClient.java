@@ -1,5 +1,7 @@
 package resgraph.modelserver;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -20,6 +22,8 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
@@ -43,6 +47,7 @@ import resgraph.model.ModelException.Kind;
 public final class HubClient {
 
   private static final Logger LOG = LoggerFactory.getLogger(HubClient.class);
+  private static final ObjectMapper JSON = new ObjectMapper();
 
   private static final Duration CONNECT_TIMEOUT = Duration.ofSeconds(20);
   /** Until the response headers arrive; the body itself may take as long as it takes. */
@@ -134,6 +139,44 @@ public final class HubClient {
       return download(url(repo, path), target);
     } finally {
       lock.unlock();
+    }
+  }
+
+  /** The folder a repository's files are cached in. */
+  public Path folder(String repo) {
+    checkRelative("repo id", repo);
+    return root.resolve(repo).normalize();
+  }
+
+  /**
+   * Every file of a repository's main revision, as paths within it, from the hub's tree API.
+   * NOT_FOUND when the hub has no such repository.
+   */
+  public List<String> files(String repo) {
+    checkRelative("repo id", repo);
+    String url = base + "/api/models/" + encode(repo) + "/tree/main?recursive=true";
+    HttpResponse<InputStream> response;
+    try {
+      response = follow(URI.create(url));
+    } catch (IOException e) {
+      throw new ModelException(Kind.UNAVAILABLE, "cannot reach " + base + ": " + reason(e) + " (listing " + url + ")", e);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new ModelException(Kind.UNAVAILABLE, "interrupted while listing " + url, e);
+    }
+    try (InputStream body = response.body()) {
+      int status = response.statusCode();
+      if (status == 404) throw new ModelException(Kind.NOT_FOUND, "the hub has no repository " + repo + " (" + url + ": 404)");
+      if (status != 200) {
+        throw new ModelException(Kind.UNAVAILABLE, "the hub answered " + status + hubMessage(response) + " for " + url);
+      }
+      List<String> paths = new ArrayList<>();
+      for (JsonNode entry : JSON.readTree(body)) {
+        if (entry.path("type").asText().equals("file")) paths.add(entry.path("path").asText());
+      }
+      return paths;
+    } catch (IOException e) {
+      throw new ModelException(Kind.UNAVAILABLE, "cannot read the hub's file list of " + repo + ": " + reason(e), e);
     }
   }
 

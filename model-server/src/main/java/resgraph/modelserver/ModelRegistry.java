@@ -7,10 +7,12 @@ import jakarta.inject.Singleton;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import resgraph.model.ModelException;
 import resgraph.model.SaeModel;
 import resgraph.v1.Centering;
 import resgraph.v1.ModelRef;
@@ -28,12 +30,16 @@ public final class ModelRegistry implements AutoCloseable {
   /** A pair as a request names it; the cache key of everything computed on it. */
   public record Key(String model, String saes, Centering centering) {
     public static Key of(ModelRef ref) {
+      if (ref.getCentering() == Centering.UNRECOGNIZED) {
+        throw ModelException.badRequest("ref.centering " + ref.getCenteringValue() + " is none of CENTERING_AUTO (0), "
+            + "CENTERING_ON (1), CENTERING_OFF (2)");
+      }
       return new Key(ref.getModel().strip(), ref.getSaes().strip(), ref.getCentering());
     }
   }
 
-  /** A loaded pair and where it came from. */
-  public record Loaded(Key key, SaeModel model, String modelPath, String saesPath) {}
+  /** A loaded pair, where it came from, and the release its SAEs are. */
+  public record Loaded(Key key, SaeModel model, String modelPath, String saesPath, Optional<ModelSources.Recognised> release) {}
 
   /** The right to use a pair until closed. */
   public final class Lease implements AutoCloseable {
@@ -125,7 +131,7 @@ public final class ModelRegistry implements AutoCloseable {
       };
       ModelSources.Opened opened = sources.open(key.model(), key.saes(), centering, device);
       LOG.info("resident: {} with SAEs {} on {}", key.model(), key.saes(), opened.model().device());
-      Loaded loaded = new Loaded(key, opened.model(), opened.modelPath(), opened.saesPath());
+      Loaded loaded = new Loaded(key, opened.model(), opened.modelPath(), opened.saesPath(), opened.release());
       synchronized (this) {
         resident.put(key, new Entry(loaded));
         loading.remove(key);

@@ -1,6 +1,9 @@
 package resgraph.modelserver;
 
+import ai.djl.Device;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import io.micronaut.context.annotation.Value;
+import jakarta.inject.Inject;
 import jakarta.inject.Singleton;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -9,25 +12,34 @@ import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
 import java.util.Comparator;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.TreeSet;
+import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
-import resgraph.model.Gpt2Config;
 import resgraph.model.ModelException;
-import ai.djl.Device;
-import resgraph.model.Sae;
-import resgraph.model.SaeModel;
 import resgraph.model.SaeConfig;
+import resgraph.model.SaeConfig.Setting;
+import resgraph.model.SaeModel;
 import resgraph.model.SyntheticModel;
+import resgraph.modelserver.SaeReleases.Release;
 
 /**
  * Turns the names in a request into a loaded model: "demo" (generated once into the cache), a
- * local folder, a known SAELens release, a Hugging Face hub repository (downloaded once), or
- * "synthetic:SHAPE[:SEED]" (a random model built in memory, for benchmarks at real scale).
+ * local folder, a known SAELens release, a Hugging Face hub repository ("gpt2", TransformerLens's
+ * name, is openai-community/gpt2), or "synthetic:SHAPE[:SEED]" (a random model built in memory, for
+ * benchmarks at real scale). Files already in the Hugging Face cache are used as they are; others
+ * are downloaded once into resgraph's cache.
+ *
+ * <p>SAEs are recognised as a release (which decides their centring and Neuronpedia ids) by name;
+ * by the origin resgraph records in a folder it downloads; by a Hugging Face cache folder's
+ * repository; by the folder's name; or by the fields of their cfg.json.
  */
 @Singleton
 public final class ModelSources {
@@ -35,46 +47,71 @@ public final class ModelSources {
   private static final Logger LOG = LoggerFactory.getLogger(ModelSources.class);
 
   public static final String DEMO = "demo";
-
-  /** SAELens releases that are not self-describing: where they live and how they were trained. */
-  private record Release(String repo, boolean centered) {}
-
-  private static final Map<String, Release> RELEASES = Map.of(
-      // Trained on TransformerLens's GPT-2 with centred writing weights (SAELens's release table).
-      "gpt2-small-res-jb", new Release("jbloom/GPT2-Small-SAEs-Reformatted", true));
+  public static final String SYNTHETIC = "synthetic:";
+  /** Written into a folder of SAEs downloaded from the hub: the repository it came from. */
+  static final String ORIGIN = "resgraph-origin.json";
 
   private static final Pattern HUB_REPO = Pattern.compile("[A-Za-z0-9][\\w.-]*/[\\w.-]+");
+  /** A snapshot in the Hugging Face cache: .../models--{org}--{name}/snapshots/{revision}. */
+  private static final Pattern HF_SNAPSHOT = Pattern.compile(".*/models--([^/]+?)--([^/]+)/snapshots/[^/]+/?");
+  /** TransformerLens's names for GPT-2 small. */
+  private static final Map<String, String> MODEL_ALIASES = Map.of("gpt2", SaeReleases.GPT2, "gpt2-small", SaeReleases.GPT2);
+  private static final ObjectMapper JSON = new ObjectMapper();
 
-  public static final String SYNTHETIC = "synthetic:";
+  /** A release the SAEs were recognised as, and how. */
+  public record Recognised(Release release, String how) {
+    public String describe() {
+      return release.name() + " (" + how + ")";
+    }
+  }
 
-  /** Where a pair's files are, and what its release implies about centering. */
-  public record Located(Path model, Path saes, boolean releaseCentered) {}
+  /** Where a pair's files are, and the release its SAEs are, if any. */
+  public record Located(Path model, Path saes, Optional<Recognised> release) {}
 
   /** A loaded pair and where it came from, in words. */
-  public record Opened(SaeModel model, String modelPath, String saesPath) {}
+  public record Opened(SaeModel model, String modelPath, String saesPath, Optional<Recognised> release) {}
 
   private final Path cacheDir;
+  private final Path huggingFaceCache;
   private final HubClient hub;
 
+  @Inject
   public ModelSources(
       @Value("${resgraph.cache-dir}") String cacheDir,
       @Value("${resgraph.hub.url:`https://huggingface.co`}") String hubUrl,
       @Value("${resgraph.hub.token:}") String hubToken) {
-    this.cacheDir = Path.of(cacheDir);
-    this.hub = new HubClient(URI.create(hubUrl), this.cacheDir, hubToken.isEmpty() ? null : hubToken, HubClient.logging());
+    this(Path.of(cacheDir), huggingFaceCache(), URI.create(hubUrl), hubToken, HubClient.logging());
   }
 
-  /** Loads the pair the names denote onto the device; {@code centering} null means as the files say. */
+  /** With where downloads are shown (a terminal's progress bar, or the log). */
+  public ModelSources(Path cacheDir, Path huggingFaceCache, URI hubUrl, String hubToken, HubClient.Progress progress) {
+    this.cacheDir = cacheDir;
+    this.huggingFaceCache = huggingFaceCache;
+    this.hub = new HubClient(hubUrl, cacheDir, hubToken == null || hubToken.isEmpty() ? null : hubToken, progress);
+  }
+
+  /** The Hugging Face cache: $HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub. */
+  public static Path huggingFaceCache() {
+    String hubCache = System.getenv("HF_HUB_CACHE"), home = System.getenv("HF_HOME");
+    if (hubCache != null && !hubCache.isBlank()) return Path.of(hubCache);
+    if (home != null && !home.isBlank()) return Path.of(home, "hub");
+    return Path.of(System.getProperty("user.home"), ".cache", "huggingface", "hub");
+  }
+
+  /** Loads the pair the names denote onto the device; {@code centering} null means as the release and files say. */
   public Opened open(String model, String saes, Boolean centering, Device device) {
     if (model.startsWith(SYNTHETIC) || saes.startsWith(SYNTHETIC)) {
       if (!model.equals(saes)) {
         throw ModelException.badRequest("a synthetic model comes with its own SAEs: name both " + model);
       }
-      return new Opened(SyntheticModel.build(synthetic(model), device), "(in memory)", "(in memory)");
+      return new Opened(SyntheticModel.build(synthetic(model), device), "(in memory)", "(in memory)", Optional.empty());
     }
     Located files = locate(model, saes);
-    SaeModel m = SaeModel.load(files.model(), files.saes(), centering, files.releaseCentered(), device);
-    return new Opened(m, files.model().toString(), files.saes().toString());
+    Setting release = files.release().filter(r -> r.release().centered() != null)
+        .map(r -> new Setting("centering", r.release().centered() ? "on" : "off", "release " + r.describe()))
+        .orElse(null);
+    SaeModel m = SaeModel.load(files.model(), files.saes(), centering, release, device);
+    return new Opened(m, files.model().toString(), files.saes().toString(), files.release());
   }
 
   /** "synthetic:demo", "synthetic:tiny", "synthetic:gpt2-small", "synthetic:gpt2-small:7" (the seed). */
@@ -95,52 +132,143 @@ public final class ModelSources {
     }
   }
 
-  Located locate(String model, String saes) {
-    if (model.isBlank()) throw ModelException.badRequest("no model named: give a folder, a hub repository id or \"demo\"");
+  /** Finds (downloading what is missing) the files of a pair, and the release its SAEs are. */
+  public Located locate(String model, String saes) {
+    if (model.isBlank()) throw ModelException.badRequest("no model named: give a folder, a hub repository id, gpt2 or \"demo\"");
     if (saes.isBlank()) throw ModelException.badRequest("no SAEs named: give a folder, a release, a hub repository id or \"demo\"");
     Path modelDir = model.equals(DEMO) ? demo().resolve("model") : modelFolder(model);
-    Release release = RELEASES.get(saes);
-    Path saesDir = saes.equals(DEMO) ? demo().resolve("saes")
-        : release != null ? hubSaes(release.repo(), modelDir, true)
-        : saesFolder(saes, modelDir);
-    return new Located(modelDir, saesDir, release != null && release.centered());
+    if (saes.equals(DEMO)) return new Located(modelDir, demo().resolve("saes"), Optional.empty());
+    Optional<Release> named = SaeReleases.named(saes);
+    if (named.isPresent()) {
+      return new Located(modelDir, releaseFolder(named.get()), Optional.of(new Recognised(named.get(), "by name")));
+    }
+    Optional<Path> local = localFolder(saes);
+    if (local.isPresent()) return new Located(modelDir, local.get(), recognise(local.get()));
+    if (!HUB_REPO.matcher(saes).matches()) throw notFound("SAEs", saes);
+    Optional<Release> ofRepo = SaeReleases.ofRepo(saes);
+    if (ofRepo.isPresent()) {
+      return new Located(modelDir, releaseFolder(ofRepo.get()), Optional.of(new Recognised(ofRepo.get(), "by its repository")));
+    }
+    return new Located(modelDir, hubSaes(saes), Optional.empty());
   }
 
   private Path modelFolder(String name) {
     Optional<Path> local = localFolder(name);
     if (local.isPresent()) return local.get();
-    if (!HUB_REPO.matcher(name).matches()) throw notFound("model", name);
-    hub.fetch(name, "config.json");
-    return hub.fetch(name, "model.safetensors").getParent();
+    String repo = MODEL_ALIASES.getOrDefault(name, name);
+    if (!HUB_REPO.matcher(repo).matches()) throw notFound("model", name);
+    List<String> files = List.of("config.json", "model.safetensors");
+    Optional<Path> cached = huggingFaceSnapshot(repo, files);
+    if (cached.isPresent()) return cached.get();
+    for (String f : files) hub.fetch(repo, f);
+    return hub.fetch(repo, files.get(0)).getParent();
   }
 
-  private Path saesFolder(String name, Path modelDir) {
-    Optional<Path> local = localFolder(name);
-    if (local.isPresent()) return local.get();
-    if (!HUB_REPO.matcher(name).matches()) throw notFound("SAEs", name);
-    return hubSaes(name, modelDir, false);
+  /** A release's folder: a complete Hugging Face cache snapshot of it, or its members downloaded once. */
+  private Path releaseFolder(Release r) {
+    List<String> files = new ArrayList<>();
+    for (SaeReleases.Member m : r.members()) {
+      files.add(m.folder() + "/cfg.json");
+      files.add(m.folder() + "/sae_weights.safetensors");
+    }
+    Optional<Path> cached = huggingFaceSnapshot(r.repo(), files);
+    if (cached.isPresent()) return cached.get();
+    for (String f : files) hub.fetch(r.repo(), f);
+    return recordOrigin(r.repo());
+  }
+
+  /** An SAE repository that is no known release: every folder of it holding cfg.json and sae_weights.safetensors. */
+  private Path hubSaes(String repo) {
+    Path done = hub.folder(repo).resolve(ORIGIN); // written once every SAE of the repository is in the cache
+    if (Files.isRegularFile(done)) return done.getParent();
+    TreeSet<String> files = new TreeSet<>(hub.files(repo));
+    List<String> folders = new ArrayList<>();
+    for (String f : files) {
+      if (!f.endsWith("/cfg.json")) continue;
+      String folder = f.substring(0, f.length() - "/cfg.json".length());
+      if (files.contains(folder + "/sae_weights.safetensors") && !folder.contains("/")) folders.add(folder);
+    }
+    if (folders.isEmpty()) {
+      throw new ModelException(ModelException.Kind.NOT_FOUND, "hub repository " + repo
+          + " has no SAE folders (a folder with cfg.json and sae_weights.safetensors)");
+    }
+    for (String folder : folders) {
+      hub.fetch(repo, folder + "/cfg.json");
+      hub.fetch(repo, folder + "/sae_weights.safetensors");
+    }
+    return recordOrigin(repo);
+  }
+
+  /** Writes where a downloaded folder came from into it, so a later load by path still knows its release. */
+  private Path recordOrigin(String repo) {
+    Path dir = hub.folder(repo);
+    Path origin = dir.resolve(ORIGIN);
+    if (!Files.isRegularFile(origin)) {
+      try {
+        Files.writeString(origin, JSON.writeValueAsString(Map.of("repo", repo)));
+      } catch (IOException e) {
+        throw new UncheckedIOException("cannot write " + origin, e);
+      }
+    }
+    return dir;
   }
 
   /**
-   * Downloads the SAE of every layer of the model that the repository has. A known release must
-   * have all of them; an unknown repository is probed layer by layer.
+   * The release a local folder of SAEs holds: by the origin recorded in it, by a Hugging Face
+   * cache path, by its name, or by its cfg.json files.
    */
-  private Path hubSaes(String repo, Path modelDir, boolean everyLayer) {
-    int layers = Gpt2Config.read(modelDir.resolve("config.json")).n_layer();
-    Path root = null;
-    for (int l = 0; l < layers; l++) {
-      String folder = SaeConfig.hookName(l);
-      Optional<Path> cfg = everyLayer ? Optional.of(hub.fetch(repo, folder + "/cfg.json"))
-          : hub.fetchIfExists(repo, folder + "/cfg.json");
-      if (cfg.isEmpty()) continue;
-      hub.fetch(repo, folder + "/sae_weights.safetensors");
-      root = cfg.get().getParent().getParent();
+  static Optional<Recognised> recognise(Path saes) {
+    Path origin = saes.resolve(ORIGIN);
+    if (Files.isRegularFile(origin)) {
+      try {
+        String repo = JSON.readTree(origin.toFile()).path("repo").asText();
+        Optional<Release> r = SaeReleases.ofRepo(repo);
+        if (r.isPresent()) return Optional.of(new Recognised(r.get(), "downloaded from " + repo));
+      } catch (IOException e) {
+        LOG.warn("cannot read {}: {}", origin, e.getMessage());
+      }
     }
-    if (root == null) {
-      throw new ModelException(ModelException.Kind.NOT_FOUND, "hub repository " + repo
-          + " has no SAE folders blocks.{layer}.hook_resid_pre for layers 0.." + (layers - 1));
+    Matcher m = HF_SNAPSHOT.matcher(saes.toString());
+    if (m.matches()) {
+      Optional<Release> r = SaeReleases.ofRepo(m.group(1) + "/" + m.group(2));
+      if (r.isPresent()) return Optional.of(new Recognised(r.get(), "a Hugging Face cache of " + r.get().repo()));
     }
-    return root;
+    Optional<Release> byName = SaeReleases.ofFolderName(saes.getFileName().toString());
+    if (byName.isPresent()) return Optional.of(new Recognised(byName.get(), "by the folder's name"));
+    return SaeReleases.fingerprint(SaeModel.configs(saes)).map(r -> new Recognised(r, "by its cfg.json files"));
+  }
+
+  /** The newest snapshot of a repository in the Hugging Face cache that holds every one of {@code files}. */
+  private Optional<Path> huggingFaceSnapshot(String repo, List<String> files) {
+    Path dir = huggingFaceCache.resolve("models--" + repo.replace("/", "--"));
+    List<Path> snapshots = new ArrayList<>();
+    try {
+      Path ref = dir.resolve("refs").resolve("main");
+      if (Files.isRegularFile(ref)) snapshots.add(dir.resolve("snapshots").resolve(Files.readString(ref).strip()));
+      if (Files.isDirectory(dir.resolve("snapshots"))) {
+        try (Stream<Path> all = Files.list(dir.resolve("snapshots"))) {
+          all.sorted(Comparator.comparing(ModelSources::modified).reversed()).forEach(snapshots::add);
+        }
+      }
+    } catch (IOException e) {
+      LOG.warn("cannot read the Hugging Face cache at {}: {}", dir, e.getMessage());
+      return Optional.empty();
+    }
+    for (Path snapshot : snapshots) {
+      if (files.stream().allMatch(f -> Files.isRegularFile(snapshot.resolve(f)))) {
+        LOG.info("using {} from the Hugging Face cache at {}", repo, snapshot);
+        return Optional.of(snapshot);
+      }
+    }
+    return Optional.empty();
+  }
+
+  private static long modified(Path p) {
+    try {
+      return Files.getLastModifiedTime(p).toMillis();
+    } catch (IOException e) {
+      return 0;
+    }
   }
 
   private static Optional<Path> localFolder(String name) {
@@ -154,15 +282,16 @@ public final class ModelSources {
   }
 
   private static ModelException notFound(String what, String name) {
+    String known = SaeReleases.ALL.stream().map(Release::name).toList().toString();
     return new ModelException(ModelException.Kind.NOT_FOUND, "no " + what + " folder at " + name
-        + ", and it is not a hub repository id (owner/name)" + (what.equals("SAEs") ? " or a known release "
-        + RELEASES.keySet() : ""));
+        + ", and it is not a hub repository id (owner/name)" + (what.equals("SAEs") ? " or a known release " + known
+        : " or gpt2"));
   }
 
   /** The demo model, generated into the cache on first use; deterministic, so every machine gets the same one. */
   private synchronized Path demo() {
     Path dir = cacheDir.resolve("demo-" + SyntheticModel.Spec.demo().seed());
-    if (Files.isDirectory(Sae.folder(dir.resolve("saes"), 0))) return dir;
+    if (Files.isDirectory(dir.resolve("saes"))) return dir;
     LOG.info("generating the demo model into {} (once)", dir);
     try {
       Files.createDirectories(cacheDir);

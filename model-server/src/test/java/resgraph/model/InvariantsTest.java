@@ -20,6 +20,8 @@ import org.junit.jupiter.api.Test;
 /** Properties METHOD.md implies, checked on the model code directly. */
 class InvariantsTest {
 
+  private static final Site L0 = Site.pre(0), L1 = Site.pre(1);
+
   private static SaeModel model;
   private static Trace trace;
   private static int[] tokens;
@@ -27,7 +29,7 @@ class InvariantsTest {
   @BeforeAll
   static void load() {
     Path dir = Shapes.dir(Shapes.THREE_HEADS);
-    model = SaeModel.load(dir.resolve("model"), dir.resolve("saes"), null, false, Device.cpu());
+    model = SaeModel.load(dir.resolve("model"), dir.resolve("saes"), null, null, Device.cpu());
     tokens = model.tokenize("The cat sat on the mat, and the dog sat on the cat.");
     trace = model.trace(tokens);
   }
@@ -40,35 +42,35 @@ class InvariantsTest {
   @Test
   void aLatentThatNeverFiresHasNoEffects() {
     int target = tokens.length - 1;
-    int[] candidates = trace.candidates(0, 1, target);
-    int silent = IntStream.range(0, model.sae(0).d_sae()).filter(j -> Arrays.binarySearch(candidates, j) < 0)
+    int[] candidates = trace.candidates(L0, 1, target);
+    int silent = IntStream.range(0, model.sae(L0).d_sae()).filter(j -> Arrays.binarySearch(candidates, j) < 0)
         .findFirst().orElseThrow();
     int[] mixed = {candidates[0], silent, candidates[1]};
-    for (List<ExactAblation.Effects> effects : List.of(ExactAblation.run(model, trace, 0, mixed, target, 8),
-        NaiveAblation.run(model, trace, 0, new int[] {silent}, target))) {
+    for (List<ExactAblation.Effects> effects : List.of(ExactAblation.run(model, trace, L0, L1, mixed, target, 8),
+        NaiveAblation.run(model, trace, L0, L1, new int[] {silent}, target))) {
       ExactAblation.Effects e = effects.stream().filter(x -> x.latent() == silent).findFirst().orElseThrow();
       assertEquals(0, e.downstream().length, "ablating a silent latent changed " + Arrays.toString(e.downstream()));
     }
-    assertTrue(ExactAblation.run(model, trace, 0, mixed, target, 8).get(0).downstream().length > 0);
+    assertTrue(ExactAblation.run(model, trace, L0, L1, mixed, target, 8).get(0).downstream().length > 0);
   }
 
   @Test
   void perLatentDecodedDeltasSumToTheReconstructionMinusBias() {
-    Sae sae = model.sae(1);
+    Sae sae = model.sae(L1);
     int d = model.config().n_embd();
     try (NDScope scope = new NDScope()) {
       for (int p = 0; p < tokens.length; p++) {
-        Trace.SparseRow row = trace.acts(1)[p];
+        Trace.SparseRow row = trace.acts(L1)[p];
         // the sum of what ablating each active latent alone would subtract
         double[] sum = new double[d];
         for (int k = 0; k < row.latents().length; k++) {
-          float[] direction = sae.W_dec().get(row.latents()[k]).toFloatArray();
+          float[] direction = sae.decoderRow(row.latents()[k]).toFloatArray();
           for (int i = 0; i < d; i++) sum[i] += row.values()[k] * (double) direction[i];
         }
         float[] dense = new float[sae.d_sae()];
         for (int k = 0; k < row.latents().length; k++) dense[row.latents()[k]] = row.values()[k];
         NDArray f = model.manager().create(dense).toType(DataType.FLOAT64, false);
-        double[] decoded = f.matMul(sae.W_dec().toType(DataType.FLOAT64, false)).toDoubleArray(); // decode(f) - b_dec
+        double[] decoded = f.matMul(sae.W_dec.toType(DataType.FLOAT64, false)).toDoubleArray(); // decode(f) - b_dec
         for (int i = 0; i < d; i++) assertEquals(decoded[i], sum[i], 1e-9 * (1 + Math.abs(decoded[i])), "position " + p);
       }
     }
@@ -78,15 +80,15 @@ class InvariantsTest {
   void theBosPositionIsNeverAblated() {
     assertTrue(model.prependBos);
     int target = tokens.length - 1;
-    Trace.SparseRow bos = trace.acts(0)[0];
+    Trace.SparseRow bos = trace.acts(L0)[0];
     assertTrue(bos.latents().length > 0, "the fixture should have latents firing at BOS");
-    int[] candidates = trace.candidates(0, model.firstAblatable(), target);
+    int[] candidates = trace.candidates(L0, model.firstAblatable(), target);
     int[] onlyAtBos = Arrays.stream(bos.latents()).filter(j -> Arrays.binarySearch(candidates, j) < 0).toArray();
     assertTrue(onlyAtBos.length > 0, "the fixture should have latents firing at BOS alone");
-    for (ExactAblation.Effects e : ExactAblation.run(model, trace, 0, onlyAtBos, target, 64)) {
+    for (ExactAblation.Effects e : ExactAblation.run(model, trace, L0, L1, onlyAtBos, target, 64)) {
       assertEquals(0, e.downstream().length, "latent " + e.latent() + " fires only at BOS but had effects");
     }
-    float[] firing = trace.firing(0, onlyAtBos[0], model.firstAblatable(), target);
+    float[] firing = trace.firing(L0, onlyAtBos[0], model.firstAblatable(), target);
     assertEquals(0f, firing[0]);
   }
 
@@ -95,10 +97,10 @@ class InvariantsTest {
     int target = tokens.length - 4;
     int[] shorter = Arrays.copyOf(tokens, target + 1);
     Trace cut = model.trace(shorter);
-    int[] candidates = trace.candidates(0, 1, target);
-    assertArrayEquals(candidates, cut.candidates(0, 1, target));
-    List<ExactAblation.Effects> full = ExactAblation.run(model, trace, 0, candidates, target, 64);
-    List<ExactAblation.Effects> part = ExactAblation.run(model, cut, 0, candidates, target, 64);
+    int[] candidates = trace.candidates(L0, 1, target);
+    assertArrayEquals(candidates, cut.candidates(L0, 1, target));
+    List<ExactAblation.Effects> full = ExactAblation.run(model, trace, L0, L1, candidates, target, 64);
+    List<ExactAblation.Effects> part = ExactAblation.run(model, cut, L0, L1, candidates, target, 64);
     for (int i = 0; i < candidates.length; i++) {
       assertArrayEquals(full.get(i).downstream(), part.get(i).downstream());
       assertArrayEquals(full.get(i).delta(), part.get(i).delta(), 1e-6f);
@@ -108,9 +110,9 @@ class InvariantsTest {
   @Test
   void batchingDoesNotChangeAnyEffect() {
     int target = tokens.length - 1;
-    int[] candidates = trace.candidates(0, 1, target);
-    List<ExactAblation.Effects> one = ExactAblation.run(model, trace, 0, candidates, target, 1);
-    List<ExactAblation.Effects> all = ExactAblation.run(model, trace, 0, candidates, target, candidates.length);
+    int[] candidates = trace.candidates(L0, 1, target);
+    List<ExactAblation.Effects> one = ExactAblation.run(model, trace, L0, L1, candidates, target, 1);
+    List<ExactAblation.Effects> all = ExactAblation.run(model, trace, L0, L1, candidates, target, candidates.length);
     for (int i = 0; i < candidates.length; i++) {
       assertArrayEquals(one.get(i).downstream(), all.get(i).downstream(), "latent " + candidates[i]);
       assertArrayEquals(one.get(i).delta(), all.get(i).delta(), 1e-6f, "latent " + candidates[i]);

@@ -38,7 +38,7 @@ class ReferenceAgreementTest {
   private static Pair pair(Shapes.Shape shape) {
     return PAIRS.computeIfAbsent(shape, s -> {
       Path dir = Shapes.dir(s);
-      SaeModel model = SaeModel.load(dir.resolve("model"), dir.resolve("saes"), null, false, Device.cpu());
+      SaeModel model = SaeModel.load(dir.resolve("model"), dir.resolve("saes"), null, null, Device.cpu());
       try {
         ReferenceMethod ref = ReferenceMethod.load(dir.resolve("model"), dir.resolve("saes"), s.spec().centered());
         return new Pair(model, ref, model.tokenize(PROMPT));
@@ -61,14 +61,14 @@ class ReferenceAgreementTest {
     double[][][] x = p.reference().residuals(p.tokens());
     int d = shape.spec().n_embd();
     for (int l = 0; l <= shape.spec().n_layer(); l++) {
-      double[] ours = trace.resid(l, p.tokens().length);
+      double[] ours = trace.stream(2 * l, p.tokens().length);
       for (int pos = 0; pos < p.tokens().length; pos++) {
         for (int k = 0; k < d; k++) assertClose(x[l][pos][k], ours[pos * d + k], 1e-9, "x_" + l + "[" + pos + "][" + k + "]");
       }
     }
     for (int l = 0; l < shape.spec().n_layer(); l++) {
       double[][] f = p.reference().activations(l, p.tokens());
-      Trace.SparseRow[] rows = trace.acts(l);
+      Trace.SparseRow[] rows = trace.acts(Site.pre(l));
       for (int pos = 0; pos < f.length; pos++) {
         for (int j = 0; j < f[pos].length; j++) {
           assertClose(f[pos][j], rows[pos].get(j), 1e-6, "f_" + l + "[" + pos + "][" + j + "]");
@@ -85,11 +85,11 @@ class ReferenceAgreementTest {
     int last = p.tokens().length - 1;
     for (int target : new int[] {last, last - 3}) {
       for (int l = 0; l + 1 < shape.spec().n_layer(); l++) {
-        int[] candidates = trace.candidates(l, p.model().firstAblatable(), target);
+        int[] candidates = trace.candidates(Site.pre(l), p.model().firstAblatable(), target);
         assertArrayEquals(p.reference().candidates(l, p.tokens(), target), candidates, "candidates of layer " + l);
         // batches of 1, of an odd size, and all at once must agree with the reference alike
         for (int batch : new int[] {1, 7, 4096}) {
-          List<ExactAblation.Effects> effects = ExactAblation.run(p.model(), trace, l, candidates, target, batch);
+          List<ExactAblation.Effects> effects = ExactAblation.run(p.model(), trace, Site.pre(l), Site.pre(l + 1), candidates, target, batch);
           assertEffects(p, l, target, candidates, effects, 2e-4, 0, "exact, batch " + batch);
         }
       }
@@ -102,12 +102,12 @@ class ReferenceAgreementTest {
     Pair p = pair(shape);
     Trace trace = p.model().trace(p.tokens());
     int target = p.tokens().length - 1;
-    int[] candidates = trace.candidates(0, p.model().firstAblatable(), target);
+    int[] candidates = trace.candidates(Site.pre(0), p.model().firstAblatable(), target);
     int[] some = Arrays.copyOf(candidates, Math.min(12, candidates.length));
     // the seed's subtraction of two float32 activations loses digits the exact strategy keeps:
     // its error is float32 rounding of the activations themselves
     double activations = Arrays.stream(p.reference().activations(1, p.tokens())[target]).max().orElse(0);
-    assertEffects(p, 0, target, some, NaiveAblation.run(p.model(), trace, 0, some, target), 1e-2, 1e-5 * activations,
+    assertEffects(p, 0, target, some, NaiveAblation.run(p.model(), trace, Site.pre(0), Site.pre(1), some, target), 1e-2, 1e-5 * activations,
         "naive");
   }
 
@@ -118,15 +118,16 @@ class ReferenceAgreementTest {
     Trace trace = p.model().trace(p.tokens());
     int target = p.tokens().length - 1;
     int layer = shape.spec().n_layer() - 2;
-    int[] candidates = trace.candidates(layer, p.model().firstAblatable(), target);
-    int earlier = trace.candidates(0, p.model().firstAblatable(), target)[0];
+    int[] candidates = trace.candidates(Site.pre(layer), p.model().firstAblatable(), target);
+    int earlier = trace.candidates(Site.pre(0), p.model().firstAblatable(), target)[0];
     // one call, as Finalize makes it: several latents of one layer batched, another layer between them
     int[][] nodes = {{layer, candidates[0]}, {0, earlier}, {layer, candidates[1]}, {layer, candidates[2]}};
-    List<LogitEffects.Result> results = LogitEffects.run(p.model(), trace, nodes, target, 10);
+    List<LogitEffects.Node> asked = Arrays.stream(nodes).map(n -> new LogitEffects.Node(Site.pre(n[0]), n[1])).toList();
+    List<LogitEffects.Result> results = LogitEffects.run(p.model(), trace, asked, target, 10);
     for (int n = 0; n < nodes.length; n++) {
       LogitEffects.Result r = results.get(n);
       int l = nodes[n][0], latent = nodes[n][1];
-      assertEquals(l, r.layer());
+      assertEquals(Site.pre(l), r.site());
       assertEquals(latent, r.latent());
       double[] ref = p.reference().logitEffects(l, latent, p.tokens(), target);
       double scale = Arrays.stream(ref).map(Math::abs).max().orElse(0);

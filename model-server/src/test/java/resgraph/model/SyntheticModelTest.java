@@ -34,13 +34,13 @@ class SyntheticModelTest {
   @Test
   void filesLoadAndLatentsFireAboutL0PerPosition(@TempDir Path dir) throws IOException {
     SyntheticModel.write(SMALL, dir, Format.PLAIN);
-    try (SaeModel m = SaeModel.load(dir.resolve("model"), dir.resolve("saes"), null, false, Device.cpu())) {
+    try (SaeModel m = SaeModel.load(dir.resolve("model"), dir.resolve("saes"), null, null, Device.cpu())) {
       assertEquals(3, m.saes().size());
-      assertTrue(m.saes().iterator().next().centered(), "cfg.json's center_writing_weights is read");
+      assertTrue(m.saes().iterator().next().centered, "cfg.json's center_writing_weights is read");
       Trace t = m.trace(m.tokenize("Synthetic models stand in for GPT-2 where its weights cannot be downloaded."));
       for (int l = 0; l < 3; l++) {
         double total = 0;
-        for (int p = 1; p < t.length(); p++) total += t.acts(l)[p].latents().length;
+        for (int p = 1; p < t.length(); p++) total += t.acts(Site.pre(l))[p].latents().length;
         double l0 = total / (t.length() - 1);
         assertTrue(l0 > SMALL.l0() / 2 && l0 < SMALL.l0() * 2, "layer " + l + " fires " + l0 + " latents per position");
       }
@@ -50,13 +50,13 @@ class SyntheticModelTest {
   @Test
   void theInMemoryBuildEqualsTheFiles(@TempDir Path dir) throws IOException {
     SyntheticModel.write(SMALL, dir, Format.PLAIN);
-    try (SaeModel files = SaeModel.load(dir.resolve("model"), dir.resolve("saes"), null, false, Device.cpu());
+    try (SaeModel files = SaeModel.load(dir.resolve("model"), dir.resolve("saes"), null, null, Device.cpu());
         SaeModel memory = SyntheticModel.build(SMALL, Device.cpu())) {
       int[] tokens = files.tokenize("one model, two ways to make it");
       Trace a = files.trace(tokens), b = memory.trace(tokens);
       for (int l = 0; l < 3; l++) {
-        assertArrayEquals(a.resid(l, tokens.length), b.resid(l, tokens.length), 0.0);
-        assertArrayEquals(a.candidates(l, 1, tokens.length - 1), b.candidates(l, 1, tokens.length - 1));
+        assertArrayEquals(a.stream(2 * l, tokens.length), b.stream(2 * l, tokens.length), 0.0);
+        assertArrayEquals(a.candidates(Site.pre(l), 1, tokens.length - 1), b.candidates(Site.pre(l), 1, tokens.length - 1));
       }
     }
   }

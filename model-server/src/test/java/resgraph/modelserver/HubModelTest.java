@@ -59,6 +59,7 @@ class HubModelTest {
   private static final String SAES_REPO = "acme/tiny-saes";
   private static final String PROMPT = "When Mary and John went to the store, John gave a drink to";
   private static final long DEADLINE_SECONDS = 60;
+  private static final Pattern TREE = Pattern.compile("/api/models/(.+)/tree/main");
   private static final ModelRef HUB_REF = ModelRef.newBuilder().setModel(MODEL_REPO).setSaes(SAES_REPO).build();
 
   @TempDir Path cache;
@@ -106,6 +107,11 @@ class HubModelTest {
   private void answer(HttpExchange exchange) throws IOException {
     String path = exchange.getRequestURI().getPath();
     requests.add(path);
+    Matcher tree = TREE.matcher(path);
+    if (tree.matches()) {
+      listFiles(exchange, tree.group(1));
+      return;
+    }
     Path file = served.get(path);
     if (file == null) {
       exchange.sendResponseHeaders(404, -1);
@@ -124,6 +130,20 @@ class HubModelTest {
       in.transferTo(out);
     }
     out.close();
+  }
+
+  /** The hub's tree API: every file the repository serves, as {"type": "file", "path": ...}; 404 for none. */
+  private void listFiles(HttpExchange exchange, String repo) throws IOException {
+    String prefix = "/" + repo + "/resolve/main/";
+    List<String> entries = served.keySet().stream().filter(p -> p.startsWith(prefix))
+        .map(p -> "{\"type\":\"file\",\"path\":\"" + p.substring(prefix.length()) + "\"}").toList();
+    if (entries.isEmpty()) {
+      exchange.sendResponseHeaders(404, -1);
+      return;
+    }
+    byte[] body = ("[" + String.join(",", entries) + "]").getBytes(java.nio.charset.StandardCharsets.UTF_8);
+    exchange.sendResponseHeaders(200, body.length);
+    exchange.getResponseBody().write(body);
   }
 
   @AfterEach
@@ -243,7 +263,8 @@ class HubModelTest {
       assertEquals(-1, Files.mismatch(e.getValue(), copy), copy + " differs from what the hub served");
     }
     assertEquals(List.of(), partFiles());
-    assertEquals(served.size(), requests.size(), "nothing but the served files was asked for: " + requests);
+    assertEquals(1, requestsFor("/api/models/" + SAES_REPO + "/tree/main"), "the SAE repository is listed once");
+    assertEquals(served.size() + 1, requests.size(), "nothing but the list and the served files was asked for: " + requests);
 
     List<Integer> tokens = tokens(HUB_REF);
     assertEquals(tokens, tokens(localRef()));
@@ -270,10 +291,10 @@ class HubModelTest {
         base + hubPath("acme/no-such-model", "config.json"), "404");
 
     ModelRef missingSaes = ModelRef.newBuilder().setModel(MODEL_REPO).setSaes("acme/no-such-saes").build();
-    refused(Status.Code.NOT_FOUND, () -> describe(missingSaes), "acme/no-such-saes", "blocks.{layer}.hook_resid_pre");
-    // the probes of the missing repository asked for each layer's cfg.json and found none
-    assertEquals(1, requestsFor(hubPath("acme/no-such-saes", "blocks.0.hook_resid_pre/cfg.json")));
-    assertEquals(1, requestsFor(hubPath("acme/no-such-saes", "blocks.1.hook_resid_pre/cfg.json")));
+    refused(Status.Code.NOT_FOUND, () -> describe(missingSaes), "acme/no-such-saes", "404");
+    // the missing repository's file list was asked for once, and nothing else of it
+    assertEquals(1, requestsFor("/api/models/acme/no-such-saes/tree/main"));
+    assertEquals(1, requests.stream().filter(r -> r.contains("no-such-saes")).count());
     assertFalse(Files.exists(cache.resolve("hub/acme/no-such-model")), "nothing cached for a 404");
 
     // the server goes on serving the repositories that exist

@@ -43,6 +43,7 @@ import org.junit.jupiter.api.io.TempDir;
 import resgraph.model.ExactAblation;
 import resgraph.model.Gpt2Tokenizer;
 import resgraph.model.SaeModel;
+import resgraph.model.Site;
 import resgraph.model.SafeTensors;
 import resgraph.model.Shapes;
 import resgraph.model.Trace;
@@ -231,14 +232,14 @@ class ModelServerTest {
   void layerOutOfRangeIsInvalid() {
     int last = Shapes.THREE_HEADS.spec().n_layer() - 1; // has an SAE but no next layer to measure
     refused(Status.Code.INVALID_ARGUMENT, () -> stub().ablate(ablate(goodRef, goodTokens, -1).build()),
-        "layer -1", "0.." + (last - 1));
+        "layer -1", "SAEs are at 0, 1");
     refused(Status.Code.INVALID_ARGUMENT, () -> stub().ablate(ablate(goodRef, goodTokens, last).build()),
-        "layer " + last, "0.." + (last - 1));
+        last + " is the last site", "no site after it");
     // logit effects may name any layer with an SAE, and no other
     LogitEffectsRequest.Builder req = LogitEffectsRequest.newBuilder().setRef(goodRef)
         .addLatents(Latent.newBuilder().setLayer(last + 1).setLatent(0));
     for (int t : goodTokens) req.addTokens(t);
-    refused(Status.Code.INVALID_ARGUMENT, () -> stub().logitEffects(req.build()), "layer " + (last + 1), "[0, 1]");
+    refused(Status.Code.INVALID_ARGUMENT, () -> stub().logitEffects(req.build()), "layer " + (last + 1), "SAEs are at 0, 1");
   }
 
   @Test
@@ -415,11 +416,11 @@ class ModelServerTest {
     AblateResponse served = stub().ablate(ablate(ref, tokens, layer).build());
     TraceResponse servedTrace = stub().trace(trace(ref, tokens).build());
 
-    try (SaeModel direct = SaeModel.load(dir.resolve("model"), dir.resolve("saes"), null, false, Device.cpu())) {
+    try (SaeModel direct = SaeModel.load(dir.resolve("model"), dir.resolve("saes"), null, null, Device.cpu())) {
       Trace t = direct.trace(tokens);
       int target = tokens.length - 1;
-      int[] candidates = t.candidates(layer, direct.firstAblatable(), target);
-      List<ExactAblation.Effects> expected = ExactAblation.run(direct, t, layer, candidates, target, 128);
+      int[] candidates = t.candidates(Site.pre(layer), direct.firstAblatable(), target);
+      List<ExactAblation.Effects> expected = ExactAblation.run(direct, t, Site.pre(layer), Site.pre(layer + 1), candidates, target, 128);
       assertEquals(target, served.getTarget());
       assertEquals(expected.size(), served.getEffectsCount());
       assertTrue(expected.stream().anyMatch(e -> e.downstream().length > 0), "some ablation must move layer 3");
@@ -435,7 +436,7 @@ class ModelServerTest {
       }
       // the clean activations the server reports are the model code's, position by position
       for (LayerActivations la : servedTrace.getLayersList()) {
-        Trace.SparseRow[] rows = t.acts(la.getLayer());
+        Trace.SparseRow[] rows = t.acts(Site.pre(la.getLayer()));
         for (int p = 0; p < tokens.length; p++) {
           SparseActivations sa = la.getPositions(p);
           assertArrayEquals(rows[p].latents(), sa.getLatentsList().stream().mapToInt(Integer::intValue).toArray());
@@ -555,7 +556,7 @@ class ModelServerTest {
       List<Integer> atTarget = t.getLayers(layer).getPositions(target).getLatentsList();
       assertTrue(atTarget.size() >= 2, "layer " + layer + " fires " + atTarget);
       for (int latent : atTarget.subList(0, 2)) {
-        Latent l = Latent.newBuilder().setLayer(layer).setLatent(latent).build();
+        Latent l = Latent.newBuilder().setLayer(layer).setLatent(latent).setHookName(Site.pre(layer).hookName()).build();
         asked.add(l);
         req.addLatents(l);
       }

@@ -25,7 +25,7 @@ class ModelSourcesTest {
     ModelSources.Opened demo = sources().open("synthetic:demo:5", "synthetic:demo:5", null, Device.cpu());
     try (var m = demo.model()) {
       assertEquals(SyntheticModel.Spec.demo().n_layer(), m.config().n_layer());
-      assertEquals(SyntheticModel.Spec.demo().d_sae(), m.sae(0).d_sae());
+      assertEquals(SyntheticModel.Spec.demo().d_sae(), m.sae(resgraph.model.Site.pre(0)).d_sae());
       assertEquals("(in memory)", demo.modelPath());
     }
     assertEquals(5, ModelSources.synthetic("synthetic:gpt2-small:5").seed());

@@ -1,0 +1,102 @@
+package resgraph.model;
+
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.List;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.stream.Collectors;
+
+/**
+ * The sites of a job, in forward-pass order (METHOD.md "SAE architectures, normalisation and hook
+ * sites"): an edge joins latents of two consecutive sites, and an ablation runs exactly the
+ * computation between them.
+ */
+public record Chain(List<Site> sites) {
+
+  public Chain {
+    sites = List.copyOf(new TreeSet<>(sites));
+    if (sites.size() < 2) {
+      throw ModelException.badRequest("a chain needs at least two sites to have an edge between them, not " + sites);
+    }
+    for (int i = 1; i < sites.size(); i++) {
+      if (sites.get(i).stream() == sites.get(i - 1).stream()) {
+        throw ModelException.badRequest(sites.get(i - 1) + " and " + sites.get(i) + " read the same residual stream; "
+            + "a chain holds one of them");
+      }
+    }
+  }
+
+  /**
+   * The chain a request names among the SAEs that exist: {@code names} (sites as "3", "3m", "3p"
+   * or hook names) when given; else the layer range a:b of the one site kind that has an SAE at
+   * every layer a..b-1; else every SAE.
+   */
+  public static Chain resolve(Collection<Site> available, Integer layerStart, Integer layerEnd, List<String> names) {
+    Set<Site> have = new TreeSet<>(available);
+    if (!names.isEmpty()) {
+      List<Site> chosen = new ArrayList<>();
+      for (String name : names) {
+        Site s;
+        try {
+          s = Site.parse(name);
+        } catch (IllegalArgumentException e) {
+          throw ModelException.badRequest(e.getMessage());
+        }
+        if (!have.contains(s)) throw ModelException.badRequest("site " + name + " has no SAE; SAEs are at " + describe(have));
+        chosen.add(s);
+      }
+      return new Chain(chosen);
+    }
+    if (layerStart == null && layerEnd == null) return new Chain(List.copyOf(have));
+    return byLayers(have, layerStart, layerEnd);
+  }
+
+  private static Chain byLayers(Set<Site> have, Integer start, Integer end) {
+    int maxLayer = have.stream().mapToInt(Site::layer).max().orElse(0);
+    int a = start != null ? start : 0, b = end != null ? end : maxLayer + 1;
+    if (a < 0 || b < 0) throw ModelException.badRequest("layer range " + a + ":" + b + " is negative");
+    if (b - a < 2) {
+      throw ModelException.badRequest("layer range " + a + ":" + b + " holds fewer than two layers; it needs at least two "
+          + "(a:b ablates layers a..b-2 and measures their effects at a+1..b-1)");
+    }
+    List<Site.Kind> kinds = new ArrayList<>();
+    for (Site.Kind k : Site.Kind.values()) {
+      boolean everyLayer = true;
+      for (int l = a; l < b; l++) everyLayer &= have.contains(new Site(l, k));
+      if (everyLayer) kinds.add(k);
+    }
+    if (kinds.size() != 1) {
+      throw ModelException.badRequest("layer range " + a + ":" + b + (kinds.isEmpty()
+          ? " needs an SAE of one kind at each of layers " + a + ".." + (b - 1)
+          : " has SAEs of several kinds at each layer") + "; SAEs are at " + describe(have) + " (name the chain with sites instead)");
+    }
+    List<Site> chain = new ArrayList<>();
+    for (int l = a; l < b; l++) chain.add(new Site(l, kinds.get(0)));
+    return new Chain(chain);
+  }
+
+  /** "3, 4, 5m": sites as their short names. */
+  public static String describe(Collection<Site> sites) {
+    return sites.stream().sorted().map(Site::shortName).collect(Collectors.joining(", "));
+  }
+
+  /** The site after {@code s}, where its latents' effects are measured. */
+  public Site next(Site s) {
+    int i = sites.indexOf(s);
+    if (i < 0 || i == sites.size() - 1) {
+      throw ModelException.badRequest(s.shortName() + (i < 0 ? " is not in the chain " : " is the last site of the chain ")
+          + describe(sites) + ": its latents have no site after it to be measured at");
+    }
+    return sites.get(i + 1);
+  }
+
+  /** Whether node ids carry the site kind ("5m.10603"), because the chain mixes kinds. */
+  public boolean mixesKinds() {
+    return Site.mixesKinds(sites);
+  }
+
+  public String nodeId(Site s, int latent) {
+    return s.nodeId(latent, mixesKinds());
+  }
+}

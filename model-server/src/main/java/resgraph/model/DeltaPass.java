@@ -1,0 +1,323 @@
+package resgraph.model;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Carries the changes a batch of ablations makes to the residual stream through a span of GPT-2,
+ * from one stream to a later one (see {@link Site}), running only what a change reaches: METHOD.md
+ * step 4 between two sites, and step 8 from a site to the logits.
+ *
+ * <p>A change lives on rows (ablation, position): the positions where it is nonzero. An MLP acts
+ * on each row alone. An attention carries changes from the rows where its keys and values moved
+ * into the queries that read them: into the target alone when no later attention of the span reads
+ * the stream (then only the target's value is ever measured), else into every position up to the
+ * target. Positions after the target never matter, since attention is causal.
+ *
+ * <p>Every quantity is carried as (clean value, change). Linear maps act on the change alone, in
+ * float32, which keeps its relative precision; the nonlinear maps (LayerNorm, softmax, GELU) are
+ * evaluated at both points in float64 and subtracted ({@link Change}). So an effect has the
+ * precision of the change itself, not of the activations it is the difference of.
+ *
+ * <p>Shapes: {@code B} ablations in a batch, {@code R} rows, {@code m} = T + 1 positions, {@code q}
+ * query positions (1 or m), {@code H} heads of size {@code hs}.
+ */
+final class DeltaPass {
+
+  /**
+   * A batch's changes at one stream: row k is ablation {@code batch[k]} at {@code position[k]},
+   * with the change x' - x in {@code dx [R, d]} (float32).
+   */
+  record Rows(int ablations, long[] batch, long[] position, NDArray dx) {
+
+    int count() {
+      return batch.length;
+    }
+
+    /** For each ablation and each of {@code positions}: 1 + the index of its row there, or 0 when it has none. */
+    long[] lookup(long[] positions, int m) {
+      long[] table = new long[ablations * m];
+      for (int k = 0; k < batch.length; k++) table[(int) (batch[k] * m + position[k])] = k + 1;
+      long[] out = new long[ablations * positions.length];
+      for (int b = 0; b < ablations; b++) {
+        for (int i = 0; i < positions.length; i++) out[b * positions.length + i] = table[(int) (b * m + positions[i])];
+      }
+      return out;
+    }
+  }
+
+  /** Block l's clean attention up to the target, float64 row-major: its input x [m, d] and c_attn(ln_1(x)) [m, 3d]. */
+  private record CleanAttention(double[] x, double[] qkv) implements Trace.Sized {
+    @Override
+    public long bytes() {
+      return 8L * (x.length + qkv.length);
+    }
+  }
+
+  /** Block l's clean MLP up to the target, float64 row-major: its input x [m, d] and c_fc(ln_2(x)) [m, 4d]. */
+  private record CleanMlp(double[] x, double[] hidden) implements Trace.Sized {
+    @Override
+    public long bytes() {
+      return 8L * (x.length + hidden.length);
+    }
+  }
+
+  /** An attention's clean values as arrays, for the queries it is asked for. */
+  private record Attention(NDArray x, NDArray keys32, NDArray values32, NDArray query32, NDArray scores, NDArray attention,
+      long[] queries) {}
+
+  /** An MLP's clean values as arrays. */
+  private record Mlp(NDArray x, NDArray hidden) {}
+
+  private final SaeModel model;
+  private final Gpt2 gpt2;
+  private final Trace trace;
+  private final NDManager nd;
+  private final int target, m, d, heads, hs, from, to;
+  private final Map<Integer, Attention> attentions = new HashMap<>();
+  private final Map<Integer, Mlp> mlps = new HashMap<>();
+
+  /**
+   * Prepares the clean values of every sub-block from stream {@code from} to stream {@code to}, as
+   * arrays owned by the caller's NDScope: make it outside the scopes of the batches.
+   */
+  DeltaPass(SaeModel model, Trace trace, int target, int from, int to) {
+    this.model = model;
+    this.gpt2 = model.gpt2;
+    this.trace = trace;
+    this.nd = model.manager();
+    this.target = target;
+    this.m = target + 1;
+    this.d = gpt2.config.n_embd();
+    this.heads = gpt2.config.n_head();
+    this.hs = gpt2.config.headSize();
+    this.from = from;
+    this.to = to;
+    int lastAttention = lastAttention();
+    for (int r = from; r < to; r++) {
+      if (r % 2 == 0) attentions.put(r, attention(r, r == lastAttention));
+      else mlps.put(r, mlp(r));
+    }
+  }
+
+  /**
+   * At most {@code requested} ablations per batch, fewer when the span carries changes into every
+   * query (its attention probabilities are [H, B, m, m] float64): a bound of about 256 MB on those.
+   */
+  int batchSize(int requested) {
+    long perAblation = 32L * heads * m * m;
+    boolean dense = attentions.values().stream().anyMatch(a -> a.queries().length > 1);
+    return dense ? (int) Math.max(1, Math.min(requested, (256L << 20) / perAblation)) : requested;
+  }
+
+  /** Whether a change anywhere before the target can reach the target between the two streams. */
+  boolean mixesPositions() {
+    return lastAttention() >= 0;
+  }
+
+  private int lastAttention() {
+    int last = -1;
+    for (int r = from; r < to; r++) if (r % 2 == 0) last = r;
+    return last;
+  }
+
+  /**
+   * METHOD.md step 3 at a site: removing latent i there changes the residual by -s_p·f[p, i]·W_dec[i]
+   * at every ablatable position p up to the target where it fires.
+   */
+  Rows ablation(Sae sae, int[] latents) {
+    double[] scale = trace.derived("decoder scale " + sae.site() + " to " + target,
+        () -> sae.decoderScale(trace.stream(sae.site().stream(), m), m));
+    List<long[]> found = new ArrayList<>();
+    List<Float> coefs = new ArrayList<>();
+    for (int b = 0; b < latents.length; b++) {
+      float[] f = trace.firing(sae.site(), latents[b], model.firstAblatable(), target);
+      for (int p = 0; p < m; p++) {
+        if (f[p] > 0) {
+          found.add(new long[] {b, p, latents[b]});
+          coefs.add((float) (scale[p] * f[p]));
+        }
+      }
+    }
+    int r = found.size();
+    long[] batch = new long[r], position = new long[r], latent = new long[r];
+    float[] coef = new float[r];
+    for (int k = 0; k < r; k++) {
+      batch[k] = found.get(k)[0];
+      position[k] = found.get(k)[1];
+      latent[k] = found.get(k)[2];
+      coef[k] = -coefs.get(k);
+    }
+    NDArray dx = r == 0 ? nd.zeros(new Shape(0, d))
+        : sae.W_dec.get(nd.create(latent)).mul(nd.create(coef, new Shape(r, 1))); // [R, d]
+    return new Rows(latents.length, batch, position, dx);
+  }
+
+  /** The changes at stream {@code to}, from changes at stream {@code from}. */
+  Rows run(Rows rows) {
+    int lastAttention = lastAttention();
+    for (int r = from; r < to; r++) {
+      if (r % 2 == 1) {
+        if (r > lastAttention) rows = only(rows, target); // nothing after this reads another position
+        rows = mlp(r, rows);
+      } else {
+        rows = attention(r, rows);
+      }
+    }
+    return rows;
+  }
+
+  /** Each ablation's change at the target, [B, d]; zero for an ablation that does not reach it. */
+  NDArray atTarget(Rows rows) {
+    return gather(rows.dx(), rows.lookup(new long[] {target}, m));
+  }
+
+  // ---- the sub-blocks ----
+
+  /** Block l's attention on the changes: into the target's query alone, or into every query up to it. */
+  private Rows attention(int r, Rows rows) {
+    Attention c = attentions.get(r);
+    Gpt2.Block block = gpt2.h.get(r / 2);
+    int b = rows.ablations(), q = c.queries().length, count = rows.count();
+    if (count == 0) return rows; // no change anywhere stays no change
+    long[] queryRow = rows.lookup(c.queries(), m);
+    NDArray dqkv = Change.of(v -> gpt2.layerNorm(block.ln_1(), v), c.x().get(nd.create(rows.position())), rows.dx())
+        .matMul(block.attn().c_attn().weight()); // [R, d] x [d, 3d] -> [R, 3d]
+    NDArray dk = dqkv.get(":, " + d + ":" + 2 * d); // [R, d]
+    NDArray dv = dqkv.get(":, " + 2 * d + ":"); // [R, d]
+    NDArray dq = gather(dqkv.get(":, 0:" + d), queryRow); // [B·q, d], zero where the query's row did not change
+    NDArray queryNew = dq.reshape(b, q, d).add(c.query32()); // [B, q, d]
+
+    // Scores: s' - s = dq·k_p + q'·dk_p, the second term only at changed rows p.
+    NDArray dScores = heads(dq).matMul(c.keys32().transpose(0, 2, 1)).reshape(heads, b, q, m); // [H, B·q, hs] x [H, hs, m]
+    NDArray rowScores = queryNew.get(nd.create(rows.batch())).mul(dk.expandDims(1)) // [R, q, d]
+        .reshape(count, q, heads, hs).sum(new int[] {-1}).reshape(count, (long) q * heads); // [R, q·H]
+    long[] keyRow = rows.lookup(positions(), m);
+    dScores = dScores.add(gather(rowScores, keyRow).reshape(b, m, q, heads).transpose(3, 0, 2, 1)); // [H, B, q, m]
+    NDArray attention = c.scores().add(dScores.div(Math.sqrt(hs)).toType(DataType.FLOAT64, false)).softmax(-1);
+
+    // Output: z' - z = sum_p (a'_p - a_p) v_p + sum_p a'_p dv_p, the second term only at changed rows p.
+    NDArray dAttention = attention.sub(c.attention()).toType(DataType.FLOAT32, false); // [H, B, q, m]
+    NDArray dz = dAttention.reshape(heads, (long) b * q, m).matMul(c.values32()) // [H, B·q, m] x [H, m, hs]
+        .transpose(1, 0, 2).reshape((long) b * q, d);
+    long[] flat = new long[count];
+    for (int k = 0; k < count; k++) flat[k] = rows.batch()[k] * m + rows.position()[k];
+    NDArray rowAttention = attention.transpose(1, 3, 2, 0).reshape((long) b * m, q, heads) // [B·m, q, H]
+        .get(nd.create(flat)).toType(DataType.FLOAT32, false); // [R, q, H]
+    NDArray weighted = dv.reshape(count, 1, heads, hs).mul(rowAttention.expandDims(-1)).reshape(count, (long) q * d);
+    dz = dz.add(oneHot(rows.batch(), b).matMul(weighted).reshape((long) b * q, d)); // [B, R] x [R, q·d]
+
+    NDArray out = dz.matMul(block.attn().c_proj().weight()).add(gather(rows.dx(), queryRow)); // [B·q, d]
+    long[] batch = new long[b * q], position = new long[b * q];
+    for (int i = 0; i < b * q; i++) {
+      batch[i] = i / q;
+      position[i] = c.queries()[i % q];
+    }
+    return new Rows(b, batch, position, out);
+  }
+
+  /** Block l's MLP on each changed row. */
+  private Rows mlp(int r, Rows rows) {
+    if (rows.count() == 0) return rows;
+    Mlp c = mlps.get(r);
+    Gpt2.Block block = gpt2.h.get(r / 2);
+    NDArray at = nd.create(rows.position());
+    NDArray dln2 = Change.of(v -> gpt2.layerNorm(block.ln_2(), v), c.x().get(at), rows.dx()); // [R, d]
+    NDArray dHidden = dln2.matMul(block.mlp().c_fc().weight()); // [R, d] x [d, 4d] -> [R, 4d]
+    NDArray dGelu = Change.of(Gpt2::gelu, c.hidden().get(at), dHidden); // [R, 4d]
+    NDArray dx = rows.dx().add(dGelu.matMul(block.mlp().c_proj().weight())); // [R, 4d] x [4d, d] -> [R, d]
+    return new Rows(rows.ablations(), rows.batch(), rows.position(), dx);
+  }
+
+  /** The rows at one position. */
+  private Rows only(Rows rows, int position) {
+    List<Integer> keep = new ArrayList<>();
+    for (int k = 0; k < rows.count(); k++) if (rows.position()[k] == position) keep.add(k);
+    if (keep.size() == rows.count()) return rows;
+    long[] batch = new long[keep.size()], pos = new long[keep.size()], index = new long[keep.size()];
+    for (int i = 0; i < keep.size(); i++) {
+      batch[i] = rows.batch()[keep.get(i)];
+      pos[i] = position;
+      index[i] = keep.get(i);
+    }
+    NDArray dx = keep.isEmpty() ? nd.zeros(new Shape(0, d)) : rows.dx().get(nd.create(index));
+    return new Rows(rows.ablations(), batch, pos, dx);
+  }
+
+  // ---- clean values ----
+
+  private Attention attention(int r, boolean targetOnly) {
+    int l = r / 2;
+    CleanAttention c = trace.derived("attention " + l + " to " + target, () -> {
+      try (NDScope scope = new NDScope()) {
+        NDArray x = nd.create(trace.stream(r, m), new Shape(m, d));
+        NDArray qkv = Gpt2.linear(gpt2.h.get(l).attn().c_attn(), gpt2.layerNorm(gpt2.h.get(l).ln_1(), x)); // [m, 3d]
+        return new CleanAttention(trace.stream(r, m), qkv.toDoubleArray());
+      }
+    });
+    NDArray x = nd.create(c.x(), new Shape(m, d));
+    NDArray qkv = nd.create(c.qkv(), new Shape(m, 3L * d));
+    long[] queries = targetOnly ? new long[] {target} : positions();
+    NDArray query64 = qkv.get(":, 0:" + d).get(nd.create(queries)); // [q, d]
+    NDArray keys64 = heads(qkv.get(":, " + d + ":" + 2 * d)); // [H, m, hs]
+    NDArray scores = heads(query64).matMul(keys64.transpose(0, 2, 1)).div(Math.sqrt(hs)) // [H, q, hs] x [H, hs, m]
+        .add(causalMask(queries)).expandDims(1); // [H, 1, q, m]
+    return new Attention(x, keys64.toType(DataType.FLOAT32, false),
+        heads(qkv.get(":, " + 2 * d + ":")).toType(DataType.FLOAT32, false), query64.toType(DataType.FLOAT32, false),
+        scores, scores.softmax(-1), queries);
+  }
+
+  private Mlp mlp(int r) {
+    int l = r / 2;
+    CleanMlp c = trace.derived("mlp " + l + " to " + target, () -> {
+      try (NDScope scope = new NDScope()) {
+        NDArray x = nd.create(trace.stream(r, m), new Shape(m, d));
+        NDArray hidden = Gpt2.linear(gpt2.h.get(l).mlp().c_fc(), gpt2.layerNorm(gpt2.h.get(l).ln_2(), x)); // [m, 4d]
+        return new CleanMlp(trace.stream(r, m), hidden.toDoubleArray());
+      }
+    });
+    return new Mlp(nd.create(c.x(), new Shape(m, d)), nd.create(c.hidden(), new Shape(m, c.hidden().length / m)));
+  }
+
+  /** 0 where query position q may read position p (p <= q), -inf after it: [q, m] float64. */
+  private NDArray causalMask(long[] queries) {
+    double[] mask = new double[queries.length * m];
+    for (int i = 0; i < queries.length; i++) for (int p = (int) queries[i] + 1; p < m; p++) mask[i * m + p] = Double.NEGATIVE_INFINITY;
+    return nd.create(mask, new Shape(queries.length, m));
+  }
+
+  private long[] positions() {
+    long[] all = new long[m];
+    for (int p = 0; p < m; p++) all[p] = p;
+    return all;
+  }
+
+  // ---- helpers ----
+
+  /** Row {@code index[i] - 1} of {@code rows} for each i, or a zero row where index[i] is 0. */
+  private NDArray gather(NDArray rows, long[] index) {
+    NDArray table = NDArrays.concat(new NDList(nd.zeros(new Shape(1, rows.getShape().get(1)), rows.getDataType()), rows), 0);
+    return table.get(nd.create(index));
+  }
+
+  /** [B, R]: 1 where row k belongs to ablation b, to sum rows per ablation with one product. */
+  private NDArray oneHot(long[] batch, int b) {
+    float[] h = new float[b * batch.length];
+    for (int k = 0; k < batch.length; k++) h[(int) batch[k] * batch.length + k] = 1f;
+    return nd.create(h, new Shape(b, batch.length));
+  }
+
+  /** [n, d] -> [H, n, hs]. */
+  private NDArray heads(NDArray a) {
+    return a.reshape(a.getShape().get(0), heads, hs).transpose(1, 0, 2);
+  }
+}
