@@ -60,6 +60,7 @@ import resgraph.v1.LogitEffectsRequest;
 import resgraph.v1.LogitEffectsResponse;
 import resgraph.v1.ModelRef;
 import resgraph.v1.ModelServiceGrpc;
+import resgraph.v1.SaeSetting;
 import resgraph.v1.SparseActivations;
 import resgraph.v1.TokenValue;
 import resgraph.v1.TokenizeRequest;
@@ -226,6 +227,55 @@ class ModelServerTest {
     refused(Status.Code.INVALID_ARGUMENT, () -> stub().ablate(ablate(goodRef, tokens, 0).build()),
         "token " + Gpt2Tokenizer.VOCAB, "position 2", "0.." + (Gpt2Tokenizer.VOCAB - 1));
     refused(Status.Code.INVALID_ARGUMENT, () -> stub().trace(trace(goodRef, withBos(-5)).build()), "token -5");
+  }
+
+  @Test
+  void unknownEnumValuesNegativeCountsAndMissingBosAreInvalid() {
+    refused(Status.Code.INVALID_ARGUMENT, () -> describe(goodRef.toBuilder().setCenteringValue(7).build()), "centering", "7");
+    refused(Status.Code.INVALID_ARGUMENT, () -> stub().ablate(ablate(goodRef, goodTokens, 0).setStrategyValue(5).build()),
+        "strategy", "5");
+    refused(Status.Code.INVALID_ARGUMENT, () -> stub().trace(trace(goodRef, goodTokens).setTopPredictions(-1).build()),
+        "top_predictions", "-1");
+    LogitEffectsRequest.Builder req = LogitEffectsRequest.newBuilder().setRef(goodRef).setTop(-3)
+        .addLatents(Latent.newBuilder().setLayer(0).setLatent(0));
+    for (int t : goodTokens) req.addTokens(t);
+    refused(Status.Code.INVALID_ARGUMENT, () -> stub().logitEffects(req.build()), "top", "-3");
+    int[] noBos = Arrays.copyOfRange(goodTokens, 1, goodTokens.length);
+    refused(Status.Code.INVALID_ARGUMENT, () -> stub().trace(trace(goodRef, noBos).build()),
+        "<|endoftext|>", "prepend_bos");
+  }
+
+  @Test
+  void sitesAreNamedByHookOrShortNameAndEffectsMeasuredWhereAsked() {
+    refused(Status.Code.INVALID_ARGUMENT, () -> stub().ablate(ablate(goodRef, goodTokens, 0).setHookName("0m").build()),
+        "0m", "has no SAE");
+    refused(Status.Code.INVALID_ARGUMENT, () -> stub().ablate(ablate(goodRef, goodTokens, 0).setHookName("zero").build()),
+        "\"zero\" is not a site");
+    refused(Status.Code.INVALID_ARGUMENT,
+        () -> stub().ablate(ablate(goodRef, goodTokens, 0).setHookName("1").setMeasureHookName("0").build()), "not after");
+    AblateResponse byLayer = stub().ablate(ablate(goodRef, goodTokens, 0).build());
+    AblateResponse byHook = stub().ablate(ablate(goodRef, goodTokens, 99).setHookName("blocks.0.hook_resid_pre")
+        .setMeasureHookName("1").build());
+    assertEquals(byLayer.getEffectsList(), byHook.getEffectsList());
+    assertEquals("blocks.0.hook_resid_pre", byHook.getHookName());
+    assertEquals("blocks.1.hook_resid_pre", byHook.getMeasureHookName());
+    TraceResponse chain = stub().trace(trace(goodRef, goodTokens).addSites("1").addSites("0").build());
+    assertEquals(List.of("blocks.0.hook_resid_pre", "blocks.1.hook_resid_pre"), chain.getChainList());
+    refused(Status.Code.INVALID_ARGUMENT, () -> stub().trace(trace(goodRef, goodTokens).addSites("1").build()),
+        "at least two sites");
+  }
+
+  @Test
+  void describeRecordsEverySettingAndWhereItCameFrom() {
+    DescribeResponse d = describe(goodRef);
+    assertEquals("standard", d.getLayers(0).getArchitecture());
+    assertEquals("none", d.getLayers(0).getNormalizeActivations());
+    assertEquals("0", d.getLayers(0).getSite());
+    SaeSetting centering = d.getSettingsList().stream().filter(s -> s.getName().equals("centering")).findFirst().orElseThrow();
+    assertEquals(Shapes.THREE_HEADS.spec().centered() ? "on" : "off", centering.getValue());
+    assertEquals("cfg.json model_from_pretrained_kwargs.center_writing_weights", centering.getSource());
+    assertEquals(List.of(), centering.getHooksList(), "one entry for a setting every SAE shares");
+    assertTrue(d.getSettingsList().stream().anyMatch(s -> s.getName().equals("architecture")), d.getSettingsList().toString());
   }
 
   @Test
