@@ -1,10 +1,17 @@
 package resgraph.cli;
 
 import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.EnumSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Set;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
+import resgraph.model.SaeConfig;
 import resgraph.model.SafeTensors.DType;
+import resgraph.model.Site;
 import resgraph.model.SyntheticModel;
 import resgraph.model.SyntheticModel.Spec;
 
@@ -33,10 +40,32 @@ final class GenerateCommand implements Callable<Integer> {
   @Option(names = "--prepend-bos", negatable = true) Boolean prependBos;
   @Option(names = "--seed") Long seed;
 
+  @Option(names = "--architecture", paramLabel = "standard|jumprelu|topk|gated",
+      description = "The SAEs' architecture; topk keeps l0 latents (default: standard).")
+  String architecture;
+
+  @Option(names = "--normalization", paramLabel = "none|layer_norm|constant_norm_rescale",
+      description = "What the SAEs do to their input before encoding (default: none).")
+  String normalization;
+
+  @Option(names = "--sites", split = ",", paramLabel = "pre,mid,post",
+      description = "Which sites of every layer get an SAE: resid_pre, resid_mid, resid_post (default: pre).")
+  List<String> sites;
+
+  @Option(names = "--realistic", description = "GPT-2-small-like magnitudes: a BOS norm in the thousands, outlier dimensions.")
+  boolean realistic;
+
   @Option(names = "--dtype", defaultValue = "F32", paramLabel = "F32|BF16") DType dtype;
 
   @Option(names = "--transformer-prefix", description = "Name model tensors transformer.h.0... as GPT2LMHeadModel saves them.")
   boolean transformerPrefix;
+
+  /** The constant a word names ("layer_norm" is LAYER_NORM), or a one-line refusal listing the words. */
+  private static <E extends Enum<E>> E choice(Class<E> type, String option, String word) {
+    for (E e : type.getEnumConstants()) if (e.name().equalsIgnoreCase(word)) return e;
+    throw new IllegalArgumentException(option + " must be one of " + Arrays.stream(type.getEnumConstants())
+        .map(e -> e.name().toLowerCase(Locale.ROOT)).toList() + ", not " + word);
+  }
 
   @Override
   public Integer call() throws Exception {
@@ -52,6 +81,14 @@ final class GenerateCommand implements Callable<Integer> {
     if (applyBDec != null) spec.applyBDecToInput(applyBDec);
     if (prependBos != null) spec.prependBos(prependBos);
     if (seed != null) spec.seed(seed);
+    if (architecture != null) spec.architecture(choice(SaeConfig.Architecture.class, "--architecture", architecture));
+    if (normalization != null) spec.normalization(choice(SaeConfig.Normalization.class, "--normalization", normalization));
+    if (sites != null) {
+      Set<Site.Kind> kinds = EnumSet.noneOf(Site.Kind.class);
+      for (String k : sites) kinds.add(choice(Site.Kind.class, "--sites", k));
+      spec.kinds(kinds);
+    }
+    spec.realistic(realistic);
     SyntheticModel.write(spec.build(), out, new SyntheticModel.Format(transformerPrefix, dtype));
     System.out.println("model: " + out.resolve("model").toAbsolutePath());
     System.out.println("saes:  " + out.resolve("saes").toAbsolutePath());
