@@ -67,6 +67,7 @@ final class AblateCommand implements Callable<Integer> {
       default -> throw new IllegalArgumentException("--strategy must be exact or naive, not " + strategy);
     };
     if (latents != null && latents.stream().anyMatch(i -> i < 0)) throw new IllegalArgumentException("--latents must be non-negative");
+    if (server == null) Downloads.prefetch(model);
     try (ModelClient client = server == null ? ModelClient.inProcess(model.properties()) : ModelClient.connect(server)) {
       TokenizeResponse tokens = client.stub.tokenize(TokenizeRequest.newBuilder().setRef(model.ref()).setText(prompt).build());
       AblateRequest.Builder req = AblateRequest.newBuilder().setRef(model.ref()).addAllTokens(tokens.getTokensList())
