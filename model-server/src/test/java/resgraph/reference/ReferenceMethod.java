@@ -124,7 +124,7 @@ public final class ReferenceMethod {
   /** SAE architectures; the cfg.json spelling is the lower-case name. */
   enum Architecture { STANDARD, JUMPRELU, TOPK, GATED }
 
-  /** Input normalisations n; the cfg.json spelling of normalize_activations is the lower-case name. */
+  /** Input normalisations n; normalize_activations in cfg.json spells them in lower case. */
   public enum Normalization {
     NONE,
     LAYER_NORM,
@@ -156,7 +156,8 @@ public final class ReferenceMethod {
       Objects.requireNonNull(architecture, "architecture");
       Objects.requireNonNull(normalize_activations, "normalize_activations");
       if (d_in <= 0 || d_sae <= 0) {
-        throw new IllegalArgumentException("d_in " + d_in + " and d_sae " + d_sae + " must be positive");
+        throw new IllegalArgumentException(
+            "d_in " + d_in + " and d_sae " + d_sae + " must be positive");
       }
       if (architecture == Architecture.TOPK ? k < 1 || k > d_sae : k != 0) {
         throw new IllegalArgumentException("k " + k + " does not fit a " + architecture
@@ -239,8 +240,8 @@ public final class ReferenceMethod {
    * Loads the model and every SAE under {@code saesDir} (may be null: no SAEs): each immediate
    * subfolder holding a cfg.json is one, whatever it is called; its site comes from the cfg's hook
    * name. {@code centered}: null lets each SAE follow its cfg's
-   * model_from_pretrained_kwargs.center_writing_weights (absent = not centred); true or false forces
-   * every SAE.
+   * model_from_pretrained_kwargs.center_writing_weights (absent = not centred); true or false
+   * forces every SAE.
    */
   public static ReferenceMethod load(Path modelDir, Path saesDir, Boolean centered)
       throws IOException {
@@ -270,27 +271,9 @@ public final class ReferenceMethod {
     }
     LayerNorm ln_f = layerNorm(w, "ln_f", d, file);
 
-    List<Sae> found = new ArrayList<>();
-    Map<Site, Path> folders = new HashMap<>();
-    if (saesDir != null) {
-      if (!Files.isDirectory(saesDir)) {
-        throw new NoSuchFileException(saesDir.toString(), null, "SAE folder does not exist");
-      }
-      for (Path dir : saeFolders(saesDir)) {
-        Sae sae = readSae(dir, config, centered);
-        Path other = folders.put(sae.cfg().site(), dir);
-        if (other != null) {
-          throw new IOException(dir.resolve("cfg.json") + ": hook_name " + sae.cfg().site().hook()
-              + " is also the hook of " + other.resolve("cfg.json"));
-        }
-        found.add(sae);
-      }
-    }
-    found.sort((a, b) -> Integer.compare(a.cfg().site().order(), b.cfg().site().order()));
-    Map<Site, Sae> saes = new LinkedHashMap<>();
+    Map<Site, Sae> saes = saesDir == null ? Map.of() : readSaes(saesDir, config, centered);
     TreeSet<Boolean> bos = new TreeSet<>();
-    for (Sae sae : found) {
-      saes.put(sae.cfg().site(), sae);
+    for (Sae sae : saes.values()) {
       bos.add(sae.cfg().prepend_bos());
     }
     if (bos.size() > 1) {
@@ -299,6 +282,31 @@ public final class ReferenceMethod {
     // With no SAE there is nothing to ablate; cfg.json's own default (true) is the natural answer.
     boolean prependBos = bos.isEmpty() || bos.first();
     return new ReferenceMethod(config, wte, wpe, h, ln_f, saes, prependBos);
+  }
+
+  /** Every SAE folder under {@code saesDir}, by site in forward order; one SAE per site. */
+  private static Map<Site, Sae> readSaes(Path saesDir, Config config, Boolean centered)
+      throws IOException {
+    if (!Files.isDirectory(saesDir)) {
+      throw new NoSuchFileException(saesDir.toString(), null, "SAE folder does not exist");
+    }
+    List<Sae> found = new ArrayList<>();
+    Map<Site, Path> folders = new HashMap<>();
+    for (Path dir : saeFolders(saesDir)) {
+      Sae sae = readSae(dir, config, centered);
+      Path other = folders.put(sae.cfg().site(), dir);
+      if (other != null) {
+        throw new IOException(dir.resolve("cfg.json") + ": hook_name " + sae.cfg().site().hook()
+            + " is also the hook of " + other.resolve("cfg.json"));
+      }
+      found.add(sae);
+    }
+    found.sort((a, b) -> Integer.compare(a.cfg().site().order(), b.cfg().site().order()));
+    Map<Site, Sae> saes = new LinkedHashMap<>();
+    for (Sae sae : found) {
+      saes.put(sae.cfg().site(), sae);
+    }
+    return saes;
   }
 
   /** The immediate subfolders of {@code saesDir} that hold a cfg.json, by name. */
@@ -1037,7 +1045,7 @@ public final class ReferenceMethod {
     return ablated;
   }
 
-  /** From stream point {@code from} to the end, ln_f and the tied unembedding at the target: [V]. */
+  /** From stream point {@code from} to the end, ln_f, the tied unembedding at the target: [V]. */
   private double[] logProbsFrom(int from, double[][] x, int target) {
     double[] last = run(from, 2 * config.n_layer(), x)[target]; // the residual before ln_f
     double[] hidden = layerNorm(last, ln_f.weight(), ln_f.bias(), config.layer_norm_epsilon());

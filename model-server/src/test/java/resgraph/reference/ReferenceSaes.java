@@ -67,8 +67,8 @@ public final class ReferenceSaes {
     /** SAELens 6: the SAE's own fields at the top level, everything else under metadata. */
     V6,
     /**
-     * The training-run dump of gpt2-small-res-jb (hook_point, hook_point_layer, l1_coefficient, ...,
-     * no model_from_pretrained_kwargs, and none of the fields SAELens's loader defaults). Needs a
+     * The training-run dump of gpt2-small-res-jb (hook_point, hook_point_layer, l1_coefficient,
+     * ..., no model_from_pretrained_kwargs, and none of the fields SAELens's loader defaults). Needs a
      * standard SAE with no normalisation, b_dec applied to the input, BOS, and nothing said about
      * centring; it is calibrated on centred residuals, as the real release expects.
      */
@@ -87,7 +87,7 @@ public final class ReferenceSaes {
     NONE,
     /** An all-ones scaling_factor tensor, which SAELens drops: a no-op. */
     ONES,
-    /** A random positive one (0.5..1.5) with finetuning_scaling_factor true. Legacy layouts only. */
+    /** Random positive (0.5..1.5) with finetuning_scaling_factor true. Legacy layouts only. */
     RANDOM
   }
 
@@ -140,7 +140,8 @@ public final class ReferenceSaes {
             + " and dSae " + dSae);
       }
       if (layout == Layout.LEGACY_TOPK && architecture != Architecture.TOPK) {
-        throw new IllegalArgumentException("layout LEGACY_TOPK is for TOPK SAEs, not " + architecture);
+        throw new IllegalArgumentException(
+            "layout LEGACY_TOPK is for TOPK SAEs, not " + architecture);
       }
       if (layout == Layout.JB_DUMP && (architecture != Architecture.STANDARD
           || normalization != Normalization.NONE || !applyBDecToInput || !prependBos

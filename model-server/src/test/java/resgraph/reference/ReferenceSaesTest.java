@@ -287,7 +287,8 @@ class ReferenceSaesTest {
     for (Spec s : List.of(spec.build(), spec.build(), spec.seed(8).build())) {
       Path saes = tmp.resolve("s" + files.size());
       ReferenceSaes.write(model, saes, s);
-      files.add(Files.readAllBytes(saes.resolve("blocks.1.hook_resid_pre/sae_weights.safetensors")));
+      files.add(
+          Files.readAllBytes(saes.resolve("blocks.1.hook_resid_pre/sae_weights.safetensors")));
     }
     assertArrayEquals(files.get(0), files.get(1));
     assertFalse(Arrays.equals(files.get(0), files.get(2)));
@@ -297,8 +298,8 @@ class ReferenceSaesTest {
   void contradictorySpecsAreRefused() throws IOException {
     assertThrows(IllegalArgumentException.class,
         () -> Spec.builder().layout(Layout.LEGACY_TOPK).build());
-    assertThrows(IllegalArgumentException.class,
-        () -> Spec.builder().layout(Layout.JB_DUMP).normalization(Normalization.LAYER_NORM).build());
+    assertThrows(IllegalArgumentException.class, () -> Spec.builder().layout(Layout.JB_DUMP)
+        .normalization(Normalization.LAYER_NORM).build());
     assertThrows(IllegalArgumentException.class,
         () -> Spec.builder().layout(Layout.JB_DUMP).centering(Centering.CENTERED).build());
     assertThrows(IllegalArgumentException.class,

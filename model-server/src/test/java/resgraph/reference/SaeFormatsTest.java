@@ -327,7 +327,8 @@ class SaeFormatsTest {
     v6.put("rescale_acts_by_decoder_norm", false);
     v6.putObject("metadata").put("hook_name", POST0);
     double[][] expected = { // x_0[0] = [7.5, 1, -0.75, -0.25] at the BOS
-        {7.5, 1.0, 0, 0}, {0.75, 1.375, 0, 0}, {2.5, 0, 0, 1.0}, {1.25, 0, 0, 2.0}, {0, 0, 2.125, 0}};
+        {7.5, 1.0, 0, 0}, {0.75, 1.375, 0, 0}, {2.5, 0, 0, 1.0}, {1.25, 0, 0, 2.0},
+        {0, 0, 2.125, 0}};
     for (ObjectNode cfg : List.of(openai, v5, v6)) {
       Path saes = fresh("topk");
       writeSae(saes.resolve("v5_32k_layer_0.pt"), cfg, identityEncoder());
@@ -404,7 +405,8 @@ class SaeFormatsTest {
     assertFalse(r.hasSae(2));
 
     writeSae(saes.resolve("again"), legacy(MID1, "standard"), identityEncoder());
-    IOException twice = assertThrows(IOException.class, () -> ReferenceMethod.load(model, saes, null));
+    IOException twice =
+        assertThrows(IOException.class, () -> ReferenceMethod.load(model, saes, null));
     assertTrue(twice.getMessage().contains("hook_name " + MID1), twice.getMessage());
   }
 
@@ -488,8 +490,10 @@ class SaeFormatsTest {
     assertThrows(IllegalArgumentException.class, () -> r.ablate(POST0, 0, POST0, TOKENS, T));
     assertThrows(IllegalArgumentException.class, () -> r.ablate(POST0, 0, MID1, TOKENS, T));
     assertThrows(IllegalArgumentException.class, () -> r.ablate(POST0, S, PRE1, TOKENS, T));
-    assertThrows(IllegalArgumentException.class, () -> r.activations("blocks.0.hook_mlp_out", TOKENS));
-    assertThrows(IllegalArgumentException.class, () -> r.residual("blocks.2.hook_resid_pre", TOKENS));
+    assertThrows(IllegalArgumentException.class,
+        () -> r.activations("blocks.0.hook_mlp_out", TOKENS));
+    assertThrows(IllegalArgumentException.class,
+        () -> r.residual("blocks.2.hook_resid_pre", TOKENS));
     // post0 -> pre1 is one residual: nothing runs between them, e = -f·W_dec[i]·W_enc1
     double[] e = r.ablate(POST0, 2, PRE1, TOKENS, T);
     for (int j = 0; j < 3; j++) {
