@@ -88,7 +88,7 @@ public final class Sae {
   static NDArray normalize(NDArray x, boolean centered, Normalization normalization) {
     NDArray c = centered ? x.sub(x.mean(new int[] {-1}, true)) : x;
     return switch (normalization) {
-      case NONE, EXPECTED_AVERAGE_ONLY_IN -> c;
+      case NONE -> c;
       case LAYER_NORM -> {
         NDArray centred = c.sub(c.mean(new int[] {-1}, true));
         // torch's Tensor.std, which SAELens calls: the unbiased estimate, over d - 1
@@ -173,7 +173,7 @@ public final class Sae {
       double shift = centered || cfg.normalization() == Normalization.LAYER_NORM ? mean : 0;
       for (int k = 0; k < d; k++) squares += (x[p * d + k] - shift) * (x[p * d + k] - shift);
       s[p] = switch (cfg.normalization()) {
-        case NONE, EXPECTED_AVERAGE_ONLY_IN -> 1;
+        case NONE -> 1;
         case LAYER_NORM -> Math.sqrt(squares / (d - 1));
         case CONSTANT_NORM_RESCALE -> Math.sqrt(squares / d);
       };
@@ -264,7 +264,7 @@ public final class Sae {
     }
     float[] factor = w.read("scaling_factor", s);
     boolean ones = true;
-    for (float f : factor) ones &= f == 1f;
+    for (float f : factor) ones &= Math.abs(f - 1) <= 1e-8 + 1e-5; // torch.allclose(factor, 1), as SAELens tests it
     if (ones) {
       notes.add(new Setting("scaling_factor", "all ones: no effect", "sae_weights.safetensors"));
       return;

@@ -42,8 +42,7 @@ public record SaeConfig(
 
   /** {@code normalize_activations}: what the SAE does to its input before encoding. */
   public enum Normalization {
-    NONE("none"), LAYER_NORM("layer_norm"), CONSTANT_NORM_RESCALE("constant_norm_rescale"),
-    EXPECTED_AVERAGE_ONLY_IN("expected_average_only_in");
+    NONE("none"), LAYER_NORM("layer_norm"), CONSTANT_NORM_RESCALE("constant_norm_rescale");
 
     public final String word;
 
@@ -132,6 +131,10 @@ public record SaeConfig(
         case "topk" -> {
           arch = Architecture.TOPK;
           k = has("k") ? positive("k") : positiveIn(fields.path("activation_fn_kwargs"), "activation_fn_kwargs.k", "k");
+          JsonNode other = fields.path("activation_fn_kwargs").path("k");
+          if (has("k") && other.canConvertToInt() && other.asInt() != k) {
+            throw refusal(field("k"), "is " + k + " but activation_fn_kwargs.k is " + other.asInt() + "; they must agree");
+          }
         }
         case "jumprelu" -> {
           requireRelu(activation, activationField);
@@ -153,7 +156,7 @@ public record SaeConfig(
       boolean prependBos = bool("prepend_bos", true);
       record("apply_b_dec_to_input", applyBDec);
       record("prepend_bos", prependBos);
-      boolean scaling = bool("finetuning_scaling_factor", false);
+      boolean scaling = bool("finetuning_scaling_factor", bool("uses_scaling_factor", false)); // the older name
       boolean rescale = bool("rescale_acts_by_decoder_norm", false);
       if (rescale && arch != Architecture.TOPK) {
         throw refusal(field("rescale_acts_by_decoder_norm"), "is true, which SAELens defines for topk SAEs only");
@@ -178,26 +181,22 @@ public record SaeConfig(
 
     private Normalization normalization() {
       JsonNode v = fields.get("normalize_activations");
-      Normalization n;
-      if (v == null || v.isNull()) {
-        n = Normalization.NONE;
-      } else if (v.isBoolean()) { // SAELens's oldest form: true meant the expected-average scaling
-        n = v.asBoolean() ? Normalization.EXPECTED_AVERAGE_ONLY_IN : Normalization.NONE;
-      } else {
-        String word = v.asText();
-        n = word.equals("false") ? Normalization.NONE : null;
-        for (Normalization c : Normalization.values()) if (c.word.equals(word)) n = c;
-        if (n == null) {
-          throw refusal(field("normalize_activations"), "is " + word
-              + "; resgraph runs none, layer_norm, constant_norm_rescale and expected_average_only_in");
+      // SAELens's oldest form is a boolean: true meant what is now expected_average_only_in
+      String word = v == null || v.isNull() ? "none" : v.isBoolean() ? (v.asBoolean() ? "expected_average_only_in" : "none")
+          : v.asText().equals("false") ? "none" : v.asText();
+      if (word.equals("expected_average_only_in")) {
+        // SAELens scales such an SAE's input by a factor its release table holds (norm_scaling_factor), not the folder
+        throw refusal(field("normalize_activations"), "is " + v + " (expected_average_only_in): the input scale it needs is "
+            + "SAELens's per-release norm_scaling_factor, which the folder does not hold; resgraph will not guess it");
+      }
+      for (Normalization n : Normalization.values()) {
+        if (n.word.equals(word)) {
+          settings.add(new Setting("normalize_activations", n.word,
+              v == null ? "default (cfg.json does not say)" : source("normalize_activations")));
+          return n;
         }
       }
-      // SAELens's SAEs apply nothing at run time for this one; its loader folds a release's norm_scaling_factor
-      // into the weights, and no GPT-2 residual release lists one.
-      String note = n == Normalization.EXPECTED_AVERAGE_ONLY_IN ? " (nothing applied at run time, as SAELens does)" : "";
-      settings.add(new Setting("normalize_activations", n.word + note,
-          v == null ? "default (cfg.json does not say)" : source("normalize_activations")));
-      return n;
+      throw refusal(field("normalize_activations"), "is " + word + "; resgraph runs none, layer_norm and constant_norm_rescale");
     }
 
     private void requireRelu(String activation, String field) {

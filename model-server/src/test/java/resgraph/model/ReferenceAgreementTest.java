@@ -6,44 +6,105 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.Device;
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.stream.IntStream;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 import resgraph.reference.ReferenceMethod;
+import resgraph.reference.ReferenceSaes;
+import resgraph.reference.ReferenceSaes.Architecture;
+import resgraph.reference.ReferenceSaes.Layout;
 
 /**
- * The model code against the independent float64 reference of METHOD.md, on several shapes: the
- * clean trace, every candidate's ablation effects (exact, batched and unbatched; naive), and the
- * logit effects.
+ * The model code against the independent float64 reference of METHOD.md: the clean trace, every
+ * candidate's ablation effects on every hop of the chain (exact, batched and unbatched; naive),
+ * and the logit effects. On models of several shapes, and on SAEs of every architecture,
+ * normalisation, site and cfg.json layout, written by the reference's own generator.
  */
 class ReferenceAgreementTest {
 
   private static final String PROMPT = "When Mary and John went to the store, John gave a drink to";
 
-  /** A loaded pair and its reference twin. */
-  private record Pair(SaeModel model, ReferenceMethod reference, int[] tokens) {}
-
-  private static final Map<Shapes.Shape, Pair> PAIRS = new ConcurrentHashMap<>();
-
-  static Stream<Shapes.Shape> shapes() {
-    return Stream.of(Shapes.THREE_HEADS, Shapes.FIVE_LAYERS, Shapes.NO_BOS);
+  /**
+   * A model shape and its SAEs: the generator's own ({@code saes} null), or ones the reference's
+   * generator writes; {@code centering} is what the command line would say (null: the files decide).
+   */
+  record Case(String name, Shapes.Shape shape, ReferenceSaes.Spec saes, Boolean centering) {
+    @Override
+    public String toString() {
+      return name;
+    }
   }
 
-  private static Pair pair(Shapes.Shape shape) {
-    return PAIRS.computeIfAbsent(shape, s -> {
-      Path dir = Shapes.dir(s);
-      SaeModel model = SaeModel.load(dir.resolve("model"), dir.resolve("saes"), null, null, Device.cpu());
+  /** A loaded pair, its reference twin, the prompt, and the chain of its SAEs. */
+  private record Pair(SaeModel model, ReferenceMethod reference, int[] tokens, List<Site> chain) {}
+
+  private static final Map<Case, Pair> PAIRS = new ConcurrentHashMap<>();
+
+  private static ReferenceSaes.Spec.Builder saes(String... hooks) {
+    return ReferenceSaes.Spec.builder().hooks(hooks).dSae(160).l0(8).seed(hooks.length);
+  }
+
+  static Stream<Case> cases() {
+    return Stream.of(
+        new Case("generated SAEs: " + Shapes.THREE_HEADS, Shapes.THREE_HEADS, null, null),
+        new Case("generated SAEs: " + Shapes.FIVE_LAYERS, Shapes.FIVE_LAYERS, null, null),
+        new Case("generated SAEs: " + Shapes.NO_BOS, Shapes.NO_BOS, null, null),
+        new Case("standard at resid_pre in res-jb's cfg.json dump, centred, realistic magnitudes", Shapes.REALISTIC,
+            saes("blocks.0.hook_resid_pre", "blocks.1.hook_resid_pre", "blocks.2.hook_resid_pre", "blocks.3.hook_resid_pre")
+                .layout(Layout.JB_DUMP).build(), true),
+        new Case("jumprelu at resid_mid, SAELens 6 layout, b_dec not applied", Shapes.THREE_HEADS,
+            saes("blocks.0.hook_resid_mid", "blocks.1.hook_resid_mid").architecture(Architecture.JUMPRELU).layout(Layout.V6)
+                .applyBDecToInput(false).centering(ReferenceSaes.Centering.UNCENTERED).build(), null),
+        new Case("jumprelu from log_threshold at resid_post, BF16, centred", Shapes.FIVE_LAYERS,
+            saes("blocks.0.hook_resid_post", "blocks.1.hook_resid_post", "blocks.2.hook_resid_post", "blocks.3.hook_resid_post")
+                .architecture(Architecture.JUMPRELU_LOG_THRESHOLD).dtype(ReferenceSaes.Dtype.BF16)
+                .centering(ReferenceSaes.Centering.CENTERED).build(), null),
+        new Case("topk as OpenAI's are stored: resid_post, layer_norm, no BOS, realistic magnitudes", Shapes.REALISTIC,
+            saes("blocks.0.hook_resid_post", "blocks.1.hook_resid_post", "blocks.2.hook_resid_post", "blocks.3.hook_resid_post")
+                .architecture(Architecture.TOPK).layout(Layout.LEGACY_TOPK)
+                .normalization(ReferenceMethod.Normalization.LAYER_NORM).prependBos(false)
+                .folderPattern("v5_32k_layer_{l}.pt").build(), null),
+        new Case("topk at resid_mid, SAELens 6 layout, constant_norm_rescale, centred", Shapes.FIVE_LAYERS,
+            saes("blocks.1.hook_resid_mid", "blocks.2.hook_resid_mid", "blocks.3.hook_resid_mid")
+                .architecture(Architecture.TOPK).layout(Layout.V6).normalization(ReferenceMethod.Normalization.CONSTANT_NORM_RESCALE)
+                .centering(ReferenceSaes.Centering.CENTERED).build(), null),
+        new Case("gated at resid_pre with a scaling factor", Shapes.THREE_HEADS,
+            saes("blocks.0.hook_resid_pre", "blocks.1.hook_resid_pre").architecture(Architecture.GATED)
+                .scalingFactor(ReferenceSaes.ScalingFactor.RANDOM).centering(ReferenceSaes.Centering.CENTERED).build(), null),
+        new Case("a chain mixing resid_pre, resid_mid and resid_post", Shapes.FIVE_LAYERS,
+            saes("blocks.0.hook_resid_pre", "blocks.0.hook_resid_mid", "blocks.1.hook_resid_mid", "blocks.1.hook_resid_post",
+                "blocks.2.hook_resid_mid", "blocks.3.hook_resid_pre").layout(Layout.V6)
+                .centering(ReferenceSaes.Centering.UNCENTERED).folderPattern("sae-{l}-{kind}").build(), null),
+        new Case("resid_pre two blocks apart, an all-ones scaling factor", Shapes.FIVE_LAYERS,
+            saes("blocks.0.hook_resid_pre", "blocks.2.hook_resid_pre", "blocks.3.hook_resid_pre")
+                .scalingFactor(ReferenceSaes.ScalingFactor.ONES).centering(ReferenceSaes.Centering.UNCENTERED).build(), null));
+  }
+
+  private static Pair pair(Case c) {
+    return PAIRS.computeIfAbsent(c, k -> {
+      Path dir = Shapes.dir(k.shape());
+      Path saes = dir.resolve("saes");
       try {
-        ReferenceMethod ref = ReferenceMethod.load(dir.resolve("model"), dir.resolve("saes"), s.spec().centered());
-        return new Pair(model, ref, model.tokenize(PROMPT));
+        if (k.saes() != null) {
+          saes = dir.resolve("reference-saes-" + Integer.toHexString(k.name().hashCode()));
+          ReferenceSaes.write(dir.resolve("model"), saes, k.saes());
+        }
+        SaeModel model = SaeModel.load(dir.resolve("model"), saes, k.centering(), null, Device.cpu());
+        ReferenceMethod ref = ReferenceMethod.load(dir.resolve("model"), saes, k.centering());
+        List<Site> chain = model.saes().stream().map(Sae::site).toList();
+        assertEquals(chain.stream().map(Site::hookName).toList(), ref.hooks(), "the same SAEs at the same sites");
+        return new Pair(model, ref, model.tokenize(PROMPT), chain);
       } catch (IOException e) {
-        throw new AssertionError(e);
+        throw new UncheckedIOException(e);
       }
     });
   }
@@ -54,130 +115,143 @@ class ReferenceAgreementTest {
   }
 
   @ParameterizedTest(name = "{0}")
-  @MethodSource("shapes")
-  void traceMatchesReference(Shapes.Shape shape) {
-    Pair p = pair(shape);
+  @MethodSource("cases")
+  void traceMatchesReference(Case c) {
+    Pair p = pair(c);
     Trace trace = p.model().trace(p.tokens());
-    double[][][] x = p.reference().residuals(p.tokens());
-    int d = shape.spec().n_embd();
-    for (int l = 0; l <= shape.spec().n_layer(); l++) {
-      double[] ours = trace.stream(2 * l, p.tokens().length);
-      for (int pos = 0; pos < p.tokens().length; pos++) {
-        for (int k = 0; k < d; k++) assertClose(x[l][pos][k], ours[pos * d + k], 1e-9, "x_" + l + "[" + pos + "][" + k + "]");
+    int d = c.shape().spec().n_embd(), n = p.tokens().length;
+    for (int r = 0; r <= 2 * c.shape().spec().n_layer(); r++) {
+      Site site = r % 2 == 0 ? Site.pre(r / 2) : new Site(r / 2, Site.Kind.MID);
+      double[][] x = r == 2 * c.shape().spec().n_layer() ? p.reference().residual(new Site(r / 2 - 1, Site.Kind.POST).hookName(),
+          p.tokens()) : p.reference().residual(site.hookName(), p.tokens());
+      double[] ours = trace.stream(r, n);
+      for (int pos = 0; pos < n; pos++) {
+        for (int k = 0; k < d; k++) assertClose(x[pos][k], ours[pos * d + k], 1e-9, "stream " + r + " [" + pos + "][" + k + "]");
       }
     }
-    for (int l = 0; l < shape.spec().n_layer(); l++) {
-      double[][] f = p.reference().activations(l, p.tokens());
-      Trace.SparseRow[] rows = trace.acts(Site.pre(l));
+    for (Site site : p.chain()) {
+      double[][] f = p.reference().activations(site.hookName(), p.tokens());
+      Trace.SparseRow[] rows = trace.acts(site);
       for (int pos = 0; pos < f.length; pos++) {
         for (int j = 0; j < f[pos].length; j++) {
-          assertClose(f[pos][j], rows[pos].get(j), 1e-6, "f_" + l + "[" + pos + "][" + j + "]");
+          assertClose(f[pos][j], rows[pos].get(j), 1e-6, "f at " + site.shortName() + " [" + pos + "][" + j + "]");
         }
       }
     }
   }
 
   @ParameterizedTest(name = "{0}")
-  @MethodSource("shapes")
-  void exactAblationMatchesReference(Shapes.Shape shape) {
-    Pair p = pair(shape);
+  @MethodSource("cases")
+  void exactAblationMatchesReference(Case c) {
+    Pair p = pair(c);
     Trace trace = p.model().trace(p.tokens());
     int last = p.tokens().length - 1;
     for (int target : new int[] {last, last - 3}) {
-      for (int l = 0; l + 1 < shape.spec().n_layer(); l++) {
-        int[] candidates = trace.candidates(Site.pre(l), p.model().firstAblatable(), target);
-        assertArrayEquals(p.reference().candidates(l, p.tokens(), target), candidates, "candidates of layer " + l);
+      for (int h = 0; h + 1 < p.chain().size(); h++) {
+        Site up = p.chain().get(h), down = p.chain().get(h + 1);
+        int[] candidates = trace.candidates(up, p.model().firstAblatable(), target);
+        assertArrayEquals(p.reference().candidates(up.hookName(), p.tokens(), target), candidates, "candidates at " + up);
+        double[][] expected = reference(p, up, down, candidates, target);
         // batches of 1, of an odd size, and all at once must agree with the reference alike
         for (int batch : new int[] {1, 7, 4096}) {
-          List<ExactAblation.Effects> effects = ExactAblation.run(p.model(), trace, Site.pre(l), Site.pre(l + 1), candidates, target, batch);
-          assertEffects(p, l, target, candidates, effects, 2e-4, 0, "exact, batch " + batch);
+          List<ExactAblation.Effects> effects = ExactAblation.run(p.model(), trace, up, down, candidates, target, batch);
+          assertEffects(expected, up, down, candidates, effects, 2e-4, 0, "exact, batch " + batch);
         }
       }
     }
   }
 
   @ParameterizedTest(name = "{0}")
-  @MethodSource("shapes")
-  void naiveAblationMatchesReference(Shapes.Shape shape) {
-    Pair p = pair(shape);
+  @MethodSource("cases")
+  void naiveAblationMatchesReference(Case c) {
+    Pair p = pair(c);
     Trace trace = p.model().trace(p.tokens());
     int target = p.tokens().length - 1;
-    int[] candidates = trace.candidates(Site.pre(0), p.model().firstAblatable(), target);
+    Site up = p.chain().get(0), down = p.chain().get(1);
+    int[] candidates = trace.candidates(up, p.model().firstAblatable(), target);
     int[] some = Arrays.copyOf(candidates, Math.min(12, candidates.length));
     // the seed's subtraction of two float32 activations loses digits the exact strategy keeps:
     // its error is float32 rounding of the activations themselves
-    double activations = Arrays.stream(p.reference().activations(1, p.tokens())[target]).max().orElse(0);
-    assertEffects(p, 0, target, some, NaiveAblation.run(p.model(), trace, Site.pre(0), Site.pre(1), some, target), 1e-2, 1e-5 * activations,
-        "naive");
+    double activations = Arrays.stream(p.reference().activations(down.hookName(), p.tokens())[target]).max().orElse(0);
+    assertEffects(reference(p, up, down, some, target), up, down, some, NaiveAblation.run(p.model(), trace, up, down, some, target),
+        1e-2, 1e-5 * activations, "naive");
   }
 
   @ParameterizedTest(name = "{0}")
-  @MethodSource("shapes")
-  void logitEffectsMatchReference(Shapes.Shape shape) {
-    Pair p = pair(shape);
+  @MethodSource("cases")
+  void logitEffectsMatchReference(Case c) {
+    Pair p = pair(c);
     Trace trace = p.model().trace(p.tokens());
     int target = p.tokens().length - 1;
-    int layer = shape.spec().n_layer() - 2;
-    int[] candidates = trace.candidates(Site.pre(layer), p.model().firstAblatable(), target);
-    int earlier = trace.candidates(Site.pre(0), p.model().firstAblatable(), target)[0];
-    // one call, as Finalize makes it: several latents of one layer batched, another layer between them
-    int[][] nodes = {{layer, candidates[0]}, {0, earlier}, {layer, candidates[1]}, {layer, candidates[2]}};
-    List<LogitEffects.Node> asked = Arrays.stream(nodes).map(n -> new LogitEffects.Node(Site.pre(n[0]), n[1])).toList();
-    List<LogitEffects.Result> results = LogitEffects.run(p.model(), trace, asked, target, 10);
-    for (int n = 0; n < nodes.length; n++) {
-      LogitEffects.Result r = results.get(n);
-      int l = nodes[n][0], latent = nodes[n][1];
-      assertEquals(Site.pre(l), r.site());
-      assertEquals(latent, r.latent());
-      double[] ref = p.reference().logitEffects(l, latent, p.tokens(), target);
-      double scale = Arrays.stream(ref).map(Math::abs).max().orElse(0);
-      // float32 log-softmax of two passes: about 1e-6 of rounding in every entry
-      double floor = 1e-5;
-      for (SaeModel.TokenValue v : r.promotes()) assertWithin(ref[v.id()], v.value(), 1e-3 * scale + floor, "promoted " + v);
-      for (SaeModel.TokenValue v : r.suppresses()) assertWithin(ref[v.id()], v.value(), 1e-3 * scale + floor, "suppressed " + v);
-      // the reference's extremes are ours, unless they are within rounding of the tenth
-      Integer[] order = java.util.stream.IntStream.range(0, ref.length).boxed().toArray(Integer[]::new);
-      Arrays.sort(order, (a, b) -> Double.compare(ref[b], ref[a]));
-      double tenth = ref[order[9]];
-      for (int i = 0; i < 10; i++) {
-        int id = order[i];
-        boolean ours = r.promotes().stream().anyMatch(v -> v.id() == id);
-        assertTrue(ours || ref[id] - tenth < 1e-3 * scale + 2 * floor, "token " + id + " should be among the promoted");
+    // one call, as finalization makes it: several latents of each site, the sites interleaved
+    List<LogitEffects.Node> nodes = new ArrayList<>();
+    for (int k = 0; k < 2; k++) {
+      for (Site s : p.chain()) {
+        int[] candidates = trace.candidates(s, p.model().firstAblatable(), target);
+        if (k < candidates.length) nodes.add(new LogitEffects.Node(s, candidates[candidates.length - 1 - k]));
       }
-      assertEquals(10, r.suppresses().size());
     }
+    List<LogitEffects.Result> results = LogitEffects.run(p.model(), trace, nodes, target, 10);
+    for (int i = 0; i < nodes.size(); i++) {
+      LogitEffects.Result r = results.get(i);
+      assertEquals(nodes.get(i).site(), r.site());
+      assertEquals(nodes.get(i).latent(), r.latent());
+      double[] ref = p.reference().logitEffects(r.site().hookName(), r.latent(), p.tokens(), target);
+      double scale = Arrays.stream(ref).map(Math::abs).max().orElse(0);
+      if (scale == 0) continue; // a latent silent up to the target: both sides report nothing
+      // the differences are float64 from a float32 change: as precise as the edges
+      double tolerance = 2e-4 * scale;
+      for (SaeModel.TokenValue v : r.promotes()) assertWithin(ref[v.id()], v.value(), tolerance, "promoted " + v);
+      for (SaeModel.TokenValue v : r.suppresses()) assertWithin(ref[v.id()], v.value(), tolerance, "suppressed " + v);
+      // the reference's ten extremes are ours, but for ties within that precision of the tenth
+      Integer[] order = IntStream.range(0, ref.length).boxed().toArray(Integer[]::new);
+      Arrays.sort(order, (a, b) -> Double.compare(ref[b], ref[a]));
+      for (int k = 0; k < 10; k++) {
+        int id = order[k];
+        boolean ours = r.promotes().stream().anyMatch(v -> v.id() == id);
+        assertTrue(ours || ref[id] - ref[order[9]] < 2 * tolerance, "token " + id + " should be among the promoted");
+        int low = order[ref.length - 1 - k];
+        boolean oursLow = r.suppresses().stream().anyMatch(v -> v.id() == low);
+        assertTrue(oursLow || ref[order[ref.length - 10]] - ref[low] < 2 * tolerance, "token " + low + " should be among the suppressed");
+      }
+    }
+  }
+
+  /** The reference's dense effects of each latent, [latents][S]. */
+  private static double[][] reference(Pair p, Site up, Site down, int[] latents, int target) {
+    double[][] ref = new double[latents.length][];
+    for (int i = 0; i < latents.length; i++) {
+      ref[i] = p.reference().ablate(up.hookName(), latents[i], down.hookName(), p.tokens(), target);
+    }
+    return ref;
   }
 
   /**
    * Every e[i, j] of the reference, nonzero or not, against ours: within {@code relative} of it,
    * plus {@code floor}, plus a millionth of the largest effect for float32 rounding.
    */
-  private static void assertEffects(Pair p, int layer, int target, int[] latents, List<ExactAblation.Effects> effects,
+  private static void assertEffects(double[][] ref, Site up, Site down, int[] latents, List<ExactAblation.Effects> effects,
       double relative, double floor, String what) {
     assertEquals(latents.length, effects.size());
-    double[][] ref = new double[latents.length][];
     double scale = 0;
-    for (int i = 0; i < latents.length; i++) {
-      ref[i] = p.reference().ablate(layer, latents[i], p.tokens(), target);
-      for (double v : ref[i]) scale = Math.max(scale, Math.abs(v));
-    }
+    for (double[] row : ref) for (double v : row) scale = Math.max(scale, Math.abs(v));
     int compared = 0;
     for (int i = 0; i < latents.length; i++) {
       ExactAblation.Effects e = effects.get(i);
       double[] expected = ref[i];
       assertEquals(latents[i], e.latent());
-      double[] ours = new double[ref[i].length];
+      double[] ours = new double[expected.length];
       for (int k = 0; k < e.downstream().length; k++) ours[e.downstream()[k]] = e.delta()[k];
       for (int j = 0; j < ours.length; j++) {
         int jj = j;
-        double tolerance = relative * Math.abs(ref[i][j]) + floor + 1e-6 * scale;
-        assertTrue(Math.abs(ours[j] - ref[i][j]) <= tolerance, () -> what + ": layer " + layer + " latent " + e.latent()
-            + " -> " + Arrays.toString(e.downstream()) + ": ours " + Arrays.toString(e.delta())
+        double tolerance = relative * Math.abs(expected[j]) + floor + 1e-6 * scale;
+        assertTrue(Math.abs(ours[j] - expected[j]) <= tolerance, () -> what + ": " + up.shortName() + "." + e.latent()
+            + " -> " + down.shortName() + " " + Arrays.toString(e.downstream()) + ": ours " + Arrays.toString(e.delta())
             + " vs reference " + nonzero(expected) + " (at " + jj + ")");
-        if (ref[i][j] != 0) compared++;
+        if (expected[j] != 0) compared++;
       }
     }
-    assertTrue(latents.length == 0 || compared > 0, "no nonzero effects to compare at layer " + layer);
+    assertTrue(latents.length == 0 || compared > 0, "no nonzero effects to compare from " + up + " to " + down);
   }
 
   private static String nonzero(double[] v) {

@@ -87,8 +87,8 @@ class SaeConfigTest {
     assertTrue(c.prependBos());
     assertNull(c.centerWritingWeights(), "an old dump does not say");
     assertEquals("default (cfg.json does not say)", source(c, "prepend_bos"));
-    assertEquals(Normalization.EXPECTED_AVERAGE_ONLY_IN,
-        read("{'hook_name': 'blocks.0.hook_resid_pre', 'd_in': 8, 'd_sae': 8, 'normalize_activations': true}").normalization());
+    refused("{'hook_name': 'blocks.0.hook_resid_pre', 'd_in': 8, 'd_sae': 8, 'normalize_activations': true}",
+        "normalize_activations", "expected_average_only_in", "norm_scaling_factor");
   }
 
   @Test
@@ -100,6 +100,8 @@ class SaeConfigTest {
     refused("{" + base + ", 'architecture': 'batchtopk'}", "architecture", "batchtopk", "jumprelu");
     refused("{" + base + ", 'activation_fn_str': 'tanh-relu'}", "activation_fn_str", "tanh-relu");
     refused("{" + base + ", 'normalize_activations': 'per_token'}", "normalize_activations", "per_token");
+    refused("{" + base + ", 'normalize_activations': 'expected_average_only_in'}", "expected_average_only_in");
+    refused("{" + base + ", 'architecture': 'topk', 'k': 8, 'activation_fn_kwargs': {'k': 16}}", "k", "16", "agree");
     refused("{" + base + ", 'hook_head_index': 3}", "hook_head_index");
     refused("{" + base + ", 'reshape_activations': 'hook_z'}", "reshape_activations");
     refused("{" + base + ", 'architecture': 'topk'}", "k", "missing");

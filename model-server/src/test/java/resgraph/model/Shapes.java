@@ -38,6 +38,11 @@ public final class Shapes {
   public static final Shape NO_BOS = new Shape("2 heads, d 58, 3 layers, no BOS",
       Spec.builder().layers(3).dModel(58).heads(2).positions(40).dSae(217).l0(9).centered(true).prependBos(false).seed(13).build(), Format.PLAIN);
 
+  /** GPT-2-small-like magnitudes (a BOS norm in the thousands, outlier dimensions), 4 heads, d_model 64, 4 layers. */
+  public static final Shape REALISTIC = new Shape("realistic magnitudes, 4 heads, d 64, 4 layers",
+      Spec.builder().layers(4).dModel(64).heads(4).dSae(200).l0(8).centered(true).realistic(true).seed(14).build(),
+      Format.PLAIN);
+
   private static final Map<Shape, Path> WRITTEN = new ConcurrentHashMap<>();
   private static final Path ROOT = tempRoot();
 
