@@ -9,6 +9,8 @@ import ai.djl.Device;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.Set;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import resgraph.model.SyntheticModel.Format;
@@ -59,5 +61,56 @@ class SyntheticModelTest {
         assertArrayEquals(a.candidates(Site.pre(l), 1, tokens.length - 1), b.candidates(Site.pre(l), 1, tokens.length - 1));
       }
     }
+  }
+
+  @Test
+  void everyArchitectureAndSiteIsWrittenInTheRealFormatsAndFires(@TempDir Path dir) throws IOException {
+    for (SaeConfig.Architecture a : SaeConfig.Architecture.values()) {
+      Spec spec = SMALL.toBuilder().kinds(Set.of(Site.Kind.MID, Site.Kind.POST)).architecture(a)
+          .normalization(a == SaeConfig.Architecture.TOPK ? SaeConfig.Normalization.LAYER_NORM : SaeConfig.Normalization.NONE).build();
+      Path out = dir.resolve(a.word());
+      SyntheticModel.write(spec, out, Format.PLAIN);
+      try (SaeModel m = SaeModel.load(out.resolve("model"), out.resolve("saes"), null, null, Device.cpu())) {
+        assertEquals(spec.sites(), m.saes().stream().map(Sae::site).toList());
+        Trace t = m.trace(m.tokenize("Synthetic models stand in for GPT-2 where its weights cannot be downloaded."));
+        for (Site site : spec.sites()) {
+          double total = 0;
+          for (int p = 1; p < t.length(); p++) total += t.acts(site)[p].latents().length;
+          double l0 = total / (t.length() - 1);
+          assertTrue(l0 > SMALL.l0() / 3 && l0 <= SMALL.l0() * 3, a + " at " + site + " fires " + l0 + " latents per position");
+        }
+      }
+    }
+  }
+
+  @Test
+  void aRealisticModelHasGpt2SmallsMagnitudes() {
+    Spec spec = SMALL.toBuilder().layers(4).dModel(128).heads(4).realistic(true).build();
+    try (SaeModel m = SyntheticModel.build(spec, Device.cpu())) {
+      int[] tokens = m.tokenize("The first position of GPT-2 carries a residual norm in the thousands.");
+      Trace t = m.trace(tokens);
+      int d = spec.n_embd();
+      for (int r = 4; r <= 2 * spec.n_layer(); r++) { // from the output of block 1 on
+        double[] x = t.stream(r, tokens.length);
+        assertTrue(norm(x, 0, d) > 1000, "stream " + r + ": the BOS norm is " + norm(x, 0, d));
+        for (int p = 1; p < tokens.length; p++) {
+          double n = norm(x, p, d);
+          assertTrue(n > 3 && n < 300, "stream " + r + " position " + p + ": norm " + n);
+        }
+      }
+      // a few dimensions carry most of every position's magnitude, as GPT-2's outliers do
+      double[] last = t.stream(2 * spec.n_layer(), tokens.length);
+      double[] mean = new double[d];
+      for (int p = 1; p < tokens.length; p++) for (int k = 0; k < d; k++) mean[k] += Math.abs(last[p * d + k]) / (tokens.length - 1);
+      double[] sorted = mean.clone();
+      Arrays.sort(sorted);
+      assertTrue(sorted[d - 1] > 10 * sorted[d / 2], "the largest dimension is " + sorted[d - 1] + ", the median " + sorted[d / 2]);
+    }
+  }
+
+  private static double norm(double[] x, int position, int d) {
+    double s = 0;
+    for (int k = 0; k < d; k++) s += x[position * d + k] * x[position * d + k];
+    return Math.sqrt(s);
   }
 }
