@@ -8,6 +8,7 @@ import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -230,7 +231,9 @@ final class DeltaPass {
     if (rows.count() == 0) return rows;
     Mlp c = mlps.get(r);
     Gpt2.Block block = gpt2.h.get(r / 2);
-    NDArray at = nd.create(rows.position());
+    // after the last attention every row is at the target: one clean row serves them all
+    boolean one = Arrays.stream(rows.position()).allMatch(p -> p == rows.position()[0]);
+    NDArray at = nd.create(one ? new long[] {rows.position()[0]} : rows.position());
     NDArray dln2 = Change.of(v -> gpt2.layerNorm(block.ln_2(), v), c.x().get(at), rows.dx()); // [R, d]
     NDArray dHidden = dln2.matMul(block.mlp().c_fc().weight()); // [R, d] x [d, 4d] -> [R, 4d]
     NDArray dGelu = Change.of(Gpt2::gelu, c.hidden().get(at), dHidden); // [R, 4d]
