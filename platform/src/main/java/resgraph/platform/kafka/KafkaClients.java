@@ -1,4 +1,4 @@
-package resgraph.kafka;
+package resgraph.platform.kafka;
 
 import java.util.Map;
 import java.util.Properties;
@@ -13,10 +13,13 @@ import org.apache.kafka.common.serialization.Serializer;
 import org.apache.kafka.common.serialization.StringDeserializer;
 import org.apache.kafka.common.serialization.StringSerializer;
 
-/** Kafka clients configured the way every resgraph service needs them. */
-public final class Clients {
+/**
+ * Kafka clients configured the way every resgraph process needs them (services through
+ * {@link KafkaBroker}, tests and tools directly).
+ */
+public final class KafkaClients {
 
-  private Clients() {}
+  private KafkaClients() {}
 
   /**
    * A producer that never loses or duplicates a send it reports as done: all in-sync replicas

@@ -1,4 +1,4 @@
-package resgraph.kafka;
+package resgraph.platform.kafka;
 
 import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.MessageLite;

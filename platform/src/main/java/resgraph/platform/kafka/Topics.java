@@ -1,4 +1,4 @@
-package resgraph.kafka;
+package resgraph.platform.kafka;
 
 import java.util.List;
 import java.util.Map;
