@@ -1,12 +1,10 @@
 package resgraph.modelserver;
 
-import io.grpc.Status;
 import io.grpc.stub.StreamObserver;
 import jakarta.inject.Singleton;
-import java.util.function.Supplier;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 import resgraph.model.ModelException;
+import resgraph.platform.ResgraphException;
+import resgraph.platform.grpc.GrpcCalls;
 import resgraph.v1.AblateRequest;
 import resgraph.v1.AblateResponse;
 import resgraph.v1.DescribeRequest;
@@ -19,70 +17,46 @@ import resgraph.v1.TokenizeResponse;
 import resgraph.v1.TraceRequest;
 import resgraph.v1.TraceResponse;
 
-/** The gRPC face of {@link ModelService}: every problem becomes a status with a message, never a crash. */
+/** The gRPC ModelService over {@link ModelRequests}: every problem becomes a status with a message, never a crash. */
 @Singleton
 public final class ModelEndpoint extends ModelServiceGrpc.ModelServiceImplBase {
 
-  private static final Logger LOG = LoggerFactory.getLogger(ModelEndpoint.class);
+  private static final GrpcCalls CALLS = new GrpcCalls("model server", ModelEndpoint::platform);
 
-  private final ModelService service;
+  private final ModelRequests requests;
 
-  public ModelEndpoint(ModelService service) {
-    this.service = service;
+  public ModelEndpoint(ModelRequests requests) {
+    this.requests = requests;
   }
 
   @Override
   public void describe(DescribeRequest req, StreamObserver<DescribeResponse> out) {
-    answer(out, () -> service.describe(req.getRef()));
+    CALLS.unary(out, () -> requests.describe(req.getRef()));
   }
 
   @Override
   public void tokenize(TokenizeRequest req, StreamObserver<TokenizeResponse> out) {
-    answer(out, () -> service.tokenize(req.getRef(), req.getText()));
+    CALLS.unary(out, () -> requests.tokenize(req.getRef(), req.getText()));
   }
 
   @Override
   public void trace(TraceRequest req, StreamObserver<TraceResponse> out) {
-    answer(out, () -> service.trace(req));
+    CALLS.unary(out, () -> requests.trace(req));
   }
 
   @Override
   public void ablate(AblateRequest req, StreamObserver<AblateResponse> out) {
-    answer(out, () -> service.ablate(req));
+    CALLS.unary(out, () -> requests.ablate(req));
   }
 
   @Override
   public void logitEffects(LogitEffectsRequest req, StreamObserver<LogitEffectsResponse> out) {
-    answer(out, () -> service.logitEffects(req));
+    CALLS.unary(out, () -> requests.logitEffects(req));
   }
 
-  private static <T> void answer(StreamObserver<T> out, Supplier<T> call) {
-    T reply;
-    try {
-      reply = call.get();
-    } catch (ModelException e) {
-      out.onError(status(e.kind()).withDescription(e.getMessage()).asRuntimeException());
-      return;
-    } catch (OutOfMemoryError e) {
-      LOG.error("out of memory", e);
-      out.onError(Status.RESOURCE_EXHAUSTED.withDescription("the model server ran out of memory: " + e.getMessage())
-          .asRuntimeException());
-      return;
-    } catch (RuntimeException e) {
-      LOG.error("request failed", e);
-      out.onError(Status.INTERNAL.withDescription("model server error: " + e).asRuntimeException());
-      return;
-    }
-    out.onNext(reply);
-    out.onCompleted();
-  }
-
-  static Status status(ModelException.Kind kind) {
-    return switch (kind) {
-      case BAD_REQUEST -> Status.INVALID_ARGUMENT;
-      case NOT_FOUND -> Status.NOT_FOUND;
-      case UNUSABLE_FILE -> Status.FAILED_PRECONDITION;
-      case UNAVAILABLE -> Status.UNAVAILABLE;
-    };
+  /** The model's own errors as the platform's: each of ModelException's kinds is the platform kind of its name. */
+  static ResgraphException platform(RuntimeException e) {
+    if (!(e instanceof ModelException m)) return null;
+    return new ResgraphException(ResgraphException.Kind.valueOf(m.kind().name()), m.getMessage(), m);
   }
 }

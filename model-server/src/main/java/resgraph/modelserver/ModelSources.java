@@ -1,7 +1,5 @@
 package resgraph.modelserver;
 
-import io.micronaut.context.annotation.Value;
-import jakarta.inject.Singleton;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.URI;
@@ -29,7 +27,6 @@ import resgraph.model.SyntheticModel;
  * local folder, a known SAELens release, a Hugging Face hub repository (downloaded once), or
  * "synthetic:SHAPE[:SEED]" (a random model built in memory, for benchmarks at real scale).
  */
-@Singleton
 public final class ModelSources {
 
   private static final Logger LOG = LoggerFactory.getLogger(ModelSources.class);
@@ -56,10 +53,7 @@ public final class ModelSources {
   private final Path cacheDir;
   private final HubClient hub;
 
-  public ModelSources(
-      @Value("${resgraph.cache-dir}") String cacheDir,
-      @Value("${resgraph.hub.url:`https://huggingface.co`}") String hubUrl,
-      @Value("${resgraph.hub.token:}") String hubToken) {
+  public ModelSources(String cacheDir, String hubUrl, String hubToken) {
     this.cacheDir = Path.of(cacheDir);
     this.hub = new HubClient(URI.create(hubUrl), this.cacheDir, hubToken.isEmpty() ? null : hubToken, HubClient.logging());
   }

@@ -1,9 +1,10 @@
-package resgraph.modelserver;
+package resgraph.cli;
 
 import io.grpc.StatusRuntimeException;
 import java.io.UncheckedIOException;
 import picocli.CommandLine;
 import resgraph.model.ModelException;
+import resgraph.platform.ResgraphException;
 
 /** Runs a picocli command so that every failure is one readable line and an exit code, never a stack trace. */
 public final class CommandLines {
@@ -26,11 +27,14 @@ public final class CommandLines {
 
   /** What went wrong, in one line a user can act on. */
   public static String describe(Throwable e) {
+    // a failure while a service starts in this JVM comes wrapped in the framework's own exceptions
+    for (Throwable c = e; c != null; c = c.getCause()) {
+      if (c instanceof ModelException || c instanceof ResgraphException || c instanceof IllegalArgumentException) return c.getMessage();
+    }
     if (e instanceof StatusRuntimeException s) {
       String d = s.getStatus().getDescription();
       return s.getStatus().getCode() + (d == null ? "" : ": " + d);
     }
-    if (e instanceof ModelException || e instanceof IllegalArgumentException) return e.getMessage();
     if (e instanceof UncheckedIOException u) return u.getMessage() + ": " + u.getCause().getMessage();
     String m = e.getMessage();
     return e.getClass().getSimpleName() + (m == null ? "" : ": " + m);

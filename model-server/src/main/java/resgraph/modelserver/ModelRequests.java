@@ -1,6 +1,5 @@
 package resgraph.modelserver;
 
-import io.micronaut.context.annotation.Value;
 import jakarta.inject.Singleton;
 import java.util.List;
 import java.util.concurrent.Semaphore;
@@ -20,6 +19,7 @@ import resgraph.v1.DescribeResponse;
 import resgraph.v1.LatentEffects;
 import resgraph.v1.LatentLogitEffects;
 import resgraph.v1.LayerActivations;
+import resgraph.v1.LayerCandidates;
 import resgraph.v1.LayerSae;
 import resgraph.v1.LogitEffectsRequest;
 import resgraph.v1.LogitEffectsResponse;
@@ -32,27 +32,26 @@ import resgraph.v1.TraceRequest;
 import resgraph.v1.TraceResponse;
 
 /**
- * The model server's logic, over the resident pairs and the trace cache: checks each request,
- * runs it, and shapes the reply. Heavy compute takes a permit, since on a CPU two large passes
- * at once only slow each other down.
+ * What the model server does for each request of the gRPC ModelService, over the resident pairs
+ * and the trace cache: checks it, runs it, and shapes the reply. Heavy compute takes a permit,
+ * since on a CPU two large passes at once only slow each other down.
  */
 @Singleton
-public final class ModelService {
+public final class ModelRequests {
+
+  /** How many next-token predictions a trace reports, and tokens each logit effect, when a request does not say. */
+  static final int DEFAULT_TOP = 10;
 
   private final ModelRegistry registry;
   private final TraceCache traces;
   private final int ablationBatch;
   private final Semaphore compute;
 
-  public ModelService(
-      ModelRegistry registry,
-      TraceCache traces,
-      @Value("${resgraph.model-server.ablation-batch:128}") int ablationBatch,
-      @Value("${resgraph.model-server.compute-permits:1}") int computePermits) {
+  public ModelRequests(ModelRegistry registry, TraceCache traces, ModelServerConfig config) {
     this.registry = registry;
     this.traces = traces;
-    this.ablationBatch = ablationBatch;
-    this.compute = new Semaphore(computePermits, true);
+    this.ablationBatch = config.ablationBatch();
+    this.compute = new Semaphore(config.computePermits(), true);
   }
 
   public DescribeResponse describe(ModelRef ref) {
@@ -106,8 +105,11 @@ public final class ModelService {
           layer.addPositions(p);
         }
         out.addLayers(layer);
+        LayerCandidates.Builder candidates = LayerCandidates.newBuilder().setLayer(s.layer());
+        for (int latent : t.candidates(s.layer(), m.firstAblatable(), target)) candidates.addLatents(latent);
+        out.addCandidates(candidates);
       }
-      int k = req.getTopPredictions() > 0 ? req.getTopPredictions() : 10;
+      int k = req.getTopPredictions() > 0 ? req.getTopPredictions() : DEFAULT_TOP;
       List<SaeModel.TokenValue> predictions = withPermit(() -> m.predictions(t, target, k));
       predictions.forEach(v -> out.addPredictions(tokenValue(v)));
       return out.build();
@@ -153,7 +155,7 @@ public final class ModelService {
         m.checkLatent(layer, latent);
         nodes[i] = new int[] {layer, (int) latent};
       }
-      int top = req.getTop() > 0 ? req.getTop() : 10;
+      int top = req.getTop() > 0 ? req.getTop() : DEFAULT_TOP;
       Trace t = trace(m, tokens);
       List<LogitEffects.Result> results = withPermit(() -> LogitEffects.run(m, t, nodes, target, top));
       LogitEffectsResponse.Builder out = LogitEffectsResponse.newBuilder().setTarget(target);

@@ -1,0 +1,26 @@
+package resgraph.modelserver;
+
+import io.micronaut.context.annotation.Bean;
+import io.micronaut.context.annotation.Factory;
+import jakarta.inject.Singleton;
+
+/** The model server's resident pairs, trace cache and model sources, from its configuration. */
+@Factory
+final class ModelServerBeans {
+
+  @Singleton
+  ModelSources sources(ModelFilesConfig files) {
+    return new ModelSources(files.cacheDir(), files.hubUrl(), files.hubToken() == null ? "" : files.hubToken());
+  }
+
+  @Singleton
+  @Bean(preDestroy = "close")
+  ModelRegistry registry(ModelSources sources, ModelServerConfig config) {
+    return new ModelRegistry(sources, config.maxResident());
+  }
+
+  @Singleton
+  TraceCache traces(ModelServerConfig config) {
+    return new TraceCache(config.traceCacheMb());
+  }
+}
