@@ -1,4 +1,4 @@
-package resgraph.worker;
+package resgraph.testkit;
 
 import ch.qos.logback.classic.Logger;
 import ch.qos.logback.classic.spi.ILoggingEvent;
@@ -8,12 +8,12 @@ import java.util.concurrent.CopyOnWriteArrayList;
 import org.slf4j.LoggerFactory;
 
 /** What one class logs while a test runs: its log lines are part of what a worker promises operators. */
-final class LogCapture extends AppenderBase<ILoggingEvent> implements AutoCloseable {
+public final class LogCapture extends AppenderBase<ILoggingEvent> implements AutoCloseable {
 
   private final Logger logger;
   private final List<ILoggingEvent> events = new CopyOnWriteArrayList<>();
 
-  LogCapture(Class<?> source) {
+  public LogCapture(Class<?> source) {
     this.logger = (Logger) LoggerFactory.getLogger(source);
     setContext(logger.getLoggerContext());
     start();
@@ -25,7 +25,7 @@ final class LogCapture extends AppenderBase<ILoggingEvent> implements AutoClosea
     events.add(event);
   }
 
-  List<ILoggingEvent> events() {
+  public List<ILoggingEvent> events() {
     return List.copyOf(events);
   }
 
