@@ -25,27 +25,26 @@ import resgraph.v1.Circuit;
 import resgraph.v1.Edge;
 import resgraph.v1.ExportFormat;
 import resgraph.v1.ExportRequest;
-import resgraph.v1.FinalizeRequest;
 import resgraph.v1.GetCircuitRequest;
 import resgraph.viewer.Browser;
 import resgraph.viewer.CircuitDot;
 
 /** The circuit browser the graph service serves: pages, downloads, the Cypher API, and both pages in Chromium. */
-@ExtendWith(TestCluster.Start.class)
+@ExtendWith(GraphUnderTest.Start.class)
 class ViewerTest {
 
   private static final ObjectMapper JSON = new ObjectMapper();
   private static final HttpClient HTTP = HttpClient.newHttpClient();
 
-  private static TestCluster cluster;
+  private static GraphUnderTest cluster;
   private static RealJob job;
   private static Circuit circuit;
 
   @BeforeAll
   static void finalizeTheJob() {
-    cluster = TestCluster.get();
+    cluster = GraphUnderTest.get();
     job = RealJob.get();
-    cluster.graph().finalize(FinalizeRequest.newBuilder().setJobId(job.id()).build());
+    cluster.finalizeJob(job.job());
     circuit = cluster.graph().getCircuit(GetCircuitRequest.newBuilder().setJobId(job.id()).build());
   }
 

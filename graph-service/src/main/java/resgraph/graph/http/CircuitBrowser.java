@@ -1,4 +1,4 @@
-package resgraph.graph;
+package resgraph.graph.http;
 
 import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.ListValue;
@@ -8,72 +8,83 @@ import com.google.protobuf.util.JsonFormat;
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
 import io.micronaut.context.annotation.Context;
-import io.micronaut.context.annotation.Requires;
-import io.micronaut.context.env.Environment;
+import jakarta.annotation.PostConstruct;
 import jakarta.annotation.PreDestroy;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
-import java.time.Instant;
+import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
 import java.util.Optional;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
-import org.neo4j.driver.exceptions.ServiceUnavailableException;
-import org.neo4j.driver.exceptions.SessionExpiredException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import resgraph.graph.CypherQuery;
+import resgraph.graph.Exports;
+import resgraph.graph.GraphConfig;
+import resgraph.graph.JobNodes;
+import resgraph.graph.Neo4jFactory;
+import resgraph.graph.StoredCircuits;
+import resgraph.graph.StoredJob;
+import resgraph.platform.ResgraphException;
+import resgraph.platform.http.HttpStatuses;
 import resgraph.v1.ExportFormat;
 import resgraph.v1.ExportResponse;
+import resgraph.v1.Job;
+import resgraph.v1.Phase;
 import resgraph.v1.QueryRequest;
 import resgraph.v1.QueryRow;
 import resgraph.viewer.CircuitPage;
 import resgraph.viewer.SitePages;
 
 /**
- * The circuit browser over HTTP, on {@code resgraph.http.port} (default 8080; 0 picks a free
- * port): {@code /jobs} lists the stored jobs, {@code /jobs/{id}} shows one in the viewer,
+ * The circuit browser over HTTP, on {@code resgraph.http.port} ({@link GraphConfig}): {@code /jobs} lists the stored jobs, {@code /jobs/{id}} shows one in the viewer,
  * {@code /jobs/{id}/graph.json} (and the other exports) downloads it, {@code /cypher} is a box
  * for read-only Cypher, which {@code POST /api/cypher} runs exactly as the gRPC Query does.
  *
  * <p>It is the JDK's own HTTP server: a handful of pages need no second web stack next to gRPC's.
  */
 @Context
-@Requires(property = "neo4j.uri")
-final class ViewerServer {
+public final class CircuitBrowser {
 
-  private static final Logger LOG = LoggerFactory.getLogger(ViewerServer.class);
+  private static final Logger LOG = LoggerFactory.getLogger(CircuitBrowser.class);
   private static final CircuitPage.Links LINKS = new CircuitPage.Links("/jobs", "/cypher");
 
-  private final Jobs jobs;
-  private final Circuits circuits;
+  private final JobNodes jobs;
+  private final StoredCircuits circuits;
   private final Exports exports;
   private final CypherQuery query;
-  private final ExecutorService threads;
-  private final HttpServer server;
+  private final GraphConfig config;
+  private final ExecutorService threads = Executors.newFixedThreadPool(4, r -> {
+    Thread t = new Thread(r, "viewer-http");
+    t.setDaemon(true);
+    return t;
+  });
+  private HttpServer server;
 
-  ViewerServer(Environment env, Jobs jobs, Circuits circuits, Exports exports, CypherQuery query) throws IOException {
-    String host = env.getProperty("resgraph.http.host", String.class).orElse("0.0.0.0");
-    int port = env.getProperty("resgraph.http.port", Integer.class).orElse(8080);
+  CircuitBrowser(JobNodes jobs, StoredCircuits circuits, Exports exports, CypherQuery query, GraphConfig config) {
     this.jobs = jobs;
     this.circuits = circuits;
     this.exports = exports;
     this.query = query;
-    this.threads = Executors.newFixedThreadPool(4, r -> {
-      Thread t = new Thread(r, "viewer-http");
-      t.setDaemon(true);
-      return t;
-    });
-    server = HttpServer.create(new InetSocketAddress(host, port), 0);
+    this.config = config;
+  }
+
+  @PostConstruct
+  void start() throws IOException {
+    server = HttpServer.create(new InetSocketAddress(config.httpHost(), config.httpPort()), 0);
     server.createContext("/", this::handle);
     server.setExecutor(threads);
     server.start();
-    LOG.info("circuit viewer at http://{}:{}/jobs", host, server.getAddress().getPort());
+    LOG.info("circuit viewer at http://{}:{}/jobs", config.httpHost(), server.getAddress().getPort());
   }
 
-  int port() {
+  /** The port it listens on (the configured one, or the one picked for port 0). */
+  public int port() {
     return server.getAddress().getPort();
   }
 
@@ -88,20 +99,14 @@ final class ViewerServer {
     boolean api = path.startsWith("/api/");
     try {
       route(x, path);
-    } catch (GraphException e) {
-      int code = switch (e.kind()) {
-        case BAD_REQUEST -> 400;
-        case NOT_FOUND -> 404;
-        case NOT_READY -> 409;
-        case TIMEOUT -> 504;
-        case UNAVAILABLE -> 503;
-      };
-      problem(x, api, code, e.getMessage());
-    } catch (ServiceUnavailableException | SessionExpiredException e) {
-      problem(x, api, 503, "Neo4j is unreachable: " + e.getMessage());
     } catch (RuntimeException e) {
-      LOG.error("{} {} failed", x.getRequestMethod(), path, e);
-      problem(x, api, 500, "graph service error: " + e);
+      ResgraphException known = e instanceof ResgraphException r ? r : Neo4jFactory.unreachable(e);
+      if (known != null) {
+        problem(x, api, HttpStatuses.code(known.kind()), known.getMessage());
+      } else {
+        LOG.error("{} {} failed", x.getRequestMethod(), path, e);
+        problem(x, api, 500, "graph service error: " + e);
+      }
     } finally {
       x.close();
     }
@@ -110,11 +115,11 @@ final class ViewerServer {
   private void route(HttpExchange x, String path) throws IOException {
     String method = x.getRequestMethod();
     if (path.equals("/api/cypher")) {
-      if (!method.equals("POST")) throw GraphException.badRequest("POST a JSON object {\"cypher\", \"parameters\", \"limit\"} here");
+      if (!method.equals("POST")) throw ResgraphException.badRequest("POST a JSON object {\"cypher\", \"parameters\", \"limit\"} here");
       send(x, 200, "application/json", cypher(new String(x.getRequestBody().readAllBytes(), StandardCharsets.UTF_8)));
       return;
     }
-    if (!method.equals("GET") && !method.equals("HEAD")) throw GraphException.badRequest(method + " is not served here");
+    if (!method.equals("GET") && !method.equals("HEAD")) throw ResgraphException.badRequest(method + " is not served here");
     List<String> parts = List.of(path.replaceAll("^/+|/+$", "").split("/+"));
     Optional<ExportFormat> download = parts.size() == 3 && parts.get(0).equals("jobs")
         ? Exports.byFilename(parts.get(2)) : Optional.empty();
@@ -122,47 +127,59 @@ final class ViewerServer {
       x.getResponseHeaders().set("Location", "/jobs");
       x.sendResponseHeaders(302, -1);
     } else if (parts.equals(List.of("jobs"))) {
-      html(x, SitePages.jobs(jobs.list().stream().map(ViewerServer::row).toList(), Exports.filenames()));
+      html(x, SitePages.jobs(jobs.list().stream().map(this::row).toList(), Exports.filenames()));
     } else if (parts.equals(List.of("cypher"))) {
       html(x, SitePages.cypher(jobs.list().stream().filter(StoredJob::finalized).map(StoredJob::id).findFirst().orElse(null)));
     } else if (parts.size() == 2 && parts.get(0).equals("jobs")) {
-      StoredJob job = jobs.find(parts.get(1));
-      if (!job.finalized()) {
-        html(x, SitePages.notice("job " + job.id() + " is not finalized yet",
-            "Its ablations are still running; its circuit appears here once every task's effects are stored."));
-      } else {
-        html(x, CircuitPage.html(circuits.read(job.id(), true), LINKS));
-      }
+      StoredJob job = jobs.stored(parts.get(1));
+      if (job.finalized()) html(x, CircuitPage.html(circuits.read(job.id(), true), LINKS));
+      else html(x, noCircuitYet(jobs.recorded(job.id())));
     } else if (download.isPresent()) {
       ExportResponse r = exports.export(parts.get(1), download.get());
       x.getResponseHeaders().set("Content-Disposition", "inline; filename=\"" + r.getFilename() + "\"");
       send(x, 200, r.getContentType(), r.getContent().toByteArray());
     } else {
-      throw new GraphException(GraphException.Kind.NOT_FOUND, "nothing at " + path + ": see /jobs and /cypher");
+      throw ResgraphException.notFound("nothing at " + path + ": see /jobs and /cypher");
     }
   }
 
-  private static SitePages.JobRow row(StoredJob j) {
-    String created = j.job().hasCreated()
-        ? Instant.ofEpochSecond(j.job().getCreated().getSeconds()).toString() : "";
-    return new SitePages.JobRow(j.id(), j.job().getSpec().getPrompt(), j.model(), j.saes(), created, j.finalized(),
-        j.circuitNodes(), j.circuitEdges(), j.rawEdges());
+  private SitePages.JobRow row(StoredJob j) {
+    return new SitePages.JobRow(j.id(), j.prompt(), j.model(), j.saes(), j.created() == null ? "" : j.created().truncatedTo(ChronoUnit.SECONDS).toString(),
+        j.finalized(), phaseName(jobs.phase(j.id())), j.circuitNodes(), j.circuitEdges(), j.rawEdges());
+  }
+
+  /** The page of a job that has no circuit: why, from the phase the orchestrator records. */
+  private static String noCircuitYet(Job job) {
+    String id = job.getId();
+    return switch (job.getPhase()) {
+      case PHASE_FAILED -> SitePages.notice("job " + id + " failed", "It has no circuit: " + job.getError());
+      case PHASE_CANCELLED -> SitePages.notice("job " + id + " was cancelled", "It was cancelled before its circuit was made.");
+      case PHASE_FINALIZING, PHASE_DONE -> SitePages.notice("job " + id + " is not finalized yet",
+          "Every task's effects are stored; its circuit is being pruned and annotated, and appears here in a moment.");
+      default -> SitePages.notice("job " + id + " is not finalized yet",
+          "Its ablations are still running; its circuit appears here once every task's effects are stored.");
+    };
+  }
+
+  /** "running", "failed", ...; "not recorded" for a job the orchestrator has no record of. */
+  private static String phaseName(Phase phase) {
+    return phase == Phase.PHASE_UNSPECIFIED ? "not recorded" : phase.name().substring("PHASE_".length()).toLowerCase(Locale.ROOT);
   }
 
   /**
    * Runs {"cypher", "parameters", "limit", "timeout_ms"} through {@link CypherQuery} and answers
-   * {"columns", "rows", "limit"}, values in the JSON shapes of {@link CypherValues#toProto}.
+   * {"columns", "rows", "limit"}, values in the JSON shapes of {@code CypherValues.toProto}.
    */
   private byte[] cypher(String body) {
     Struct.Builder request = Struct.newBuilder();
     try {
       JsonFormat.parser().merge(body, request);
     } catch (InvalidProtocolBufferException e) {
-      throw GraphException.badRequest("the request is not a JSON object: " + e.getMessage());
+      throw ResgraphException.badRequest("the request is not a JSON object: " + e.getMessage());
     }
     Struct r = request.build();
     Value params = r.getFieldsOrDefault("parameters", Value.newBuilder().setStructValue(Struct.getDefaultInstance()).build());
-    if (!params.hasStructValue()) throw GraphException.badRequest("parameters must be a JSON object");
+    if (!params.hasStructValue()) throw ResgraphException.badRequest("parameters must be a JSON object");
     QueryRequest q = QueryRequest.newBuilder()
         .setCypher(r.getFieldsOrDefault("cypher", Value.getDefaultInstance()).getStringValue())
         .setParameters(params.getStructValue())
@@ -186,7 +203,7 @@ final class ViewerServer {
 
   private static int whole(Struct s, String field) {
     double v = s.getFieldsOrDefault(field, Value.newBuilder().setNumberValue(0).build()).getNumberValue();
-    if (v != Math.rint(v) || Math.abs(v) > Integer.MAX_VALUE) throw GraphException.badRequest(field + " must be a whole number, not " + v);
+    if (v != Math.rint(v) || Math.abs(v) > Integer.MAX_VALUE) throw ResgraphException.badRequest(field + " must be a whole number, not " + v);
     return (int) v;
   }
 

@@ -12,7 +12,6 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 import org.neo4j.driver.Record;
 import org.neo4j.driver.Session;
-import resgraph.graph.CircuitPruner.RawEdge;
 import resgraph.v1.Circuit;
 import resgraph.v1.Edge;
 import resgraph.v1.GetCircuitRequest;
@@ -22,21 +21,21 @@ import resgraph.v1.TaskEffects;
 import resgraph.v1.TaskStored;
 
 /**
- * The effects consumer against the real broker and Neo4j: what a worker publishes ends up as raw
+ * The effects listener against the real broker and Neo4j: what a worker publishes ends up as raw
  * edges and a stored event, exactly once in the graph however often it is delivered.
  */
-@ExtendWith(TestCluster.Start.class)
-class EffectsConsumerTest {
+@ExtendWith(GraphUnderTest.Start.class)
+class EffectsListenerTest {
 
   private static final List<RawEdge> LAYER0 = List.of(
       new RawEdge(0, 1, 10, -0.75f), new RawEdge(0, 1, 11, 0.125f), new RawEdge(0, 2, 10, 1.5e-3f));
   private static final List<RawEdge> LAYER1 = List.of(new RawEdge(1, 10, 20, 2.5f), new RawEdge(1, 11, 20, -1f));
 
-  private final TestCluster cluster = TestCluster.get();
+  private final GraphUnderTest cluster = GraphUnderTest.get();
 
   private String registered(String what) {
     String id = Fixtures.jobId(what);
-    cluster.graph().registerJob(Fixtures.job(id));
+    cluster.register(Fixtures.job(id));
     return id;
   }
 
@@ -50,7 +49,7 @@ class EffectsConsumerTest {
 
   private static Set<Edge> asEdges(List<RawEdge> raw) {
     Set<Edge> out = new HashSet<>();
-    for (RawEdge e : raw) out.add(Circuits.edge(e));
+    for (RawEdge e : raw) out.add(StoredCircuits.edge(e));
     return out;
   }
 

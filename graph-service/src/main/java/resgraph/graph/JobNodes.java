@@ -1,6 +1,5 @@
 package resgraph.graph;
 
-import com.google.protobuf.Timestamp;
 import jakarta.inject.Singleton;
 import java.time.Instant;
 import java.time.ZoneOffset;
@@ -15,31 +14,35 @@ import org.neo4j.driver.Driver;
 import org.neo4j.driver.Record;
 import org.neo4j.driver.Session;
 import org.neo4j.driver.Value;
-import resgraph.v1.Centering;
+import resgraph.platform.ResgraphException;
+import resgraph.platform.job.JobRules;
+import resgraph.platform.job.RecordedJobs;
 import resgraph.v1.Job;
+import resgraph.v1.JobRecord;
 import resgraph.v1.JobSpec;
-import resgraph.v1.LayerActivations;
 import resgraph.v1.ModelRef;
+import resgraph.v1.LayerActivations;
 import resgraph.v1.Phase;
-import resgraph.v1.Pruning;
 import resgraph.v1.RegisterJobRequest;
 import resgraph.v1.SparseActivations;
 import resgraph.v1.TokenValue;
 
-/** (:Job) nodes and their ACTIVE relationships (see {@link GraphSchema}): RegisterJob, and reading a job back. */
+/**
+ * (:Job) nodes and their ACTIVE relationships (see {@link GraphSchema}): RegisterJob, and what the
+ * graph holds of a job; and the job each stands for, as the orchestrator records it.
+ */
 @Singleton
-public final class Jobs {
-
-  /** METHOD.md step 7's default, used when a job names no pruning rule. */
-  public static final int DEFAULT_TOP_K = 10;
+public final class JobNodes {
 
   /** ACTIVE rows per UNWIND statement; each carries an activation per prompt position. */
   private static final int ACTIVE_PER_STATEMENT = 1_000;
 
   private final Driver driver;
+  private final RecordedJobs recorded;
 
-  public Jobs(Driver driver) {
+  JobNodes(Driver driver, RecordedJobs recorded) {
     this.driver = driver;
+    this.recorded = recorded;
   }
 
   /**
@@ -77,14 +80,25 @@ public final class Jobs {
     }
   }
 
-  /** The job, or NOT_FOUND. */
-  public StoredJob find(String jobId) {
-    if (jobId.isEmpty()) throw GraphException.badRequest("job_id is empty");
+  /** What the graph holds of the job, or NOT_FOUND. */
+  public StoredJob stored(String jobId) {
+    if (jobId.isEmpty()) throw ResgraphException.badRequest("job_id is empty");
     try (Session session = driver.session()) {
       List<Record> rows = session.executeRead(tx -> tx.run("MATCH (j:Job {id: $id}) RETURN j", Map.of("id", jobId)).list());
-      if (rows.isEmpty()) throw GraphException.unknownJob(jobId);
+      if (rows.isEmpty()) throw notRegistered(jobId, "with the graph service");
       return fromNode(rows.get(0).get("j"));
     }
+  }
+
+  /** The job (its spec, phase and progress) as the orchestrator records it in resgraph.jobs, or NOT_FOUND. */
+  public Job recorded(String jobId) {
+    if (jobId.isEmpty()) throw ResgraphException.badRequest("job_id is empty");
+    return recorded.current(jobId).map(JobRecord::getJob).orElseThrow(() -> notRegistered(jobId, "(resgraph.jobs has no record of it)"));
+  }
+
+  /** The job's phase as recorded so far; UNSPECIFIED for a job the orchestrator has no record of. */
+  public Phase phase(String jobId) {
+    return recorded.get(jobId).map(r -> r.getJob().getPhase()).orElse(Phase.PHASE_UNSPECIFIED);
   }
 
   /** Every stored job, newest first. */
@@ -95,42 +109,36 @@ public final class Jobs {
     }
   }
 
+  static ResgraphException notRegistered(String jobId, String where) {
+    return ResgraphException.notFound("job \"" + jobId + "\" is not registered " + where);
+  }
+
   private static void validate(RegisterJobRequest req) {
     Job job = req.getJob();
-    if (job.getId().isEmpty()) throw GraphException.badRequest("job.id is empty");
+    if (job.getId().isEmpty()) throw ResgraphException.badRequest("job.id is empty");
     ModelRef ref = job.getSpec().getRef();
     if (ref.getModel().isEmpty() || ref.getSaes().isEmpty()) {
-      throw GraphException.badRequest("job " + job.getId() + ": spec.ref needs both model and saes");
+      throw ResgraphException.badRequest("job " + job.getId() + ": spec.ref needs both model and saes");
     }
     int n = job.getTokensCount();
-    if (n == 0) throw GraphException.badRequest("job " + job.getId() + " has no tokens");
+    if (n == 0) throw ResgraphException.badRequest("job " + job.getId() + " has no tokens");
     if (job.getTokenStringsCount() != n) {
-      throw GraphException.badRequest("job " + job.getId() + " has " + n + " tokens but " + job.getTokenStringsCount()
+      throw ResgraphException.badRequest("job " + job.getId() + " has " + n + " tokens but " + job.getTokenStringsCount()
           + " token_strings");
     }
     if (job.getTarget() < 0 || job.getTarget() >= n) {
-      throw GraphException.badRequest("job " + job.getId() + ": target " + job.getTarget() + " is outside its " + n + " tokens");
+      throw ResgraphException.badRequest("job " + job.getId() + ": target " + job.getTarget() + " is outside its " + n + " tokens");
     }
-    if (job.getLayerStart() < 0 || job.getLayerEnd() <= job.getLayerStart()) {
-      throw GraphException.badRequest("job " + job.getId() + ": layer range " + job.getLayerStart() + ":" + job.getLayerEnd()
-          + " is empty or negative");
-    }
-    Pruning p = job.getSpec().getPruning();
-    if (p.getRuleCase() == Pruning.RuleCase.TOP_K && p.getTopK() < 1) {
-      throw GraphException.badRequest("job " + job.getId() + ": pruning.top_k must be at least 1, not " + p.getTopK());
-    }
-    if (p.getRuleCase() == Pruning.RuleCase.THRESHOLD && !(p.getThreshold() >= 0 && Double.isFinite(p.getThreshold()))) {
-      throw GraphException.badRequest("job " + job.getId() + ": pruning.threshold must be a finite number >= 0, not "
-          + p.getThreshold());
-    }
+    JobRules.checkLayerRange(job.getLayerStart(), job.getLayerEnd());
+    JobRules.checkPruning(job.getSpec().getPruning());
     for (LayerActivations layer : req.getActivationsList()) {
       if (layer.getPositionsCount() != n) {
-        throw GraphException.badRequest("activations of layer " + layer.getLayer() + " cover " + layer.getPositionsCount()
+        throw ResgraphException.badRequest("activations of layer " + layer.getLayer() + " cover " + layer.getPositionsCount()
             + " positions, but job " + job.getId() + " has " + n + " tokens");
       }
       for (SparseActivations pos : layer.getPositionsList()) {
         if (pos.getLatentsCount() != pos.getValuesCount()) {
-          throw GraphException.badRequest("activations of layer " + layer.getLayer() + " have " + pos.getLatentsCount()
+          throw ResgraphException.badRequest("activations of layer " + layer.getLayer() + " have " + pos.getLatentsCount()
               + " latents but " + pos.getValuesCount() + " values at one position");
         }
       }
@@ -149,7 +157,6 @@ public final class Jobs {
     p.put("target", job.getTarget());
     p.put("layer_start", job.getLayerStart());
     p.put("layer_end", job.getLayerEnd());
-    p.put("pruning", pruningText(spec.getPruning()));
     p.put("task_batch_size", spec.getTaskBatchSize());
     p.put("created", job.hasCreated() ? ZonedDateTime.ofInstant(
         Instant.ofEpochSecond(job.getCreated().getSeconds(), job.getCreated().getNanos()), ZoneOffset.UTC) : null);
@@ -182,48 +189,8 @@ public final class Jobs {
     return rows;
   }
 
-  static String pruningText(Pruning p) {
-    return switch (p.getRuleCase()) {
-      case THRESHOLD -> "threshold=" + p.getThreshold();
-      case TOP_K -> "top_k=" + p.getTopK();
-      case RULE_NOT_SET -> "top_k=" + DEFAULT_TOP_K;
-    };
-  }
-
-  static Pruning parsePruning(String text) {
-    int eq = text.indexOf('=');
-    String kind = text.substring(0, eq), value = text.substring(eq + 1);
-    return kind.equals("threshold") ? Pruning.newBuilder().setThreshold(Double.parseDouble(value)).build()
-        : Pruning.newBuilder().setTopK(Integer.parseInt(value)).build();
-  }
-
   private static StoredJob fromNode(Value node) {
     Map<String, Object> p = node.asMap();
-    int target = intOf(p.get("target")), layerStart = intOf(p.get("layer_start")), layerEnd = intOf(p.get("layer_end"));
-    boolean finalized = Boolean.TRUE.equals(p.get("finalized"));
-    JobSpec spec = JobSpec.newBuilder()
-        .setRef(ModelRef.newBuilder().setModel((String) p.get("model")).setSaes((String) p.get("saes"))
-            .setCentering(Centering.valueOf((String) p.get("centering"))))
-        .setPrompt((String) p.get("prompt"))
-        .setLayerStart(layerStart)
-        .setLayerEnd(layerEnd)
-        .setTarget(target)
-        .setPruning(parsePruning((String) p.get("pruning")))
-        .setTaskBatchSize(intOf(p.get("task_batch_size")))
-        .build();
-    Job.Builder job = Job.newBuilder()
-        .setId((String) p.get("id"))
-        .setSpec(spec)
-        .setPhase(finalized ? Phase.PHASE_DONE : Phase.PHASE_RUNNING)
-        .setTarget(target)
-        .setLayerStart(layerStart)
-        .setLayerEnd(layerEnd);
-    for (Object t : list(p.get("tokens"))) job.addTokens(intOf(t));
-    for (Object s : list(p.get("token_strings"))) job.addTokenStrings((String) s);
-    if (p.get("created") instanceof ZonedDateTime created) {
-      Instant at = created.toInstant();
-      job.setCreated(Timestamp.newBuilder().setSeconds(at.getEpochSecond()).setNanos(at.getNano()));
-    }
     List<Object> ids = list(p.get("prediction_ids")), tokens = list(p.get("prediction_tokens")),
         values = list(p.get("prediction_values"));
     List<TokenValue> predictions = new ArrayList<>();
@@ -231,7 +198,9 @@ public final class Jobs {
       predictions.add(TokenValue.newBuilder().setId(intOf(ids.get(i))).setToken((String) tokens.get(i))
           .setValue(((Number) values.get(i)).floatValue()).build());
     }
-    return new StoredJob(job.build(), predictions, finalized,
+    return new StoredJob((String) p.get("id"), (String) p.get("prompt"), (String) p.get("model"), (String) p.get("saes"),
+        p.get("created") instanceof ZonedDateTime created ? created.toInstant() : null,
+        predictions, Boolean.TRUE.equals(p.get("finalized")),
         p.get("raw_edges") instanceof Number n ? n.longValue() : 0,
         p.get("circuit_edges") instanceof Number n ? n.intValue() : 0,
         p.get("circuit_nodes") instanceof Number n ? n.intValue() : 0,

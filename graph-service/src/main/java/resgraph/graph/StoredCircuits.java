@@ -11,38 +11,47 @@ import org.neo4j.driver.Driver;
 import org.neo4j.driver.Record;
 import org.neo4j.driver.Session;
 import org.neo4j.driver.Value;
-import resgraph.graph.CircuitPruner.RawEdge;
+import resgraph.platform.job.JobRules;
 import resgraph.v1.Circuit;
 import resgraph.v1.Edge;
+import resgraph.v1.Job;
 import resgraph.v1.Latent;
 import resgraph.v1.Node;
+import resgraph.v1.Pruning;
 import resgraph.v1.TokenValue;
 
-/** GetCircuit: a job's circuit as Finalize left it in the graph, and its raw edges. */
+/**
+ * A job's circuit as the graph holds it: GetCircuit (the circuit Annotate marked, and the raw
+ * edges), and Prune (METHOD.md step 7 on the stored candidates, computed, not written).
+ */
 @Singleton
-public final class Circuits {
+public final class StoredCircuits {
 
   private static final Comparator<Latent> LATENT_ORDER = Comparator.comparingInt(Latent::getLayer).thenComparingInt(Latent::getLatent);
 
-  private final Jobs jobs;
+  /** A circuit as Prune finds it: its edges in circuit order, the latents they join, and how many raw edges the job has. */
+  public record Pruned(List<RawEdge> edges, List<Latent> nodes, long rawEdges) {}
+
+  private final JobNodes jobs;
   private final Driver driver;
 
-  public Circuits(Jobs jobs, Driver driver) {
+  StoredCircuits(JobNodes jobs, Driver driver) {
     this.jobs = jobs;
     this.driver = driver;
   }
 
   /**
-   * The job, its predictions, its circuit (nodes and edges; empty until it is finalized) and,
-   * when asked, every raw edge stored so far. NOT_FOUND for a job never registered.
+   * The job as recorded, its predictions, its circuit (nodes and edges; empty until it is
+   * annotated) and, when asked, every raw edge stored so far. NOT_FOUND for a job never registered.
    */
   public Circuit read(String jobId, boolean includeRawEdges) {
-    StoredJob job = jobs.find(jobId);
-    Circuit.Builder c = Circuit.newBuilder().setJob(job.job()).addAllPredictions(job.predictions());
+    StoredJob job = jobs.stored(jobId);
+    Job recorded = jobs.recorded(jobId);
+    Circuit.Builder c = Circuit.newBuilder().setJob(recorded).addAllPredictions(job.predictions());
     if (job.finalized()) {
       List<RawEdge> edges = circuitEdges(jobId);
       for (RawEdge e : edges) c.addEdges(edge(e));
-      c.addAllNodes(nodes(job, edges));
+      c.addAllNodes(nodes(job, recorded.getTokensCount(), edges));
       c.setEffectShown(job.effectShown());
     }
     if (includeRawEdges) {
@@ -54,6 +63,17 @@ public final class Circuits {
       c.setRawEdgeCount(job.finalized() ? job.rawEdges() : countRawEdges(jobId));
     }
     return c.build();
+  }
+
+  /**
+   * METHOD.md step 7 on the job's stored edges: the pruning of its candidates, which is the pruning
+   * of every raw edge (see {@link CircuitPruner#strongest}). BAD_REQUEST for a rule that makes no sense.
+   */
+  public Pruned prune(String jobId, Pruning rule) {
+    Pruning checked = JobRules.checkPruning(rule);
+    jobs.stored(jobId); // NOT_FOUND for a job never registered
+    List<RawEdge> circuit = CircuitPruner.prune(candidateEdges(jobId), checked);
+    return new Pruned(circuit, nodesOf(circuit), totals(jobId).edges());
   }
 
   /** Every raw edge of the job, in no particular order. */
@@ -110,7 +130,7 @@ public final class Circuits {
     return List.copyOf(latents);
   }
 
-  private List<Node> nodes(StoredJob job, List<RawEdge> edges) {
+  private List<Node> nodes(StoredJob job, int positions, List<RawEdge> edges) {
     List<List<Integer>> keys = nodesOf(edges).stream().map(l -> List.of(l.getLayer(), l.getLatent())).toList();
     List<Record> rows;
     try (Session session = driver.session()) {
@@ -121,7 +141,6 @@ public final class Circuits {
           Map.of("job", job.id(), "model", job.model(), "saes", job.saes(), "nodes", keys)).list());
     }
     Optional<Neuronpedia> neuronpedia = Neuronpedia.of(job.saes());
-    int positions = job.job().getTokensCount();
     List<Node> nodes = new ArrayList<>();
     for (Record r : rows) {
       int layer = r.get("layer").asInt(), latent = r.get("latent").asInt();
