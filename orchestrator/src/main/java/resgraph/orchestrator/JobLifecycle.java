@@ -1,12 +1,13 @@
 package resgraph.orchestrator;
 
-import io.grpc.Status;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
 import java.util.TreeSet;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import resgraph.platform.ResgraphException;
+import resgraph.platform.job.JobRules;
 import resgraph.v1.Job;
 import resgraph.v1.JobEvent;
 import resgraph.v1.JobRecord;
@@ -15,19 +16,16 @@ import resgraph.v1.Progress;
 import resgraph.v1.Timings;
 
 /**
- * How a job's record changes: each phase change and each count, as a function from the record
- * before to the record after. A function returns its argument unchanged when nothing happens,
- * which is how the store knows there is nothing to write. An ended job never changes again.
+ * A job's lifecycle: how its record changes, each phase change and each count, as a function from
+ * the record before to the record after. A function returns its argument unchanged when nothing
+ * happens, which is how the store knows there is nothing to write. An ended job never changes
+ * again ({@link JobRules#ended}).
  */
-final class Transitions {
+public final class JobLifecycle {
 
-  private static final Logger LOG = LoggerFactory.getLogger(Transitions.class);
+  private static final Logger LOG = LoggerFactory.getLogger(JobLifecycle.class);
 
-  private Transitions() {}
-
-  static boolean ended(Phase phase) {
-    return phase == Phase.PHASE_DONE || phase == Phase.PHASE_FAILED || phase == Phase.PHASE_CANCELLED;
-  }
+  private JobLifecycle() {}
 
   /** Its tasks are queued: PLANNING becomes RUNNING (or FINALIZING when there is nothing to run). */
   static JobRecord running(JobRecord r, Duration planning) {
@@ -44,7 +42,7 @@ final class Transitions {
    */
   static JobRecord counted(JobRecord r, List<JobEvent> events, Instant now) {
     Job before = r.getJob();
-    if (ended(before.getPhase())) return r;
+    if (JobRules.ended(before.getPhase())) return r;
     TreeSet<Integer> stored = new TreeSet<>(r.getStoredTasksList());
     Job.Builder job = before.toBuilder();
     Progress.Builder progress = job.getProgressBuilder();
@@ -87,18 +85,17 @@ final class Transitions {
   }
 
   static JobRecord failed(JobRecord r, String reason) {
-    if (ended(r.getJob().getPhase())) return r;
+    if (JobRules.ended(r.getJob().getPhase())) return r;
     Job.Builder job = r.getJob().toBuilder().setPhase(Phase.PHASE_FAILED).setError(reason);
     job.getProgressBuilder().clearEtaSeconds();
     return r.toBuilder().setJob(job).build();
   }
 
-  /** CANCELLED; FAILED_PRECONDITION for a job that has already ended. */
+  /** CANCELLED; NOT_READY for a job that has already ended. */
   static JobRecord cancelled(JobRecord r) {
     Job job = r.getJob();
-    if (ended(job.getPhase())) {
-      throw Status.FAILED_PRECONDITION.withDescription("job " + job.getId() + " already ended ("
-          + job.getPhase().name().substring("PHASE_".length()) + ")").asRuntimeException();
+    if (JobRules.ended(job.getPhase())) {
+      throw ResgraphException.notReady("job " + job.getId() + " already ended (" + job.getPhase().name().substring("PHASE_".length()) + ")");
     }
     Job.Builder out = job.toBuilder().setPhase(Phase.PHASE_CANCELLED);
     out.getProgressBuilder().clearEtaSeconds();
@@ -123,11 +120,11 @@ final class Transitions {
     return r.toBuilder().setJob(out).build();
   }
 
-  static Instant instant(com.google.protobuf.Timestamp t) {
+  public static Instant instant(com.google.protobuf.Timestamp t) {
     return Instant.ofEpochSecond(t.getSeconds(), t.getNanos());
   }
 
-  static com.google.protobuf.Timestamp timestamp(Instant i) {
+  public static com.google.protobuf.Timestamp timestamp(Instant i) {
     return com.google.protobuf.Timestamp.newBuilder().setSeconds(i.getEpochSecond()).setNanos(i.getNano()).build();
   }
 }

@@ -1,58 +1,59 @@
-package resgraph.orchestrator;
+package resgraph.orchestrator.grpc;
 
-import io.grpc.Status;
-import io.grpc.StatusRuntimeException;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import jakarta.inject.Singleton;
 import java.util.concurrent.atomic.AtomicReference;
-import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import resgraph.orchestrator.JobStore;
+import resgraph.orchestrator.Submission;
+import resgraph.platform.grpc.GrpcCalls;
+import resgraph.platform.job.JobRules;
 import resgraph.v1.CancelJobRequest;
 import resgraph.v1.GetJobRequest;
 import resgraph.v1.Job;
-import resgraph.v1.JobRecord;
 import resgraph.v1.JobServiceGrpc;
 import resgraph.v1.JobSpec;
 import resgraph.v1.ListJobsRequest;
 import resgraph.v1.ListJobsResponse;
 
-/** The gRPC face of the orchestrator: every problem becomes a status with a message. */
+/** The gRPC JobService over the orchestrator's jobs: every problem becomes a status with a message. */
 @Singleton
 final class JobEndpoint extends JobServiceGrpc.JobServiceImplBase {
 
   private static final Logger LOG = LoggerFactory.getLogger(JobEndpoint.class);
+  private static final GrpcCalls CALLS = new GrpcCalls("orchestrator", null);
 
-  private final Submitter submitter;
+  private final Submission submission;
   private final JobStore store;
 
-  JobEndpoint(Submitter submitter, JobStore store) {
-    this.submitter = submitter;
+  JobEndpoint(Submission submission, JobStore store) {
+    this.submission = submission;
     this.store = store;
   }
 
   @Override
   public void submit(JobSpec req, StreamObserver<Job> out) {
-    answer(out, () -> submitter.submit(req));
+    CALLS.unary(out, () -> submission.submit(req));
   }
 
   @Override
   public void get(GetJobRequest req, StreamObserver<Job> out) {
-    answer(out, () -> store.require(req.getId()).getJob());
+    CALLS.unary(out, () -> store.require(req.getId()).getJob());
   }
 
   @Override
   public void list(ListJobsRequest req, StreamObserver<ListJobsResponse> out) {
-    answer(out, () -> ListJobsResponse.newBuilder().addAllJobs(store.newestFirst()).build());
+    CALLS.unary(out, () -> ListJobsResponse.newBuilder().addAllJobs(store.newestFirst()).build());
   }
 
   @Override
   public void cancel(CancelJobRequest req, StreamObserver<Job> out) {
-    answer(out, () -> {
-      JobRecord r = store.update(req.getId(), Transitions::cancelled);
+    CALLS.unary(out, () -> {
+      Job job = store.cancel(req.getId());
       LOG.info("job {} cancelled", req.getId());
-      return r.getJob();
+      return job;
     });
   }
 
@@ -65,26 +66,10 @@ final class JobEndpoint extends JobServiceGrpc.JobServiceImplBase {
     try {
       unwatch.set(store.watch(req.getId(), job -> {
         call.onNext(job);
-        if (Transitions.ended(job.getPhase())) call.onCompleted();
+        if (JobRules.ended(job.getPhase())) call.onCompleted();
       }));
-    } catch (StatusRuntimeException e) {
-      call.onError(e);
-    }
-  }
-
-  private static <T> void answer(StreamObserver<T> out, Supplier<T> call) {
-    T reply;
-    try {
-      reply = call.get();
-    } catch (StatusRuntimeException e) {
-      out.onError(e);
-      return;
     } catch (RuntimeException e) {
-      LOG.error("request failed", e);
-      out.onError(Status.INTERNAL.withDescription("orchestrator error: " + e).asRuntimeException());
-      return;
+      call.onError(CALLS.status(e).asRuntimeException());
     }
-    out.onNext(reply);
-    out.onCompleted();
   }
 }
