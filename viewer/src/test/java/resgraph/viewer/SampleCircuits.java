@@ -10,9 +10,9 @@ import resgraph.v1.Pruning;
 import resgraph.v1.TokenValue;
 
 /** A small circuit made by hand, with awkward token strings, for tests of the drawings. */
-public final class Circuits {
+public final class SampleCircuits {
 
-  private Circuits() {}
+  private SampleCircuits() {}
 
   public static Circuit small() {
     String[] tokens = {"<|endoftext|>", "When", " Mary", " &", " <John>", "\n", " gave", " \"a\"", " drink", " to"};
