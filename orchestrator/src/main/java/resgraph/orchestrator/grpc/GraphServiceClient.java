@@ -1,15 +1,11 @@
 package resgraph.orchestrator.grpc;
 
 import io.grpc.ManagedChannel;
-import io.grpc.StatusRuntimeException;
 import jakarta.inject.Named;
 import jakarta.inject.Singleton;
 import java.time.Duration;
 import java.util.concurrent.TimeUnit;
-import java.util.function.BiFunction;
-import java.util.function.Function;
 import resgraph.orchestrator.GraphServiceCalls;
-import resgraph.platform.ResgraphException;
 import resgraph.platform.grpc.GrpcStatuses;
 import resgraph.v1.AnnotateRequest;
 import resgraph.v1.AnnotateResponse;
@@ -36,25 +32,21 @@ final class GraphServiceClient implements GraphServiceCalls {
 
   @Override
   public void register(RegisterJobRequest request) {
-    call(REGISTER_DEADLINE, GrpcStatuses::fromUpstream, s -> s.registerJob(request));
+    GrpcStatuses.call(WHO, GrpcStatuses::fromUpstream, () -> stub(REGISTER_DEADLINE).registerJob(request));
   }
 
   @Override
   public PruneResponse prune(String jobId, Pruning rule) {
-    return call(FINALIZE_DEADLINE, GrpcStatuses::failure, s -> s.prune(PruneRequest.newBuilder().setJobId(jobId).setPruning(rule).build()));
+    return GrpcStatuses.call(WHO, GrpcStatuses::failure,
+        () -> stub(FINALIZE_DEADLINE).prune(PruneRequest.newBuilder().setJobId(jobId).setPruning(rule).build()));
   }
 
   @Override
   public AnnotateResponse annotate(AnnotateRequest request) {
-    return call(FINALIZE_DEADLINE, GrpcStatuses::failure, s -> s.annotate(request));
+    return GrpcStatuses.call(WHO, GrpcStatuses::failure, () -> stub(FINALIZE_DEADLINE).annotate(request));
   }
 
-  private <T> T call(Duration deadline, BiFunction<String, StatusRuntimeException, ResgraphException> refusal,
-      Function<GraphServiceGrpc.GraphServiceBlockingStub, T> rpc) {
-    try {
-      return rpc.apply(GraphServiceGrpc.newBlockingStub(channel).withDeadlineAfter(deadline.toMillis(), TimeUnit.MILLISECONDS));
-    } catch (StatusRuntimeException e) {
-      throw refusal.apply(WHO, e);
-    }
+  private GraphServiceGrpc.GraphServiceBlockingStub stub(Duration deadline) {
+    return GraphServiceGrpc.newBlockingStub(channel).withDeadlineAfter(deadline.toMillis(), TimeUnit.MILLISECONDS);
   }
 }

@@ -1,14 +1,10 @@
 package resgraph.orchestrator.grpc;
 
 import io.grpc.ManagedChannel;
-import io.grpc.StatusRuntimeException;
 import jakarta.inject.Named;
 import jakarta.inject.Singleton;
 import java.util.concurrent.TimeUnit;
-import java.util.function.BiFunction;
-import java.util.function.Function;
 import resgraph.orchestrator.ModelServerCalls;
-import resgraph.platform.ResgraphException;
 import resgraph.platform.grpc.GrpcStatuses;
 import resgraph.v1.DescribeRequest;
 import resgraph.v1.DescribeResponse;
@@ -36,30 +32,26 @@ final class ModelServerClient implements ModelServerCalls {
 
   @Override
   public DescribeResponse describe(ModelRef ref) {
-    return call(GrpcStatuses::fromUpstream, s -> s.describe(DescribeRequest.newBuilder().setRef(ref).build()));
+    return GrpcStatuses.call(WHO, GrpcStatuses::fromUpstream, () -> stub().describe(DescribeRequest.newBuilder().setRef(ref).build()));
   }
 
   @Override
   public TokenizeResponse tokenize(ModelRef ref, String text) {
-    return call(GrpcStatuses::fromUpstream, s -> s.tokenize(TokenizeRequest.newBuilder().setRef(ref).setText(text).build()));
+    return GrpcStatuses.call(WHO, GrpcStatuses::fromUpstream,
+        () -> stub().tokenize(TokenizeRequest.newBuilder().setRef(ref).setText(text).build()));
   }
 
   @Override
   public TraceResponse trace(TraceRequest request) {
-    return call(GrpcStatuses::fromUpstream, s -> s.trace(request));
+    return GrpcStatuses.call(WHO, GrpcStatuses::fromUpstream, () -> stub().trace(request));
   }
 
   @Override
   public LogitEffectsResponse logitEffects(LogitEffectsRequest request) {
-    return call(GrpcStatuses::failure, s -> s.logitEffects(request));
+    return GrpcStatuses.call(WHO, GrpcStatuses::failure, () -> stub().logitEffects(request));
   }
 
-  private <T> T call(BiFunction<String, StatusRuntimeException, ResgraphException> refusal,
-      Function<ModelServiceGrpc.ModelServiceBlockingStub, T> rpc) {
-    try {
-      return rpc.apply(ModelServiceGrpc.newBlockingStub(channel).withDeadlineAfter(DEADLINE_MINUTES, TimeUnit.MINUTES));
-    } catch (StatusRuntimeException e) {
-      throw refusal.apply(WHO, e);
-    }
+  private ModelServiceGrpc.ModelServiceBlockingStub stub() {
+    return ModelServiceGrpc.newBlockingStub(channel).withDeadlineAfter(DEADLINE_MINUTES, TimeUnit.MINUTES);
   }
 }

@@ -3,6 +3,8 @@ package resgraph.platform.grpc;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import java.util.Map;
+import java.util.function.BiFunction;
+import java.util.function.Supplier;
 import resgraph.platform.ResgraphException;
 import resgraph.platform.ResgraphException.Kind;
 
@@ -51,6 +53,18 @@ public final class GrpcStatuses {
       case RESOURCE_EXHAUSTED -> Kind.EXHAUSTED;
       default -> Kind.INTERNAL;
     };
+  }
+
+  /**
+   * Calls another service: what it answers, or its refusal as a {@link ResgraphException} that
+   * {@code refusal} words ({@link #fromUpstream} or {@link #failure}).
+   */
+  public static <T> T call(String who, BiFunction<String, StatusRuntimeException, ResgraphException> refusal, Supplier<T> rpc) {
+    try {
+      return rpc.get();
+    } catch (StatusRuntimeException e) {
+      throw refusal.apply(who, e);
+    }
   }
 
   /**
