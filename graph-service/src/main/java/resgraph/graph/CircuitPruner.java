@@ -62,7 +62,7 @@ public final class CircuitPruner {
   /**
    * Step 7's first part on some edges of one layer pair. The strongest of a pair are among the
    * strongest of any part of it (RANK is a total order), so the graph service marks each task's
-   * strongest as candidates while storing it, and Finalize prunes the candidates alone: the same
+   * strongest as candidates while storing it, and Prune prunes the candidates alone: the same
    * circuit as from every raw edge, without reading them all back.
    */
   static List<RawEdge> strongest(List<RawEdge> pair, Pruning rule) {

@@ -47,7 +47,7 @@ public final class JobNodes {
 
   /**
    * Stores the job and one ACTIVE relationship per latent active anywhere in its prompt, in one
-   * transaction. Idempotent: every write is a MERGE or SET of the same values, and what Finalize
+   * transaction. Idempotent: every write is a MERGE or SET of the same values, and what Annotate
    * added stays.
    */
   public void register(RegisterJobRequest req) {

@@ -75,7 +75,7 @@ public final class JobLifecycle {
     return after.equals(r) ? r : after;
   }
 
-  /** Finalize succeeded, taking {@code finalization}: FINALIZING becomes DONE. */
+  /** The circuit is pruned and annotated, which took {@code finalization}: FINALIZING becomes DONE. */
   static JobRecord finalized(JobRecord r, Duration finalization, Instant now) {
     if (r.getJob().getPhase() != Phase.PHASE_FINALIZING) return r;
     Job.Builder job = r.getJob().toBuilder().setPhase(Phase.PHASE_DONE);
