@@ -9,7 +9,7 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
-import resgraph.modelserver.ModelEndpoint;
+import resgraph.modelserver.grpc.ModelEndpoint;
 import resgraph.modelserver.ModelServer;
 import resgraph.platform.grpc.GrpcChannels;
 import resgraph.v1.ModelServiceGrpc;

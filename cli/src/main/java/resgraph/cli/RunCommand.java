@@ -65,7 +65,8 @@ final class RunCommand implements Callable<Integer> {
   @ArgGroup(exclusive = true)
   PruningOptions pruning;
 
-  @Option(names = "--batch", paramLabel = "N", defaultValue = "128", description = "Latents per ablation task (default: ${DEFAULT-VALUE}).")
+  @Option(names = "--batch", paramLabel = "N", defaultValue = "" + JobRules.DEFAULT_TASK_BATCH_SIZE,
+      description = "Latents per ablation task (default: ${DEFAULT-VALUE}).")
   int batch;
 
   @Option(names = "--workers", defaultValue = "2", description = "Workers of a cluster started for this run (default: ${DEFAULT-VALUE}).")

@@ -1,5 +1,5 @@
 /**
- * The model server as a service: {@link resgraph.modelserver.ModelEndpoint} (gRPC ModelService)
+ * The model server as a service: {@link resgraph.modelserver.grpc.ModelEndpoint} (gRPC ModelService)
  * over {@link resgraph.modelserver.ModelRequests}, the resident pairs, the trace cache and where
  * models come from. {@code resgraph.model.*} is the model itself and knows nothing of this.
  *

@@ -1,8 +1,9 @@
-package resgraph.modelserver;
+package resgraph.modelserver.grpc;
 
 import io.grpc.stub.StreamObserver;
 import jakarta.inject.Singleton;
 import resgraph.model.ModelException;
+import resgraph.modelserver.ModelRequests;
 import resgraph.platform.ResgraphException;
 import resgraph.platform.grpc.GrpcCalls;
 import resgraph.v1.AblateRequest;
