@@ -13,11 +13,7 @@ import java.util.List;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.IntStream;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.Timeout;
-import org.junit.jupiter.api.extension.ExtendWith;
 import resgraph.platform.kafka.Topics;
 import resgraph.testkit.Await;
 import resgraph.v1.AnnotateRequest;
@@ -35,21 +31,7 @@ import resgraph.v1.Phase;
  * A job's life after Submit, driven by JobEvents published here as the graph service and the
  * workers publish them: counting, failing, finalizing, watching and cancelling.
  */
-@ExtendWith(OrchestratorUnderTest.Resolver.class)
-@Timeout(value = 120, unit = TimeUnit.SECONDS)
-class ProgressTest {
-
-  private static OrchestratorUnderTest h;
-
-  @BeforeAll
-  static void harness(OrchestratorUnderTest harness) {
-    h = harness;
-  }
-
-  @AfterEach
-  void reset() {
-    h.graph.reset();
-  }
+class ProgressTest extends OrchestratorTest {
 
   /** A job of several tasks (about 20 latents each). */
   private static Job submit() {

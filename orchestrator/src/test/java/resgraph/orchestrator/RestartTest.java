@@ -6,13 +6,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.grpc.Status;
 import java.util.Collections;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 import java.util.stream.IntStream;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.Timeout;
-import org.junit.jupiter.api.extension.ExtendWith;
 import resgraph.testkit.Await;
 import resgraph.v1.Job;
 import resgraph.v1.JobEvent;
@@ -20,22 +15,7 @@ import resgraph.v1.ListJobsRequest;
 import resgraph.v1.Phase;
 
 /** The orchestrator's state lives in Kafka: a new one carries on where the last one stopped. */
-@ExtendWith(OrchestratorUnderTest.Resolver.class)
-@Timeout(value = 120, unit = TimeUnit.SECONDS)
-class RestartTest {
-
-  private static OrchestratorUnderTest h;
-
-  @BeforeAll
-  static void harness(OrchestratorUnderTest harness) {
-    h = harness;
-  }
-
-  @AfterEach
-  void reset() {
-    h.graph.reset();
-    if (!h.orchestratorRunning()) h.startOrchestrator();
-  }
+class RestartTest extends OrchestratorTest {
 
   private static Job submit() {
     return h.jobs().submit(h.spec().setLayerStart(0).setLayerEnd(3).setTaskBatchSize(20).build());

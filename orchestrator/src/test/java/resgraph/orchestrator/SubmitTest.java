@@ -18,11 +18,7 @@ import java.util.Set;
 import java.util.TreeMap;
 import java.util.TreeSet;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.Timeout;
-import org.junit.jupiter.api.extension.ExtendWith;
 import resgraph.platform.kafka.Topics;
 import resgraph.testkit.KafkaProbe;
 import resgraph.v1.AblateRequest;
@@ -41,21 +37,7 @@ import resgraph.v1.TraceRequest;
 import resgraph.v1.TraceResponse;
 
 /** Submit: how a job is planned and queued, and every way a spec is refused. */
-@ExtendWith(OrchestratorUnderTest.Resolver.class)
-@Timeout(value = 120, unit = TimeUnit.SECONDS)
-class SubmitTest {
-
-  private static OrchestratorUnderTest h;
-
-  @BeforeAll
-  static void harness(OrchestratorUnderTest harness) {
-    h = harness;
-  }
-
-  @AfterEach
-  void reset() {
-    h.graph.reset();
-  }
+class SubmitTest extends OrchestratorTest {
 
   /**
    * The tasks on resgraph.tasks cover exactly METHOD.md step 2's candidates, as the model server's
