@@ -33,9 +33,8 @@ public final class Listeners implements ApplicationEventListener<StartupEvent> {
   }
 
   @Override
-  @SuppressWarnings({"rawtypes", "unchecked"})
   public void onApplicationEvent(StartupEvent event) {
-    for (TopicListener<?> listener : (java.util.Collection<TopicListener<?>>) (java.util.Collection) context.getBeansOfType(TopicListener.class)) {
+    for (TopicListener<?> listener : context.getBeansOfType(TopicListener.class)) {
       listener.ended().thenAccept(end -> end.ifPresent(failure -> {
         LOG.error("listener {} stopped on a failure", listener.name());
         onFailure.ifPresent(f -> f.failed(listener.name(), failure));

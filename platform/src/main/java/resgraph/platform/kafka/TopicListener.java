@@ -4,12 +4,14 @@ import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.MessageLite;
 import com.google.protobuf.Parser;
 import java.time.Duration;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Function;
 import org.apache.kafka.clients.consumer.ConsumerRebalanceListener;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
@@ -90,7 +92,7 @@ public final class TopicListener<V extends MessageLite> implements AutoCloseable
   private final CountDownLatch stopping = new CountDownLatch(1);
   private final CompletableFuture<Optional<Throwable>> ended = new CompletableFuture<>();
 
-  private TopicListener(Builder<V> b, KafkaBroker broker, java.util.function.Function<TopicListener<V>, Work> work,
+  private TopicListener(Builder<V> b, KafkaBroker broker, Function<TopicListener<V>, Work> work,
       Map<String, Object> modeSettings) {
     this.name = b.name;
     this.topic = b.topic;
@@ -99,7 +101,7 @@ public final class TopicListener<V extends MessageLite> implements AutoCloseable
     this.idlePoll = b.idlePoll;
     this.parser = b.parser;
     this.typeName = b.typeName;
-    Map<String, Object> settings = new java.util.HashMap<>(b.settings);
+    Map<String, Object> settings = new HashMap<>(b.settings);
     settings.putAll(modeSettings);
     this.consumer = broker.consumer(b.group, b.name, settings);
     this.work = work.apply(this);
