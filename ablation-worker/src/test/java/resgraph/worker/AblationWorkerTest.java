@@ -4,12 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static resgraph.worker.TestKafka.awaitTrue;
 
 import ch.qos.logback.classic.spi.ILoggingEvent;
-import io.grpc.ManagedChannel;
-import io.grpc.ManagedChannelBuilder;
-import io.micronaut.context.ApplicationContext;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
@@ -32,12 +28,15 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
-import org.junit.jupiter.api.io.TempDir;
-import resgraph.cluster.Launcher;
-import resgraph.cluster.LocalCluster;
-import resgraph.kafka.Topics;
 import resgraph.model.SyntheticModel;
-import resgraph.modelserver.ModelServer;
+import resgraph.platform.job.RecordedJobs;
+import resgraph.platform.kafka.TopicListener;
+import resgraph.platform.kafka.Topics;
+import resgraph.testkit.Await;
+import resgraph.testkit.KafkaProbe;
+import resgraph.testkit.KafkaProbe.Read;
+import resgraph.testkit.LogCapture;
+import resgraph.testkit.TestCluster;
 import resgraph.v1.AblateRequest;
 import resgraph.v1.AblateResponse;
 import resgraph.v1.AblationTask;
@@ -46,7 +45,6 @@ import resgraph.v1.JobEvent;
 import resgraph.v1.JobRecord;
 import resgraph.v1.LayerActivations;
 import resgraph.v1.ModelRef;
-import resgraph.v1.ModelServiceGrpc;
 import resgraph.v1.Phase;
 import resgraph.v1.SparseActivations;
 import resgraph.v1.TaskEffects;
@@ -54,11 +52,12 @@ import resgraph.v1.TaskFailure;
 import resgraph.v1.TokenizeRequest;
 import resgraph.v1.TraceRequest;
 import resgraph.v1.TraceResponse;
-import resgraph.worker.TestKafka.Read;
+import resgraph.worker.kafka.CrashAfterPublish;
+import resgraph.worker.kafka.TaskListener;
 
 /**
- * Workers as the cluster runs them, in this JVM: the real Kafka broker of the local cluster (its
- * own process), a real model server on a generated model, and each worker its own Micronaut
+ * Workers as the cluster runs them, in this JVM: the test cluster's real Kafka broker (its own
+ * process) and real model server on a generated model, and each worker its own Micronaut
  * context. Every worker shares the one group, so each test waits until its tasks are committed,
  * leaving nothing for the next; jobs are named per test and everything read is filtered by job.
  */
@@ -71,37 +70,21 @@ class AblationWorkerTest {
       SyntheticModel.Spec.builder().layers(3).dModel(64).heads(4).dSae(256).l0(10).seed(7).build();
   private static final Duration WAIT = Duration.ofSeconds(60);
 
-  @TempDir static Path dir;
-
-  private static LocalCluster cluster;
-  private static TestKafka kafka;
-  private static Map<String, Object> modelProperties;
-  private static ApplicationContext modelServer;
-  private static ManagedChannel channel;
+  private static TestCluster cluster;
+  private static KafkaProbe kafka;
   private static ModelRef ref;
   private static List<Integer> tokens;
   private static int target;
   /** METHOD.md step 2's candidates of layers 0 and 1. */
   private static Map<Integer, List<Integer>> candidates;
 
-  private final List<ApplicationContext> workers = new ArrayList<>();
+  private final List<TestCluster.Service> workers = new ArrayList<>();
 
   @BeforeAll
-  static void start() throws IOException {
-    cluster = LocalCluster.infrastructure(dir.resolve("cluster"), new LocalCluster.Options(1, "demo", "demo"), msg -> {});
-    kafka = new TestKafka(cluster.endpoints().kafka());
-    Topics.ensure(kafka.admin(), 1);
-
-    SyntheticModel.write(SPEC, dir.resolve("shapes"), SyntheticModel.Format.PLAIN);
-    int port = Launcher.freePort();
-    modelProperties = Map.of("grpc.server.port", port, "grpc.server.host", "127.0.0.1",
-        "resgraph.cache-dir", dir.resolve("cache").toString(),
-        // nothing here may reach the real hub
-        "resgraph.hub.url", "http://127.0.0.1:" + Launcher.freePort());
-    modelServer = ModelServer.start(modelProperties);
-    channel = ManagedChannelBuilder.forAddress("127.0.0.1", port).usePlaintext().build();
-
-    ref = ModelRef.newBuilder().setModel(dir.resolve("shapes/model").toString()).setSaes(dir.resolve("shapes/saes").toString()).build();
+  static void start() {
+    cluster = TestCluster.builder().model(SPEC).start();
+    kafka = cluster.kafkaProbe();
+    ref = cluster.model();
     tokens = model().tokenize(TokenizeRequest.newBuilder().setRef(ref).setText(PROMPT).build()).getTokensList();
     TraceResponse trace = model().trace(TraceRequest.newBuilder().setRef(ref).addAllTokens(tokens).build());
     target = trace.getTarget();
@@ -117,44 +100,36 @@ class AblationWorkerTest {
 
   @AfterEach
   void stopWorkers() {
-    workers.forEach(ApplicationContext::close);
+    for (TestCluster.Service w : workers) w.close();
     workers.clear();
   }
 
   /** A test that stopped the model server and failed before starting it again must not fail the next. */
   @AfterEach
   void modelServerUp() {
-    if (!modelServer.isRunning()) modelServer = ModelServer.start(modelProperties);
+    cluster.startModelServer();
   }
 
   @AfterAll
-  static void stop() throws InterruptedException {
-    if (channel != null) {
-      channel.shutdownNow();
-      channel.awaitTermination(10, TimeUnit.SECONDS);
-    }
-    if (modelServer != null) modelServer.close();
-    if (kafka != null) kafka.close();
-    if (cluster != null) cluster.stop();
+  static void stop() throws Exception {
+    if (cluster != null) cluster.close();
   }
 
   // ---- helpers ----------------------------------------------------------------------------
 
-  private static ModelServiceGrpc.ModelServiceBlockingStub model() {
-    return ModelServiceGrpc.newBlockingStub(channel).withDeadlineAfter(60, TimeUnit.SECONDS);
+  private static resgraph.v1.ModelServiceGrpc.ModelServiceBlockingStub model() {
+    return cluster.modelServer();
   }
 
-  private ApplicationContext worker(String name, Map<String, Object> extra) {
+  private TestCluster.Service worker(String name, Map<String, Object> extra) {
     Map<String, Object> p = new HashMap<>(extra);
-    p.put("kafka.bootstrap.servers", cluster.endpoints().kafka());
-    p.put("resgraph.model-server.address", "127.0.0.1:" + modelProperties.get("grpc.server.port"));
     p.put("resgraph.worker.name", name);
-    ApplicationContext ctx = AblationWorker.start(p);
-    workers.add(ctx);
-    return ctx;
+    TestCluster.Service w = cluster.start(AblationWorker::start, p);
+    workers.add(w);
+    return w;
   }
 
-  private ApplicationContext worker(String name) {
+  private TestCluster.Service worker(String name) {
     return worker(name, Map.of());
   }
 
@@ -209,7 +184,7 @@ class AblationWorkerTest {
   }
 
   private static void awaitCommitted(List<RecordMetadata> sent) {
-    awaitTrue("the workers commit the offsets of " + sent.size() + " tasks", WAIT, () -> kafka.committedPast(sent));
+    kafka.awaitCommittedPast(TaskListener.GROUP, sent, WAIT);
   }
 
   /** The "done" lines the task loop logged for a job, by the thread (so the worker) that logged them. */
@@ -245,10 +220,10 @@ class AblationWorkerTest {
 
   @Test
   void twoWorkersSplitTheTasksAndAnswerEachOnce() {
-    try (LogCapture log = new LogCapture(TaskLoop.class)) {
+    try (LogCapture log = new LogCapture(TaskListener.class)) {
       worker("w-left");
       worker("w-right");
-      kafka.awaitGroup(2, WAIT);
+      kafka.awaitGroup(TaskListener.GROUP, 2, WAIT);
       List<RecordMetadata> sent = publish(tasks("j-split", 24));
       awaitEffects("j-split", 24);
       awaitCommitted(sent);
@@ -302,11 +277,11 @@ class AblationWorkerTest {
   void tasksWaitOutAModelServerRestartWithBackoff() {
     worker("w-restart");
     List<AblationTask> tasks = tasks("j-restart", 3);
-    try (LogCapture log = new LogCapture(TaskRunner.class)) {
-      modelServer.close();
+    try (LogCapture log = new LogCapture(TopicListener.class)) {
+      cluster.stopModelServer();
       List<RecordMetadata> sent = tasks.stream().map(t -> publish(t, 5)).toList();
-      awaitTrue("three retries of the first task", WAIT, () -> retries(log, "j-restart/0").size() >= 3);
-      modelServer = ModelServer.start(modelProperties);
+      Await.until("three retries of the first task", WAIT, () -> retries(log, "j-restart/0").size() >= 3);
+      cluster.startModelServer();
 
       Map<Integer, TaskEffects> got = awaitEffects("j-restart", 3).stream()
           .collect(Collectors.toMap(r -> r.value().getTask(), Read::value));
@@ -325,14 +300,14 @@ class AblationWorkerTest {
   @Test
   void aWorkerWaitingOnTheModelServerDoesNotHoldUpTheGroup() {
     worker("w-busy");
-    try (LogCapture log = new LogCapture(TaskRunner.class)) {
-      modelServer.close();
+    try (LogCapture log = new LogCapture(TopicListener.class)) {
+      cluster.stopModelServer();
       List<RecordMetadata> sent = publish(tasks("j-busy", 6));
-      awaitTrue("w-busy retrying", WAIT, () -> !log.events().isEmpty());
+      Await.until("w-busy retrying", WAIT, () -> !retries(log, "j-busy/").isEmpty());
       // it keeps polling with its partitions paused, so a new member is in within a heartbeat or two
       worker("w-joining");
-      kafka.awaitGroup(2, Duration.ofSeconds(15));
-      modelServer = ModelServer.start(modelProperties);
+      kafka.awaitGroup(TaskListener.GROUP, 2, Duration.ofSeconds(15));
+      cluster.startModelServer();
 
       awaitEffects("j-busy", 6);
       awaitCommitted(sent);
@@ -346,7 +321,7 @@ class AblationWorkerTest {
   @Test
   void aModelServerDownForLongerThanTheRetryTimeFailsTheTask() {
     worker("w-retry-for", Map.of("resgraph.worker.retry-for", "2500ms", "resgraph.worker.backoff-initial", "200ms"));
-    modelServer.close();
+    cluster.stopModelServer();
     AblationTask t = tasks("j-retry-for", 1).get(0);
     RecordMetadata sent = publish(t, null);
 
@@ -363,7 +338,8 @@ class AblationWorkerTest {
   }
 
   private static List<ILoggingEvent> retries(LogCapture log, String task) {
-    return log.events().stream().filter(e -> e.getMessage().contains("retrying in") && e.getArgumentArray()[0].equals(task)).toList();
+    return log.events().stream().filter(e -> e.getMessage().contains("retrying in")
+        && e.getArgumentArray()[0].toString().startsWith(task)).toList();
   }
 
   @Test
@@ -371,11 +347,12 @@ class AblationWorkerTest {
     // cancelled before the worker starts: it reads the jobs topic before taking any task
     publishPhase("j-cancelled", Phase.PHASE_CANCELLED);
     List<RecordMetadata> sent = new ArrayList<>(publish(tasks("j-cancelled", 3)));
-    ApplicationContext w = worker("w-skip");
+    TestCluster.Service w = worker("w-skip");
     // failed while the worker runs: it follows the topic
     publishPhase("j-failed", Phase.PHASE_FAILED);
-    JobPhases phases = w.getBean(JobPhases.class);
-    awaitTrue("the worker sees j-failed fail", WAIT, () -> phases.phase("j-failed").equals(Optional.of(Phase.PHASE_FAILED)));
+    RecordedJobs jobs = w.context().getBean(RecordedJobs.class);
+    Await.until("the worker sees j-failed fail", WAIT,
+        () -> jobs.get("j-failed").map(r -> r.getJob().getPhase()).equals(Optional.of(Phase.PHASE_FAILED)));
     sent.addAll(publish(tasks("j-failed", 3)));
     sent.addAll(publish(tasks("j-running", 1)));
 
@@ -393,19 +370,19 @@ class AblationWorkerTest {
     awaitEffects("j-offsets", 5);
     // at once: a stop never comes between a publish and its commit
     stopWorkers();
-    assertEquals(Map.of(), kafka.left(Topics.TASKS), "records a new member of the group would be handed");
+    assertEquals(Map.of(), kafka.left(TaskListener.GROUP, Topics.TASKS), "records a new member of the group would be handed");
   }
 
   @Test
   void aWorkerThatDiesBetweenPublishingAndCommittingHasItsTaskRedelivered() throws Exception {
-    ApplicationContext crashing = worker("w-crash", Map.of("test.crash-after-publish", "true"));
+    TestCluster.Service crashing = worker("w-crash", Map.of("test.crash-after-publish", "true"));
     AblationTask t = task("j-crash", 0, 0, candidates.get(0).subList(0, 4));
     RecordMetadata sent = publish(t, null);
     awaitEffects("j-crash", 1);
-    Optional<Throwable> end = CompletableFuture.supplyAsync(() -> crashing.getBean(TaskLoop.class).awaitEnd())
+    Optional<Throwable> end = CompletableFuture.supplyAsync(() -> crashing.context().getBean(TopicListener.class).awaitEnd())
         .get(WAIT.toSeconds(), TimeUnit.SECONDS);
     assertInstanceOf(CrashAfterPublish.Crash.class, end.orElseThrow());
-    assertFalse(kafka.committedPast(List.of(sent)), "the crashed worker committed its task");
+    assertFalse(kafka.committedPast(TaskListener.GROUP, List.of(sent)), "the crashed worker committed its task");
 
     worker("w-rescue");
     List<Read<TaskEffects>> effects = awaitEffects("j-crash", 2);

@@ -13,12 +13,12 @@ import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
-import java.util.concurrent.TimeUnit;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 import resgraph.cluster.LocalCluster;
+import resgraph.platform.grpc.GrpcChannels;
 import resgraph.v1.GraphServiceGrpc;
 import resgraph.v1.QueryRequest;
 import resgraph.v1.QueryRow;
@@ -51,7 +51,7 @@ final class CypherCommand implements Callable<Integer> {
     String address = graph != null ? graph : LocalCluster.find(dir.path()).filter(LocalCluster::healthy)
         .orElseThrow(() -> new IllegalStateException("no local cluster is running (start one with ./resgraph up, or give --graph)"))
         .endpoints().graphService();
-    ManagedChannel channel = RunCommand.channel(address);
+    ManagedChannel channel = GrpcChannels.open(address);
     try {
       QueryRequest.Builder req = QueryRequest.newBuilder().setCypher(query).setLimit(limit).setParameters(parameters());
       List<String> columns = List.of();
@@ -64,7 +64,7 @@ final class CypherCommand implements Callable<Integer> {
       print(columns, rows);
       return 0;
     } finally {
-      channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+      GrpcChannels.close(channel);
     }
   }
 

@@ -2,14 +2,12 @@ package resgraph.cli;
 
 import picocli.CommandLine.Command;
 import picocli.CommandLine.HelpCommand;
-import resgraph.modelserver.CommandLines;
-import resgraph.modelserver.ModelServer;
 
 /** {@code resgraph}: one command for every part of the system. */
 @Command(name = "resgraph", mixinStandardHelpOptions = true, version = "resgraph 0.1.0",
     description = "Exact causal graphs of a GPT-2 residual stream through sparse autoencoders.",
     subcommands = {RunCommand.class, UpCommand.class, StatusCommand.class, DownCommand.class, CypherCommand.class, BenchCommand.class,
-        AblateCommand.class, ModelServer.class, GenerateCommand.class, HelpCommand.class})
+        AblateCommand.class, ModelServerCommand.class, GenerateCommand.class, HelpCommand.class})
 public final class Main implements Runnable {
 
   @Override

@@ -1,7 +1,6 @@
 package resgraph.cli;
 
 import io.grpc.ManagedChannel;
-import io.grpc.ManagedChannelBuilder;
 import io.grpc.Server;
 import io.grpc.inprocess.InProcessChannelBuilder;
 import io.grpc.inprocess.InProcessServerBuilder;
@@ -10,8 +9,9 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
-import resgraph.modelserver.ModelEndpoint;
+import resgraph.modelserver.grpc.ModelEndpoint;
 import resgraph.modelserver.ModelServer;
+import resgraph.platform.grpc.GrpcChannels;
 import resgraph.v1.ModelServiceGrpc;
 
 /**
@@ -19,8 +19,6 @@ import resgraph.v1.ModelServiceGrpc;
  * (on the in-process transport, so no port is taken) when no server is named.
  */
 final class ModelClient implements AutoCloseable {
-
-  private static final int MAX_MESSAGE = 256 << 20;
 
   final ModelServiceGrpc.ModelServiceBlockingStub stub;
   private final ManagedChannel channel;
@@ -31,12 +29,11 @@ final class ModelClient implements AutoCloseable {
     this.channel = channel;
     this.server = server;
     this.context = context;
-    this.stub = ModelServiceGrpc.newBlockingStub(channel).withMaxInboundMessageSize(MAX_MESSAGE);
+    this.stub = ModelServiceGrpc.newBlockingStub(channel);
   }
 
   static ModelClient connect(String hostPort) {
-    return new ModelClient(ManagedChannelBuilder.forTarget(hostPort).usePlaintext()
-        .maxInboundMessageSize(MAX_MESSAGE).build(), null, null);
+    return new ModelClient(GrpcChannels.open(hostPort), null, null);
   }
 
   static ModelClient inProcess(Map<String, Object> properties) {
@@ -46,7 +43,8 @@ final class ModelClient implements AutoCloseable {
     try {
       Server server = InProcessServerBuilder.forName(name).directExecutor()
           .addService(ctx.getBean(ModelEndpoint.class)).build().start();
-      return new ModelClient(InProcessChannelBuilder.forName(name).directExecutor().build(), server, ctx);
+      return new ModelClient(InProcessChannelBuilder.forName(name).directExecutor()
+          .maxInboundMessageSize(GrpcChannels.MAX_MESSAGE_BYTES).build(), server, ctx);
     } catch (IOException e) {
       ctx.close();
       throw new UncheckedIOException("cannot start the in-process model server", e);
@@ -55,7 +53,7 @@ final class ModelClient implements AutoCloseable {
 
   @Override
   public void close() throws InterruptedException {
-    channel.shutdown().awaitTermination(5, TimeUnit.SECONDS);
+    GrpcChannels.close(channel);
     if (server != null) server.shutdown().awaitTermination(5, TimeUnit.SECONDS);
     if (context != null) context.close();
   }

@@ -7,9 +7,9 @@ import java.nio.file.Path;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.Map;
-import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 import resgraph.cluster.LocalCluster;
+import resgraph.platform.grpc.GrpcChannels;
 import resgraph.v1.DescribeRequest;
 import resgraph.v1.GetJobRequest;
 import resgraph.v1.Job;
@@ -18,7 +18,6 @@ import resgraph.v1.JobSpec;
 import resgraph.v1.ModelRef;
 import resgraph.v1.ModelServiceGrpc;
 import resgraph.v1.Phase;
-import resgraph.v1.Pruning;
 
 /**
  * Two whole jobs through a fresh local cluster (Kafka, workers, Neo4j, finalization), each timed
@@ -46,8 +45,8 @@ final class PipelineBench {
       throws Exception {
     Path dir = Files.createTempDirectory("resgraph-bench-");
     LocalCluster cluster = LocalCluster.start(dir, new LocalCluster.Options(workers, model, model), say);
-    ManagedChannel channel = RunCommand.channel(cluster.endpoints().orchestrator());
-    ManagedChannel modelChannel = RunCommand.channel(cluster.endpoints().modelServer());
+    ManagedChannel channel = GrpcChannels.open(cluster.endpoints().orchestrator());
+    ManagedChannel modelChannel = GrpcChannels.open(cluster.endpoints().modelServer());
     try {
       // the model server loads its model after it starts listening; a job should not wait for that
       say.accept("waiting for the model server to load the model");
@@ -64,8 +63,8 @@ final class PipelineBench {
       for (LocalCluster.Proc p : cluster.processes()) rss.put(p.name(), peakRssMb(p.pid()));
       return new Result(cold, warm, loadSeconds, rss);
     } finally {
-      channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
-      modelChannel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+      GrpcChannels.close(channel);
+      GrpcChannels.close(modelChannel);
       cluster.stop();
     }
   }
@@ -75,7 +74,7 @@ final class PipelineBench {
     Map<String, Long> ticksBefore = cpuTicks(cluster);
     long start = System.nanoTime();
     Job job = jobs.submit(JobSpec.newBuilder().setRef(ModelRef.newBuilder().setModel(model).setSaes(model))
-        .setPrompt(prompt).setPruning(Pruning.newBuilder().setTopK(10)).setTaskBatchSize(batch).build());
+        .setPrompt(prompt).setTaskBatchSize(batch).build());
     for (Iterator<Job> it = jobs.watch(GetJobRequest.newBuilder().setId(job.getId()).build()); it.hasNext(); ) job = it.next();
     double seconds = (System.nanoTime() - start) / 1e9;
     if (job.getPhase() != Phase.PHASE_DONE) throw new IllegalStateException("the benchmark job ended " + job.getPhase() + ": " + job.getError());

@@ -1,20 +1,20 @@
 package resgraph.cli;
 
 import io.grpc.ManagedChannel;
-import io.grpc.ManagedChannelBuilder;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.List;
 import java.util.concurrent.Callable;
-import java.util.concurrent.TimeUnit;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import resgraph.cluster.LocalCluster;
 import resgraph.modelserver.ModelOptions;
+import resgraph.platform.grpc.GrpcChannels;
+import resgraph.platform.job.JobRules;
 import resgraph.v1.Circuit;
 import resgraph.v1.ExportFormat;
 import resgraph.v1.ExportRequest;
@@ -54,7 +54,8 @@ final class RunCommand implements Callable<Integer> {
   Integer target;
 
   static final class PruningOptions {
-    @Option(names = "--top-k", paramLabel = "K", description = "Keep the K largest |effect| edges per layer pair (default: 10).")
+    @Option(names = "--top-k", paramLabel = "K",
+        description = "Keep the K largest |effect| edges per layer pair (default: " + JobRules.DEFAULT_TOP_K + ").")
     Integer topK;
 
     @Option(names = "--threshold", paramLabel = "X", description = "Keep every edge with |effect| >= X instead.")
@@ -64,7 +65,8 @@ final class RunCommand implements Callable<Integer> {
   @ArgGroup(exclusive = true)
   PruningOptions pruning;
 
-  @Option(names = "--batch", paramLabel = "N", defaultValue = "128", description = "Latents per ablation task (default: ${DEFAULT-VALUE}).")
+  @Option(names = "--batch", paramLabel = "N", defaultValue = "" + JobRules.DEFAULT_TASK_BATCH_SIZE,
+      description = "Latents per ablation task (default: ${DEFAULT-VALUE}).")
   int batch;
 
   @Option(names = "--workers", defaultValue = "2", description = "Workers of a cluster started for this run (default: ${DEFAULT-VALUE}).")
@@ -102,7 +104,7 @@ final class RunCommand implements Callable<Integer> {
       graphService = running.endpoints().graphService();
       if (temporary == null) viewer = running.endpoints().viewer();
     }
-    ManagedChannel jobs = channel(orchestrator), graphs = channel(graphService);
+    ManagedChannel jobs = GrpcChannels.open(orchestrator), graphs = GrpcChannels.open(graphService);
     try {
       Job job = JobServiceGrpc.newBlockingStub(jobs).submit(spec);
       System.err.println("resgraph: job " + job.getId() + ": " + job.getProgress().getCandidates() + " latents to ablate in "
@@ -113,7 +115,7 @@ final class RunCommand implements Callable<Integer> {
             + (job.getError().isEmpty() ? "" : ": " + job.getError()));
         return 1;
       }
-      GraphServiceGrpc.GraphServiceBlockingStub g = GraphServiceGrpc.newBlockingStub(graphs).withMaxInboundMessageSize(512 << 20);
+      GraphServiceGrpc.GraphServiceBlockingStub g = GraphServiceGrpc.newBlockingStub(graphs);
       Files.createDirectories(out);
       List<String> written = new ArrayList<>();
       for (ExportFormat f : new ExportFormat[] {ExportFormat.EXPORT_FORMAT_JSON, ExportFormat.EXPORT_FORMAT_DOT,
@@ -130,8 +132,8 @@ final class RunCommand implements Callable<Integer> {
           + (viewer == null ? "" : ", or " + viewer + "/jobs/" + job.getId()));
       return 0;
     } finally {
-      jobs.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
-      graphs.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+      GrpcChannels.close(jobs);
+      GrpcChannels.close(graphs);
       if (temporary != null) temporary.stop();
     }
   }
@@ -148,10 +150,10 @@ final class RunCommand implements Callable<Integer> {
       }
     }
     if (target != null) s.setTarget(target);
-    Pruning.Builder p = Pruning.newBuilder();
-    if (pruning != null && pruning.threshold != null) p.setThreshold(pruning.threshold);
-    else p.setTopK(pruning != null && pruning.topK != null ? pruning.topK : 10);
-    return s.setPruning(p).build();
+    // no rule given: the orchestrator writes in its default
+    if (pruning != null && pruning.threshold != null) s.setPruning(Pruning.newBuilder().setThreshold(pruning.threshold));
+    else if (pruning != null && pruning.topK != null) s.setPruning(Pruning.newBuilder().setTopK(pruning.topK));
+    return s.build();
   }
 
   /** Follows the job to its end, drawing progress on stderr. */
@@ -168,9 +170,5 @@ final class RunCommand implements Callable<Integer> {
 
   static String phaseName(Phase p) {
     return p.name().substring("PHASE_".length()).toLowerCase(java.util.Locale.ROOT);
-  }
-
-  static ManagedChannel channel(String address) {
-    return ManagedChannelBuilder.forTarget(address).usePlaintext().maxInboundMessageSize(512 << 20).build();
   }
 }

@@ -3,7 +3,6 @@ package resgraph.cli;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
-import resgraph.modelserver.CommandLines;
 
 /** Runs the resgraph command inside the test JVM, as a user would from a shell, capturing what it prints. */
 final class Cli {

@@ -17,7 +17,6 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
-import java.util.HashMap;
 import java.util.HashSet;
 import java.util.Iterator;
 import java.util.List;
@@ -27,20 +26,16 @@ import java.util.TreeMap;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Collectors;
-import org.apache.kafka.clients.consumer.ConsumerRecord;
-import org.apache.kafka.clients.consumer.KafkaConsumer;
-import org.apache.kafka.clients.producer.KafkaProducer;
-import org.apache.kafka.clients.producer.ProducerRecord;
-import org.apache.kafka.common.TopicPartition;
-import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 import resgraph.cluster.LocalCluster;
-import resgraph.kafka.Clients;
-import resgraph.kafka.Topics;
+import resgraph.platform.grpc.GrpcChannels;
+import resgraph.platform.kafka.Topics;
+import resgraph.testkit.Await;
+import resgraph.testkit.KafkaProbe;
 import resgraph.model.SyntheticModel;
 import resgraph.v1.AblateRequest;
 import resgraph.v1.AblateResponse;
@@ -76,6 +71,7 @@ class PipelineTest {
   private static Path model, saes;
   private static JsonNode baseline;
   private static ManagedChannel jobsChannel;
+  private static KafkaProbe kafka;
 
   @BeforeAll
   static void start() throws Exception {
@@ -85,13 +81,15 @@ class PipelineTest {
     model = dir.resolve("m/model");
     saes = dir.resolve("m/saes");
     cluster = LocalCluster.start(dir.resolve("cluster"), new LocalCluster.Options(1, model.toString(), saes.toString()), m -> {});
-    jobsChannel = RunCommand.channel(cluster.endpoints().orchestrator());
+    kafka = new KafkaProbe(cluster.endpoints().kafka());
+    jobsChannel = GrpcChannels.open(cluster.endpoints().orchestrator());
     baseline = run("baseline");
   }
 
   @AfterAll
   static void stop() throws InterruptedException {
     if (jobsChannel != null) jobsChannel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+    if (kafka != null) kafka.close();
     if (cluster != null) cluster.stop();
   }
 
@@ -126,7 +124,7 @@ class PipelineTest {
 
   @Test
   void everyRawEdgeIsWhatAblateGivesAndTheCircuitIsTheIndependentPruning() {
-    ModelServiceGrpc.ModelServiceBlockingStub ms = ModelServiceGrpc.newBlockingStub(RunCommand.channel(cluster.endpoints().modelServer()));
+    ModelServiceGrpc.ModelServiceBlockingStub ms = ModelServiceGrpc.newBlockingStub(GrpcChannels.open(cluster.endpoints().modelServer()));
     ModelRef ref = ModelRef.newBuilder().setModel(model.toString()).setSaes(saes.toString()).build();
     List<Integer> tokens = new ArrayList<>();
     baseline.get("tokens").forEach(t -> tokens.add(t.asInt()));
@@ -221,16 +219,11 @@ class PipelineTest {
   void effectsDeliveredTwiceChangeNothing() throws Exception {
     String id = baseline.get("job").asText();
     long before = count("MATCH ()-[r:EFFECT {job: $job}]->() RETURN count(r) AS n");
-    ConsumerRecord<String, byte[]> first = firstRecord(Topics.EFFECTS, id);
-    int task = TaskEffects.parseFrom(first.value()).getTask();
-    long storedBefore = storedEvents(id, task);
-    try (KafkaProducer<String, byte[]> p = new KafkaProducer<>(Map.of("bootstrap.servers", cluster.endpoints().kafka()),
-        new org.apache.kafka.common.serialization.StringSerializer(), new org.apache.kafka.common.serialization.ByteArraySerializer())) {
-      p.send(new ProducerRecord<>(Topics.EFFECTS, first.key(), first.value())).get();
-    }
+    TaskEffects first = kafka.readAll(Topics.EFFECTS, TaskEffects.parser(), e -> e.getJobId().equals(id)).get(0).value();
+    long storedBefore = storedEvents(id, first.getTask());
+    kafka.publish(Topics.EFFECTS, id, first);
     // the graph service answers a redelivery with another stored event: once it is there, the copy was handled
-    long deadline = System.nanoTime() + Duration.ofMinutes(2).toNanos();
-    while (storedEvents(id, task) == storedBefore) assertTrue(System.nanoTime() < deadline, "no stored event for the copy");
+    Await.until("a stored event for the copy", Duration.ofMinutes(2), () -> storedEvents(id, first.getTask()) > storedBefore);
     assertEquals(before, count("MATCH ()-[r:EFFECT {job: $job}]->() RETURN count(r) AS n"));
     assertEquals(Phase.PHASE_DONE, jobs().get(GetJobRequest.newBuilder().setId(id).build()).getPhase());
   }
@@ -269,7 +262,7 @@ class PipelineTest {
     Map<String, String> served = Map.of(cluster.endpoints().modelServer(), "resgraph.v1.ModelService",
         cluster.endpoints().orchestrator(), "resgraph.v1.JobService", cluster.endpoints().graphService(), "resgraph.v1.GraphService");
     for (Map.Entry<String, String> server : served.entrySet()) {
-      ManagedChannel channel = RunCommand.channel(server.getKey());
+      ManagedChannel channel = GrpcChannels.open(server.getKey());
       try {
         CompletableFuture<ServerReflectionResponse> answer = new CompletableFuture<>();
         StreamObserver<ServerReflectionRequest> requests = ServerReflectionGrpc.newStub(channel)
@@ -346,37 +339,13 @@ class PipelineTest {
   }
 
   private static JsonNode graphOf(Job job) throws Exception {
-    resgraph.v1.ExportResponse r = resgraph.v1.GraphServiceGrpc.newBlockingStub(RunCommand.channel(cluster.endpoints().graphService()))
-        .withMaxInboundMessageSize(256 << 20)
+    resgraph.v1.ExportResponse r = resgraph.v1.GraphServiceGrpc.newBlockingStub(GrpcChannels.open(cluster.endpoints().graphService()))
         .export(resgraph.v1.ExportRequest.newBuilder().setJobId(job.getId()).setFormat(resgraph.v1.ExportFormat.EXPORT_FORMAT_JSON).build());
     return JSON.readTree(r.getContent().toByteArray());
   }
 
-  private static ConsumerRecord<String, byte[]> firstRecord(String topic, String key) {
-    for (ConsumerRecord<String, byte[]> r : readAll(topic)) if (key.equals(r.key())) return r;
-    throw new AssertionError("no record keyed " + key + " on " + topic);
-  }
-
-  private static long storedEvents(String job, int task) throws Exception {
-    long n = 0;
-    for (ConsumerRecord<String, byte[]> r : readAll(Topics.JOB_EVENTS)) {
-      if (!job.equals(r.key())) continue;
-      JobEvent e = JobEvent.parseFrom(r.value());
-      if (e.hasStored() && e.getStored().getTask() == task) n++;
-    }
-    return n;
-  }
-
-  /** Every record of a topic, read with no group from the beginning to the end offsets. */
-  private static List<ConsumerRecord<String, byte[]>> readAll(String topic) {
-    try (KafkaConsumer<String, byte[]> c = Clients.consumer(cluster.endpoints().kafka(), null, new ByteArrayDeserializer(), Map.of())) {
-      List<TopicPartition> parts = c.partitionsFor(topic).stream().map(p -> new TopicPartition(topic, p.partition())).toList();
-      c.assign(parts);
-      c.seekToBeginning(parts);
-      Map<TopicPartition, Long> end = new HashMap<>(c.endOffsets(parts));
-      List<ConsumerRecord<String, byte[]>> out = new ArrayList<>();
-      while (parts.stream().anyMatch(p -> c.position(p) < end.get(p))) c.poll(Duration.ofMillis(200)).forEach(out::add);
-      return out;
-    }
+  private static long storedEvents(String job, int task) {
+    return kafka.readAll(Topics.JOB_EVENTS, JobEvent.parser(), e -> e.getJobId().equals(job) && e.hasStored()
+        && e.getStored().getTask() == task).size();
   }
 }

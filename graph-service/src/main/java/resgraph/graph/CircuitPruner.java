@@ -7,6 +7,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
+import resgraph.platform.job.JobRules;
 import resgraph.v1.Pruning;
 
 /**
@@ -20,17 +21,6 @@ import resgraph.v1.Pruning;
  * </ol>
  */
 public final class CircuitPruner {
-
-  /** A raw edge {@code layer.source -> (layer+1).target} with weight e. */
-  public record RawEdge(int layer, int source, int target, float weight) {
-    public String sourceId() {
-      return layer + "." + source;
-    }
-
-    public String targetId() {
-      return (layer + 1) + "." + target;
-    }
-  }
 
   /** Largest |e| first; equal |e| by source latent, then target latent. */
   static final Comparator<RawEdge> RANK = Comparator
@@ -46,7 +36,7 @@ public final class CircuitPruner {
 
   private CircuitPruner() {}
 
-  /** The circuit's edges, in {@link #ORDER}. {@code rule} unset means top_k {@value Jobs#DEFAULT_TOP_K}. */
+  /** The circuit's edges, in {@link #ORDER}. {@code rule} unset means METHOD.md's default ({@link JobRules#pruningOrDefault}). */
   public static List<RawEdge> prune(List<RawEdge> raw, Pruning rule) {
     List<RawEdge> kept = new ArrayList<>();
     for (List<RawEdge> pair : byLayer(raw).values()) kept.addAll(strongest(pair, rule));
@@ -72,18 +62,12 @@ public final class CircuitPruner {
   /**
    * Step 7's first part on some edges of one layer pair. The strongest of a pair are among the
    * strongest of any part of it (RANK is a total order), so the graph service marks each task's
-   * strongest as candidates while storing it, and Finalize prunes the candidates alone: the same
+   * strongest as candidates while storing it, and Prune prunes the candidates alone: the same
    * circuit as from every raw edge, without reading them all back.
    */
   static List<RawEdge> strongest(List<RawEdge> pair, Pruning rule) {
-    return switch (rule.getRuleCase()) {
-      case THRESHOLD -> pair.stream().filter(e -> Math.abs(e.weight()) >= rule.getThreshold()).toList();
-      case TOP_K -> top(pair, rule.getTopK());
-      case RULE_NOT_SET -> top(pair, Jobs.DEFAULT_TOP_K);
-    };
-  }
-
-  private static List<RawEdge> top(List<RawEdge> pair, int k) {
-    return pair.stream().sorted(RANK).limit(k).toList();
+    Pruning r = JobRules.pruningOrDefault(rule);
+    return r.hasThreshold() ? pair.stream().filter(e -> Math.abs(e.weight()) >= r.getThreshold()).toList()
+        : pair.stream().sorted(RANK).limit(r.getTopK()).toList();
   }
 }

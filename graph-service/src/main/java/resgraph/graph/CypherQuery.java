@@ -15,6 +15,7 @@ import org.neo4j.driver.TransactionConfig;
 import org.neo4j.driver.Value;
 import org.neo4j.driver.exceptions.ClientException;
 import org.neo4j.driver.exceptions.TransientException;
+import resgraph.platform.ResgraphException;
 import resgraph.v1.QueryRequest;
 import resgraph.v1.QueryRow;
 
@@ -27,7 +28,7 @@ import resgraph.v1.QueryRow;
 @Singleton
 public final class CypherQuery {
 
-  static final int DEFAULT_LIMIT = 1000;
+  public static final int DEFAULT_LIMIT = 1000;
   static final int DEFAULT_TIMEOUT_MS = 30_000;
 
   private final Driver driver;
@@ -51,12 +52,12 @@ public final class CypherQuery {
    * out, and rows a client does not read in time end it too.
    */
   public void run(QueryRequest req, Sink out) {
-    if (req.getCypher().isBlank()) throw GraphException.badRequest("cypher is empty");
+    if (req.getCypher().isBlank()) throw ResgraphException.badRequest("cypher is empty");
     if (req.getLimit() < 0) {
-      throw GraphException.badRequest("limit must not be negative (0 means " + DEFAULT_LIMIT + "), not " + req.getLimit());
+      throw ResgraphException.badRequest("limit must not be negative (0 means " + DEFAULT_LIMIT + "), not " + req.getLimit());
     }
     if (req.getTimeoutMs() < 0) {
-      throw GraphException.badRequest("timeout_ms must not be negative (0 means " + DEFAULT_TIMEOUT_MS + "), not "
+      throw ResgraphException.badRequest("timeout_ms must not be negative (0 means " + DEFAULT_TIMEOUT_MS + "), not "
           + req.getTimeoutMs());
     }
     int limit = req.getLimit() == 0 ? DEFAULT_LIMIT : req.getLimit();
@@ -80,21 +81,21 @@ public final class CypherQuery {
     } catch (ClientException e) {
       throw refusal(e);
     } catch (TransientException e) {
-      throw new GraphException(GraphException.Kind.UNAVAILABLE, "Neo4j could not run the query now, try again ("
+      throw new ResgraphException(ResgraphException.Kind.UNAVAILABLE, "Neo4j could not run the query now, try again ("
           + e.code() + "): " + e.getMessage(), e);
     }
   }
 
   /** What a client error means for the caller, with Neo4j's own message. */
-  private static GraphException refusal(ClientException e) {
+  private static ResgraphException refusal(ClientException e) {
     String code = e.code() == null ? "" : e.code();
     if (code.equals("Neo.ClientError.Statement.AccessMode") || code.startsWith("Neo.ClientError.Schema.")) {
-      return new GraphException(GraphException.Kind.BAD_REQUEST,
+      return new ResgraphException(ResgraphException.Kind.BAD_REQUEST,
           "the query tried to write to the graph, and Query is read-only (use MATCH ... RETURN): " + e.getMessage(), e);
     }
     if (code.startsWith("Neo.ClientError.Transaction.TransactionTimedOut")) {
-      return new GraphException(GraphException.Kind.TIMEOUT, "the query ran longer than its timeout: " + e.getMessage(), e);
+      return new ResgraphException(ResgraphException.Kind.TIMEOUT, "the query ran longer than its timeout: " + e.getMessage(), e);
     }
-    return new GraphException(GraphException.Kind.BAD_REQUEST, "Neo4j refused the query (" + code + "): " + e.getMessage(), e);
+    return new ResgraphException(ResgraphException.Kind.BAD_REQUEST, "Neo4j refused the query (" + code + "): " + e.getMessage(), e);
   }
 }

@@ -13,8 +13,9 @@ import org.neo4j.driver.Record;
 import org.neo4j.driver.Session;
 import org.neo4j.driver.TransactionContext;
 import org.neo4j.driver.exceptions.ClientException;
-import resgraph.graph.CircuitPruner.RawEdge;
+import resgraph.platform.ResgraphException;
 import resgraph.v1.LatentEffects;
+import resgraph.v1.Pruning;
 import resgraph.v1.TaskEffects;
 
 /**
@@ -26,7 +27,7 @@ import resgraph.v1.TaskEffects;
  * uniqueness constraint, returning their element ids, then the edges are CREATEd between features
  * found by element id, a direct read, instead of a seek in the constraint's four-key index per
  * edge end. A MERGE per edge would run at some 3,000 edges a second. The edges that pass the job's
- * pruning rule within the task are marked candidates, so that Finalize reads those alone (see
+ * pruning rule within the task are marked candidates, so that Prune reads those alone (see
  * {@link CircuitPruner#strongest}).
  */
 @Singleton
@@ -64,40 +65,44 @@ public final class EffectsStore {
   }
 
   private final Driver driver;
+  private final JobNodes jobs;
 
-  public EffectsStore(Driver driver) {
+  EffectsStore(Driver driver, JobNodes jobs) {
     this.driver = driver;
+    this.jobs = jobs;
   }
 
   /**
-   * Stores the task's edges, or finds them already stored. Throws {@link GraphException} for a
+   * Stores the task's edges, marking as candidates those that pass the job's pruning rule (as the
+   * orchestrator records it), or finds them already stored. Throws {@link ResgraphException} for a
    * message that can never be stored (BAD_REQUEST) or whose job is not registered (NOT_FOUND);
    * anything else it throws (Neo4j unreachable, a deadlock that outlasted the driver's retries) is
    * worth retrying.
    */
   public Stored store(TaskEffects task) {
     List<List<Group>> batches = batches(groups(task));
+    Pruning rule = jobs.recorded(task.getJobId()).getSpec().getPruning();
     long edges = batches.stream().flatMap(List::stream).mapToLong(Group::edges).sum();
     List<List<Integer>> features = features(task);
     try (Session session = driver.session()) {
-      return session.executeWrite(tx -> write(tx, task, edges, batches, features));
+      return session.executeWrite(tx -> write(tx, task, rule, edges, batches, features));
     } catch (ClientException e) {
       // a copy of this task, written at the same time by another writer, created its (:Task) first
       if (!"Neo.ClientError.Schema.ConstraintValidationFailed".equals(e.code())) throw e;
       try (Session session = driver.session()) {
-        return session.executeWrite(tx -> write(tx, task, edges, batches, features));
+        return session.executeWrite(tx -> write(tx, task, rule, edges, batches, features));
       }
     }
   }
 
-  private static Stored write(TransactionContext tx, TaskEffects task, long edges, List<List<Group>> batches,
+  private static Stored write(TransactionContext tx, TaskEffects task, Pruning rule, long edges, List<List<Group>> batches,
       List<List<Integer>> features) {
     Map<String, Object> key = Map.of("job", task.getJobId(), "task", task.getTask());
     List<Record> head = tx.run("""
         MATCH (j:Job {id: $job})
         OPTIONAL MATCH (t:Task {job: $job, task: $task})
-        RETURN j.model AS model, j.saes AS saes, j.pruning AS pruning, t.edges AS edges""", key).list();
-    if (head.isEmpty()) throw GraphException.unknownJob(task.getJobId());
+        RETURN j.model AS model, j.saes AS saes, t.edges AS edges""", key).list();
+    if (head.isEmpty()) throw JobNodes.notRegistered(task.getJobId(), "with the graph service");
     if (!head.get(0).get("edges").isNull()) return new Stored(head.get(0).get("edges").asLong(), false);
     String model = head.get(0).get("model").asString(), saes = head.get(0).get("saes").asString();
     int layer = task.getLayer();
@@ -105,7 +110,7 @@ public final class EffectsStore {
     for (List<Group> batch : batches) {
       for (Group g : batch) for (int i = 0; i < g.edges(); i++) all.add(g.edge(layer, i));
     }
-    Set<RawEdge> candidates = new HashSet<>(CircuitPruner.strongest(all, Jobs.parsePruning(head.get(0).get("pruning").asString())));
+    Set<RawEdge> candidates = new HashSet<>(CircuitPruner.strongest(all, rule));
     double absSum = all.stream().mapToDouble(e -> Math.abs(e.weight())).sum();
 
     // First, so that a concurrent writer of the same task waits on the constraint's lock and then fails.
@@ -141,12 +146,12 @@ public final class EffectsStore {
   /** Each latent's nonzero effects; refuses what can never be an edge. */
   private static List<Group> groups(TaskEffects task) {
     if (task.getLayer() < 0) {
-      throw GraphException.badRequest("task " + task.getTask() + " of job " + task.getJobId() + " has layer " + task.getLayer());
+      throw ResgraphException.badRequest("task " + task.getTask() + " of job " + task.getJobId() + " has layer " + task.getLayer());
     }
     List<Group> groups = new ArrayList<>();
     for (LatentEffects e : task.getEffectsList()) {
       if (e.getDownstreamCount() != e.getDeltaCount()) {
-        throw GraphException.badRequest("task " + task.getTask() + " of job " + task.getJobId() + ": latent " + e.getLatent()
+        throw ResgraphException.badRequest("task " + task.getTask() + " of job " + task.getJobId() + ": latent " + e.getLatent()
             + " has " + e.getDownstreamCount() + " downstream latents but " + e.getDeltaCount() + " deltas");
       }
       List<Integer> targets = new ArrayList<>();
@@ -154,7 +159,7 @@ public final class EffectsStore {
       for (int i = 0; i < e.getDownstreamCount(); i++) {
         float delta = e.getDelta(i);
         if (!Float.isFinite(delta)) {
-          throw GraphException.badRequest("task " + task.getTask() + " of job " + task.getJobId() + ": the effect of latent "
+          throw ResgraphException.badRequest("task " + task.getTask() + " of job " + task.getJobId() + ": the effect of latent "
               + e.getLatent() + " on " + e.getDownstream(i) + " is " + delta);
         }
         if (delta == 0) continue; // not an edge (METHOD.md step 6)

@@ -8,6 +8,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.function.Function;
+import resgraph.platform.ResgraphException;
 import resgraph.v1.Circuit;
 import resgraph.v1.ExportFormat;
 import resgraph.v1.ExportResponse;
@@ -35,10 +36,10 @@ public final class Exports {
         c -> utf8(CircuitPage.html(c, null))));
   }
 
-  private final Circuits circuits;
-  private final Jobs jobs;
+  private final StoredCircuits circuits;
+  private final JobNodes jobs;
 
-  public Exports(Circuits circuits, Jobs jobs) {
+  Exports(StoredCircuits circuits, JobNodes jobs) {
     this.circuits = circuits;
     this.jobs = jobs;
   }
@@ -56,11 +57,11 @@ public final class Exports {
   public ExportResponse export(String jobId, ExportFormat format) {
     Format f = FORMATS.get(format);
     if (f == null) {
-      throw GraphException.badRequest(
+      throw ResgraphException.badRequest(
           "format must be EXPORT_FORMAT_JSON, EXPORT_FORMAT_DOT, EXPORT_FORMAT_NEURONPEDIA or EXPORT_FORMAT_HTML");
     }
-    if (!jobs.find(jobId).finalized()) {
-      throw new GraphException(GraphException.Kind.NOT_READY, "job " + jobId + " has no circuit yet: it is not finalized");
+    if (!jobs.stored(jobId).finalized()) {
+      throw new ResgraphException(ResgraphException.Kind.NOT_READY, "job " + jobId + " has no circuit yet: it is not finalized");
     }
     Circuit circuit = circuits.read(jobId, f.rawEdges());
     return ExportResponse.newBuilder()

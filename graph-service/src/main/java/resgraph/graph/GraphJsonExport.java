@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.util.List;
+import resgraph.platform.job.JobRules;
 import resgraph.v1.Circuit;
 import resgraph.v1.Edge;
 import resgraph.v1.Job;
@@ -39,12 +40,9 @@ final class GraphJsonExport {
     job.getTokenStringsList().forEach(strings::add);
     root.put("target", job.getTarget());
     root.putArray("layers").add(job.getLayerStart()).add(job.getLayerEnd());
-    Pruning pruning = job.getSpec().getPruning();
-    if (pruning.getRuleCase() == Pruning.RuleCase.THRESHOLD) {
-      root.putObject("pruning").put("threshold", pruning.getThreshold());
-    } else {
-      root.putObject("pruning").put("top_k", pruning.getRuleCase() == Pruning.RuleCase.TOP_K ? pruning.getTopK() : Jobs.DEFAULT_TOP_K);
-    }
+    Pruning pruning = JobRules.pruningOrDefault(job.getSpec().getPruning());
+    if (pruning.hasThreshold()) root.putObject("pruning").put("threshold", pruning.getThreshold());
+    else root.putObject("pruning").put("top_k", pruning.getTopK());
     ArrayNode nodes = root.putArray("nodes");
     for (Node n : circuit.getNodesList()) {
       ObjectNode node = nodes.addObject();

@@ -1,9 +1,7 @@
 package resgraph.graph;
 
 import io.micronaut.context.annotation.Context;
-import io.micronaut.context.annotation.Requires;
 import java.time.Duration;
-import java.time.Instant;
 import java.util.List;
 import org.neo4j.driver.Driver;
 import org.neo4j.driver.Session;
@@ -11,6 +9,7 @@ import org.neo4j.driver.exceptions.ServiceUnavailableException;
 import org.neo4j.driver.exceptions.SessionExpiredException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import resgraph.platform.Backoff;
 
 /**
  * The Neo4j data model of resgraph, which other services and users' Cypher depend on, and the
@@ -22,20 +21,20 @@ import org.slf4j.LoggerFactory;
  *     Unique on all four, and shared by every job, so Cypher can ask which prompts use a feature.
  *
  * (:Job {id, prompt, model, saes, centering, tokens, token_strings, target, layer_start, layer_end,
- *        pruning, task_batch_size, created, prediction_ids, prediction_tokens, prediction_values,
+ *        task_batch_size, created, prediction_ids, prediction_tokens, prediction_values,
  *        finalized, raw_edges, circuit_edges, circuit_nodes, effect_shown})
  *     Unique on id. tokens are ids (BOS first when the SAEs prepend it), token_strings their text,
- *     target the measured position, layer_start..layer_end the SAE layer range a:b. pruning is
- *     "top_k=K" or "threshold=X" (METHOD.md step 7, as Finalize applies it). centering is the
- *     ModelRef's Centering name. created is a datetime when the orchestrator gave one.
- *     prediction_* are the model's likeliest next tokens at the target (parallel lists).
- *     finalized is false until Finalize; Finalize sets raw_edges and circuit_edges (counts),
+ *     target the measured position, layer_start..layer_end the SAE layer range a:b. centering is
+ *     the ModelRef's Centering name. created is a datetime when the orchestrator gave one.
+ *     prediction_* are the model's likeliest next tokens at the target (parallel lists). The job's
+ *     spec and phase are the orchestrator's record (resgraph.jobs), not repeated here.
+ *     finalized is false until Annotate; Annotate sets raw_edges and circuit_edges (counts),
  *     circuit_nodes, and effect_shown = sum |weight| over circuit edges / sum over all raw edges.
  *
  * (:Job)-[:ACTIVE {activations, promotes, promotes_ids, promotes_values,
  *                  suppresses, suppresses_ids, suppresses_values}]->(:Feature)
  *     For every latent active at some position of the job's prompt: activations holds its value
- *     at every position (0 where it is off). Finalize adds, for the circuit's nodes, the tokens it
+ *     at every position (0 where it is off). Annotate adds, for the circuit's nodes, the tokens it
  *     promotes and suppresses (METHOD.md step 8, the 10 most extreme each, most extreme first):
  *     token strings, ids and log-probability differences as parallel lists.
  *
@@ -44,7 +43,7 @@ import org.slf4j.LoggerFactory;
  *     activation units (negative: ablating i lowers j, so i excites j). candidate = true on the
  *     edges that pass the job's pruning rule among their task's edges (see
  *     CircuitPruner.strongest), absent otherwise. circuit = true on the edges of the pruned
- *     circuit once the job is finalized; absent otherwise. Indexed on job, and on (job, candidate).
+ *     circuit once the job is annotated; absent otherwise. Indexed on job, and on (job, candidate).
  *
  * (:Task {job, task, edges, abs_sum})
  *     Marks a task whose effects are stored: edges = how many raw edges it added, abs_sum the sum
@@ -53,14 +52,12 @@ import org.slf4j.LoggerFactory;
  * </pre>
  */
 @Context
-@Requires(property = "neo4j.uri")
 final class GraphSchema {
 
   private static final Logger LOG = LoggerFactory.getLogger(GraphSchema.class);
 
-  /** How long startup waits for Neo4j before giving up (a scheduler restarts the service). */
-  private static final Duration STARTUP_WAIT = Duration.ofSeconds(90);
-  private static final Duration MAX_WAIT = Duration.ofSeconds(5);
+  /** How long startup waits for Neo4j before giving up (a scheduler restarts the service), and how often it asks. */
+  private static final Backoff STARTUP_WAIT = new Backoff(Duration.ofMillis(250), Duration.ofSeconds(5), Duration.ofSeconds(90));
 
   private static final List<String> STATEMENTS = List.of(
       "CREATE CONSTRAINT feature_key IF NOT EXISTS FOR (f:Feature) REQUIRE (f.model, f.saes, f.layer, f.latent) IS UNIQUE",
@@ -71,20 +68,19 @@ final class GraphSchema {
       "CREATE INDEX effect_candidate IF NOT EXISTS FOR ()-[e:EFFECT]-() ON (e.job, e.candidate)");
 
   GraphSchema(Driver driver) throws InterruptedException {
-    Instant deadline = Instant.now().plus(STARTUP_WAIT);
-    Duration wait = Duration.ofMillis(250);
-    while (true) {
+    long start = System.nanoTime();
+    for (int attempt = 1; ; attempt++) {
       try (Session session = driver.session()) {
         for (String statement : STATEMENTS) session.run(statement).consume();
         return;
       } catch (ServiceUnavailableException | SessionExpiredException e) {
-        if (Instant.now().isAfter(deadline)) {
-          throw new IllegalStateException("Neo4j did not become reachable within " + STARTUP_WAIT.toSeconds() + " s: "
+        Duration wait = STARTUP_WAIT.delay(attempt);
+        if (!STARTUP_WAIT.allows(Duration.ofNanos(System.nanoTime() - start), wait)) {
+          throw new IllegalStateException("Neo4j did not become reachable within " + STARTUP_WAIT.retryFor().toSeconds() + " s: "
               + e.getMessage(), e);
         }
         LOG.warn("Neo4j is not reachable yet ({}); retrying in {} ms", e.getMessage(), wait.toMillis());
         Thread.sleep(wait.toMillis()); // nothing to wait on: the server is another process
-        wait = wait.multipliedBy(2).compareTo(MAX_WAIT) > 0 ? MAX_WAIT : wait.multipliedBy(2);
       }
     }
   }

@@ -2,7 +2,6 @@ package resgraph.graph;
 
 import io.micronaut.context.annotation.Bean;
 import io.micronaut.context.annotation.Factory;
-import io.micronaut.context.annotation.Value;
 import jakarta.inject.Singleton;
 import java.util.concurrent.TimeUnit;
 import org.neo4j.driver.AuthToken;
@@ -11,29 +10,33 @@ import org.neo4j.driver.Config;
 import org.neo4j.driver.Driver;
 import org.neo4j.driver.GraphDatabase;
 import org.neo4j.driver.Logging;
+import org.neo4j.driver.exceptions.ServiceUnavailableException;
+import org.neo4j.driver.exceptions.SessionExpiredException;
+import resgraph.platform.ResgraphException;
 
-/**
- * The Neo4j driver, from {@code neo4j.uri} (bolt://host:port). The local cluster's Neo4j has
- * authentication off; a production one takes {@code neo4j.user} and {@code neo4j.password}.
- * {@code neo4j.max-retry-seconds} (30) bounds the driver's own retries of a transaction.
- */
+/** The Neo4j driver, from {@link Neo4jConfig}, and what its failures mean to the graph service's callers. */
 @Factory
-final class Neo4jFactory {
+public final class Neo4jFactory {
 
   @Singleton
   @Bean(preDestroy = "close")
-  Driver driver(
-      @Value("${neo4j.uri}") String uri,
-      @Value("${neo4j.user:}") String user,
-      @Value("${neo4j.password:}") String password,
-      @Value("${neo4j.max-retry-seconds:30}") int maxRetrySeconds) {
-    AuthToken auth = user.isEmpty() ? AuthTokens.none() : AuthTokens.basic(user, password);
-    Config config = Config.builder()
+  Driver driver(Neo4jConfig config) {
+    AuthToken auth = config.user() == null || config.user().isEmpty() ? AuthTokens.none()
+        : AuthTokens.basic(config.user(), config.password() == null ? "" : config.password());
+    Config driverConfig = Config.builder()
         .withLogging(Logging.slf4j())
         .withConnectionTimeout(10, TimeUnit.SECONDS)
         // how long executeRead/executeWrite retry transient failures (an unreachable server, deadlocks)
-        .withMaxTransactionRetryTime(maxRetrySeconds, TimeUnit.SECONDS)
+        .withMaxTransactionRetryTime(config.maxRetrySeconds(), TimeUnit.SECONDS)
         .build();
-    return GraphDatabase.driver(uri, auth, config);
+    return GraphDatabase.driver(config.uri(), auth, driverConfig);
+  }
+
+  /** Neo4j out of reach, as a problem a caller can act on (try again later); null for any other failure. */
+  public static ResgraphException unreachable(RuntimeException e) {
+    if (e instanceof ServiceUnavailableException || e instanceof SessionExpiredException) {
+      return ResgraphException.unavailable("Neo4j is unreachable: " + e.getMessage(), e);
+    }
+    return null;
   }
 }

@@ -8,6 +8,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Optional;
 import java.util.stream.Collectors;
+import resgraph.platform.job.JobRules;
 import resgraph.v1.Circuit;
 import resgraph.v1.Edge;
 import resgraph.v1.Job;
@@ -68,10 +69,10 @@ final class NeuronpediaExport {
     if (job.hasCreated()) {
       info.put("create_time_ms", job.getCreated().getSeconds() * 1000 + job.getCreated().getNanos() / 1_000_000);
     }
-    Pruning pruning = job.getSpec().getPruning();
+    Pruning pruning = JobRules.pruningOrDefault(job.getSpec().getPruning());
     ObjectNode settings = metadata.putObject("pruning_settings");
-    if (pruning.getRuleCase() == Pruning.RuleCase.THRESHOLD) settings.put("threshold", pruning.getThreshold());
-    else settings.put("top_k", pruning.getRuleCase() == Pruning.RuleCase.TOP_K ? pruning.getTopK() : Jobs.DEFAULT_TOP_K);
+    if (pruning.hasThreshold()) settings.put("threshold", pruning.getThreshold());
+    else settings.put("top_k", pruning.getTopK());
 
     // the viewer's saved state: nothing pinned or grouped yet
     ObjectNode q = root.putObject("qParams");

@@ -1,32 +1,15 @@
 package resgraph.graph;
 
+import java.time.Instant;
 import java.util.List;
-import resgraph.v1.Job;
-import resgraph.v1.Pruning;
 import resgraph.v1.TokenValue;
 
 /**
- * A job as its (:Job) node holds it: the Job message rebuilt from the node (phase DONE once
- * finalized, RUNNING before: the graph service knows no other phase), the predictions, and what
- * Finalize stored.
+ * What the graph holds of a job, from its (:Job) node: what it was registered with that people
+ * query, its predictions, and what Annotate stored. The job's spec and phase are the
+ * orchestrator's ({@link JobNodes#recorded}).
+ *
+ * @param created when the orchestrator created the job, or null
  */
-public record StoredJob(Job job, List<TokenValue> predictions, boolean finalized, long rawEdges, int circuitEdges,
-    int circuitNodes, double effectShown) {
-
-  public String id() {
-    return job.getId();
-  }
-
-  public String model() {
-    return job.getSpec().getRef().getModel();
-  }
-
-  public String saes() {
-    return job.getSpec().getRef().getSaes();
-  }
-
-  /** The rule Finalize applies: the job's, always set (RegisterJob stores top_k 10 when none was given). */
-  public Pruning pruning() {
-    return job.getSpec().getPruning();
-  }
-}
+public record StoredJob(String id, String prompt, String model, String saes, Instant created, List<TokenValue> predictions,
+    boolean finalized, long rawEdges, int circuitEdges, int circuitNodes, double effectShown) {}

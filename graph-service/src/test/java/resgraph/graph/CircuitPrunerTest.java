@@ -9,7 +9,6 @@ import java.util.List;
 import java.util.Random;
 import java.util.Set;
 import org.junit.jupiter.api.Test;
-import resgraph.graph.CircuitPruner.RawEdge;
 import resgraph.v1.Pruning;
 
 /** METHOD.md step 7 on hand-made edge sets with known answers, and against ReferencePruning on random ones. */

@@ -26,7 +26,6 @@ import resgraph.v1.Edge;
 import resgraph.v1.ExportFormat;
 import resgraph.v1.ExportRequest;
 import resgraph.v1.ExportResponse;
-import resgraph.v1.FinalizeRequest;
 import resgraph.v1.GetCircuitRequest;
 import resgraph.v1.Job;
 import resgraph.v1.JobSpec;
@@ -37,12 +36,12 @@ import resgraph.v1.TokenValue;
 import resgraph.viewer.CircuitDot;
 
 /** The export formats: graph.json's fixed schema, DOT that Graphviz renders, Neuronpedia's graph JSON, the viewer page. */
-@ExtendWith(TestCluster.Start.class)
+@ExtendWith(GraphUnderTest.Start.class)
 class ExportTest {
 
   private static final ObjectMapper JSON = new ObjectMapper();
 
-  private static TestCluster cluster;
+  private static GraphUnderTest cluster;
   private static RealJob job;
   private static Circuit circuit;
 
@@ -50,9 +49,9 @@ class ExportTest {
 
   @BeforeAll
   static void finalizeTheJob() {
-    cluster = TestCluster.get();
+    cluster = GraphUnderTest.get();
     job = RealJob.get();
-    cluster.graph().finalize(FinalizeRequest.newBuilder().setJobId(job.id()).build());
+    cluster.finalizeJob(job.job());
     circuit = cluster.graph().getCircuit(GetCircuitRequest.newBuilder().setJobId(job.id()).setIncludeRawEdges(true).build());
   }
 

@@ -20,40 +20,40 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.function.Executable;
 import org.neo4j.driver.Session;
-import resgraph.graph.CircuitPruner.RawEdge;
+import resgraph.v1.AnnotateRequest;
+import resgraph.v1.AnnotateResponse;
 import resgraph.v1.Circuit;
 import resgraph.v1.Edge;
 import resgraph.v1.ExportFormat;
 import resgraph.v1.ExportRequest;
-import resgraph.v1.FinalizeRequest;
-import resgraph.v1.FinalizeResponse;
 import resgraph.v1.GetCircuitRequest;
 import resgraph.v1.Latent;
 import resgraph.v1.LatentLogitEffects;
 import resgraph.v1.LogitEffectsRequest;
 import resgraph.v1.Node;
 import resgraph.v1.Phase;
+import resgraph.v1.PruneRequest;
 import resgraph.v1.Pruning;
 import resgraph.v1.RegisterJobRequest;
 
 /**
- * Finalize and GetCircuit on a job whose effects came from the real model server through Kafka:
- * the circuit is METHOD.md step 7 of exactly the effects Ablate reported, and its annotations are
- * exactly what LogitEffects says.
+ * Prune, Annotate and GetCircuit on a job whose effects came from the real model server through
+ * Kafka, finalized as the orchestrator does: the circuit is METHOD.md step 7 of exactly the effects
+ * Ablate reported, and its annotations are exactly what LogitEffects says.
  */
-@ExtendWith(TestCluster.Start.class)
+@ExtendWith(GraphUnderTest.Start.class)
 class FinalizeTest {
 
-  private static TestCluster cluster;
+  private static GraphUnderTest cluster;
   private static RealJob job;
-  private static FinalizeResponse finalized;
+  private static AnnotateResponse finalized;
   private static Circuit circuit;
 
   @BeforeAll
   static void finalizeTheJob() {
-    cluster = TestCluster.get();
+    cluster = GraphUnderTest.get();
     job = RealJob.get();
-    finalized = cluster.graph().finalize(FinalizeRequest.newBuilder().setJobId(job.id()).build());
+    finalized = cluster.finalizeJob(job.job());
     circuit = read(job.id());
   }
 
@@ -63,7 +63,7 @@ class FinalizeTest {
 
   private static Set<Edge> edges(Iterable<RawEdge> raw) {
     Set<Edge> out = new HashSet<>();
-    for (RawEdge e : raw) out.add(Circuits.edge(e));
+    for (RawEdge e : raw) out.add(StoredCircuits.edge(e));
     return out;
   }
 
@@ -81,7 +81,7 @@ class FinalizeTest {
     assertFalse(expected.isEmpty(), "the test job should have a circuit");
     List<RawEdge> ordered = new ArrayList<>(expected);
     ordered.sort(CircuitPruner.ORDER);
-    assertEquals(ordered.stream().map(Circuits::edge).toList(), circuit.getEdgesList());
+    assertEquals(ordered.stream().map(StoredCircuits::edge).toList(), circuit.getEdgesList());
     assertEquals(expected.size(), finalized.getEdges());
 
     TreeSet<String> nodeIds = new TreeSet<>();
@@ -141,7 +141,7 @@ class FinalizeTest {
 
   @Test
   void finalizingAgainOrRegisteringAgainChangesNothing() {
-    FinalizeResponse again = cluster.graph().finalize(FinalizeRequest.newBuilder().setJobId(job.id()).build());
+    AnnotateResponse again = cluster.finalizeJob(job.job());
     assertEquals(finalized, again);
     long active = activeCount();
     assertTrue(active > 0);
@@ -168,7 +168,7 @@ class FinalizeTest {
   @Test
   void beforeFinalizeThereIsNoCircuitYet() {
     String id = Fixtures.jobId("unfinalized");
-    cluster.graph().registerJob(Fixtures.job(id));
+    cluster.register(Fixtures.job(id));
     Circuit c = read(id);
     assertEquals(Phase.PHASE_RUNNING, c.getJob().getPhase());
     assertEquals(0, c.getNodesCount());
@@ -181,7 +181,8 @@ class FinalizeTest {
   void anUnknownJobIsNotFound() {
     String id = Fixtures.jobId("unknown");
     refused(Status.Code.NOT_FOUND, id, () -> cluster.graph().getCircuit(GetCircuitRequest.newBuilder().setJobId(id).build()));
-    refused(Status.Code.NOT_FOUND, id, () -> cluster.graph().finalize(FinalizeRequest.newBuilder().setJobId(id).build()));
+    refused(Status.Code.NOT_FOUND, id, () -> cluster.graph().prune(PruneRequest.newBuilder().setJobId(id).build()));
+    refused(Status.Code.NOT_FOUND, id, () -> cluster.graph().annotate(AnnotateRequest.newBuilder().setJobId(id).build()));
     refused(Status.Code.NOT_FOUND, id,
         () -> cluster.graph().export(ExportRequest.newBuilder().setJobId(id).setFormat(ExportFormat.EXPORT_FORMAT_DOT).build()));
   }
@@ -196,6 +197,14 @@ class FinalizeTest {
     refused(Status.Code.INVALID_ARGUMENT, "top_k", () -> cluster.graph().registerJob(zeroK));
     refused(Status.Code.NOT_FOUND, good.getJob().getId(),
         () -> cluster.graph().getCircuit(GetCircuitRequest.newBuilder().setJobId(good.getJob().getId()).build()));
+  }
+
+  @Test
+  void aPruningRuleThatMakesNoSenseIsRefused() {
+    refused(Status.Code.INVALID_ARGUMENT, "top_k", () -> cluster.graph().prune(PruneRequest.newBuilder().setJobId(job.id())
+        .setPruning(Pruning.newBuilder().setTopK(0)).build()));
+    refused(Status.Code.INVALID_ARGUMENT, "threshold", () -> cluster.graph().prune(PruneRequest.newBuilder().setJobId(job.id())
+        .setPruning(Pruning.newBuilder().setThreshold(0)).build()));
   }
 
   static void refused(Status.Code code, String mentions, Executable call) {

@@ -2,7 +2,6 @@ package resgraph.graph;
 
 import java.util.List;
 import java.util.UUID;
-import resgraph.graph.CircuitPruner.RawEdge;
 import resgraph.v1.Job;
 import resgraph.v1.JobSpec;
 import resgraph.v1.LatentEffects;

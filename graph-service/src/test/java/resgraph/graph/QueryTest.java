@@ -17,22 +17,21 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 import org.neo4j.driver.Record;
 import org.neo4j.driver.Session;
-import resgraph.v1.FinalizeRequest;
 import resgraph.v1.QueryRequest;
 import resgraph.v1.QueryRow;
 
 /** Query: read-only Cypher over the real Neo4j, its rows converted to protobuf values. */
-@ExtendWith(TestCluster.Start.class)
+@ExtendWith(GraphUnderTest.Start.class)
 class QueryTest {
 
-  private static TestCluster cluster;
+  private static GraphUnderTest cluster;
   private static RealJob job;
 
   @BeforeAll
   static void finalizeTheJob() {
-    cluster = TestCluster.get();
+    cluster = GraphUnderTest.get();
     job = RealJob.get();
-    cluster.graph().finalize(FinalizeRequest.newBuilder().setJobId(job.id()).build());
+    cluster.finalizeJob(job.job());
   }
 
   /** The column names, then the rows. */

@@ -5,7 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import com.google.protobuf.Timestamp;
 import java.util.ArrayList;
 import java.util.List;
-import resgraph.graph.CircuitPruner.RawEdge;
 import resgraph.v1.AblateRequest;
 import resgraph.v1.AblateResponse;
 import resgraph.v1.Job;
@@ -33,11 +32,11 @@ record RealJob(String id, Job job, TraceResponse trace, List<RawEdge> rawEdges, 
   private static RealJob made;
 
   static synchronized RealJob get() {
-    if (made == null) made = make(TestCluster.get());
+    if (made == null) made = make(GraphUnderTest.get());
     return made;
   }
 
-  private static RealJob make(TestCluster cluster) {
+  private static RealJob make(GraphUnderTest cluster) {
     String id = Fixtures.jobId("real");
     TokenizeResponse tokens = cluster.model().tokenize(TokenizeRequest.newBuilder().setRef(cluster.ref).setText(PROMPT).build());
     TraceResponse trace = cluster.model().trace(TraceRequest.newBuilder().setRef(cluster.ref).addAllTokens(tokens.getTokensList()).build());
@@ -47,7 +46,7 @@ record RealJob(String id, Job job, TraceResponse trace, List<RawEdge> rawEdges, 
         .setTarget(trace.getTarget()).setLayerStart(0).setLayerEnd(3)
         .setCreated(Timestamp.newBuilder().setSeconds(1_790_000_000L))
         .build();
-    cluster.graph().registerJob(RegisterJobRequest.newBuilder().setJob(job).addAllActivations(trace.getLayersList())
+    cluster.register(RegisterJobRequest.newBuilder().setJob(job).addAllActivations(trace.getLayersList())
         .addAllPredictions(trace.getPredictionsList()).build());
 
     List<RawEdge> raw = new ArrayList<>();

@@ -3,7 +3,6 @@ package resgraph.graph;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
-import resgraph.graph.CircuitPruner.RawEdge;
 import resgraph.v1.Pruning;
 
 /**

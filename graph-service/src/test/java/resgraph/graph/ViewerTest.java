@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.net.URI;
+import java.nio.charset.StandardCharsets;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
@@ -25,33 +26,43 @@ import resgraph.v1.Circuit;
 import resgraph.v1.Edge;
 import resgraph.v1.ExportFormat;
 import resgraph.v1.ExportRequest;
-import resgraph.v1.FinalizeRequest;
 import resgraph.v1.GetCircuitRequest;
+import resgraph.v1.Phase;
+import resgraph.v1.RegisterJobRequest;
+import resgraph.testkit.Await;
 import resgraph.viewer.Browser;
 import resgraph.viewer.CircuitDot;
 
 /** The circuit browser the graph service serves: pages, downloads, the Cypher API, and both pages in Chromium. */
-@ExtendWith(TestCluster.Start.class)
+@ExtendWith(GraphUnderTest.Start.class)
 class ViewerTest {
 
   private static final ObjectMapper JSON = new ObjectMapper();
   private static final HttpClient HTTP = HttpClient.newHttpClient();
 
-  private static TestCluster cluster;
+  private static GraphUnderTest cluster;
   private static RealJob job;
   private static Circuit circuit;
 
   @BeforeAll
   static void finalizeTheJob() {
-    cluster = TestCluster.get();
+    cluster = GraphUnderTest.get();
     job = RealJob.get();
-    cluster.graph().finalize(FinalizeRequest.newBuilder().setJobId(job.id()).build());
+    cluster.finalizeJob(job.job());
     circuit = cluster.graph().getCircuit(GetCircuitRequest.newBuilder().setJobId(job.id()).build());
   }
 
   private static HttpResponse<byte[]> get(String path) throws Exception {
     return HTTP.send(HttpRequest.newBuilder(URI.create(cluster.viewer() + path)).timeout(Duration.ofSeconds(60)).build(),
         HttpResponse.BodyHandlers.ofByteArray());
+  }
+
+  private static String page(String path) {
+    try {
+      return new String(get(path).body(), StandardCharsets.UTF_8);
+    } catch (Exception e) {
+      throw new AssertionError("GET " + path, e);
+    }
   }
 
   private static HttpResponse<String> cypher(String body) throws Exception {
@@ -76,6 +87,25 @@ class ViewerTest {
     assertEquals(404, unknown.statusCode());
     assertTrue(new String(unknown.body()).contains("no-such-job"), "the page names the missing job");
     assertEquals(404, get("/nothing/here").statusCode());
+  }
+
+  /** A job without a circuit says why, from the phase the orchestrator records: not "still running" for one that ended. */
+  @Test
+  void aJobWithoutACircuitSaysWhyFromItsRecordedPhase() throws Exception {
+    Map<Phase, String> says = Map.of(Phase.PHASE_RUNNING, "still running", Phase.PHASE_CANCELLED, "was cancelled",
+        Phase.PHASE_FAILED, "the model server ran out of memory");
+    for (Map.Entry<Phase, String> e : says.entrySet()) {
+      RegisterJobRequest job = Fixtures.job(Fixtures.jobId("no-circuit"));
+      String id = job.getJob().getId();
+      cluster.register(job);
+      cluster.record(job.getJob().toBuilder().setPhase(e.getKey()).setError("task 2 failed: the model server ran out of memory").build());
+      String page = Await.until("the page of job " + id + " saying " + e.getValue(), GraphUnderTest.DEADLINE,
+          () -> page("/jobs/" + id), p -> p.contains(e.getValue()));
+      assertTrue(!e.getKey().equals(Phase.PHASE_RUNNING) || !page.contains("cancelled"), page);
+      String phase = e.getKey().name().substring("PHASE_".length()).toLowerCase(java.util.Locale.ROOT);
+      assertTrue(page("/jobs").contains("not finalized: " + phase),
+          "the list shows the job " + phase);
+    }
   }
 
   @Test

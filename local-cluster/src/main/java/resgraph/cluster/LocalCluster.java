@@ -80,10 +80,7 @@ public final class LocalCluster {
     Endpoints e = c.endpoints;
     try {
       say.accept("starting the model server, graph service, orchestrator and " + options.workers() + " workers");
-      Started model = c.launch("model-server", "model-server", "resgraph.modelserver.ModelServer",
-          List.of("-Xmx3g", "-Dai.djl.offline=true"),
-          List.of("--port", String.valueOf(port(e.modelServer())), "--host", "127.0.0.1", "--model", options.model(), "--saes", options.saes()),
-          port(e.modelServer()));
+      Started model = c.launchModelServer();
       Started graph = c.launch("graph-service", "graph-service", "resgraph.graph.GraphServer",
           List.of("-Xmx1g", "-Dgrpc.server.port=" + port(e.graphService()), "-Dkafka.bootstrap.servers=" + e.kafka(),
               "-Dneo4j.uri=" + e.bolt(), "-Dresgraph.model-server.address=" + e.modelServer(),
@@ -176,10 +173,7 @@ public final class LocalCluster {
 
   /** Starts a stopped component again on the same port. */
   public synchronized Proc restartModelServer() {
-    Started model = launch("model-server", "model-server", "resgraph.modelserver.ModelServer",
-        List.of("-Xmx3g", "-Dai.djl.offline=true"),
-        List.of("--port", String.valueOf(port(endpoints.modelServer())), "--host", "127.0.0.1", "--model", options.model(), "--saes",
-            options.saes()), port(endpoints.modelServer()));
+    Started model = launchModelServer();
     await(model);
     save();
     return model.proc();
@@ -218,6 +212,14 @@ public final class LocalCluster {
   }
 
   private record Started(Proc proc, Process process) {}
+
+  /** The model server, loading the cluster's model as soon as it listens. */
+  private Started launchModelServer() {
+    return launch("model-server", "model-server", "resgraph.modelserver.ModelServer",
+        List.of("-Xmx3g", "-Dai.djl.offline=true", "-Dgrpc.server.port=" + port(endpoints.modelServer()), "-Dgrpc.server.host=127.0.0.1",
+            "-Dresgraph.model-server.preload-model=" + options.model(), "-Dresgraph.model-server.preload-saes=" + options.saes()),
+        List.of(), port(endpoints.modelServer()));
+  }
 
   private synchronized Started launch(String name, String module, String main, List<String> jvm, List<String> args, int port) {
     Path log = dir.resolve("logs").resolve(name + ".log");

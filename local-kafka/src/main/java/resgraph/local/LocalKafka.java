@@ -8,7 +8,7 @@ import kafka.server.KafkaConfig;
 import kafka.server.KafkaRaftServer;
 import kafka.tools.StorageTool;
 import org.apache.kafka.common.utils.Time;
-import resgraph.kafka.Topics;
+import resgraph.platform.kafka.Topics;
 
 /**
  * A one-node Kafka broker and controller (KRaft) for the local cluster: {@code LocalKafka PORT

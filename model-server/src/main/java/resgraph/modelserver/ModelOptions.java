@@ -34,14 +34,14 @@ public final class ModelOptions {
     return ModelRef.newBuilder().setModel(model).setSaes(saes).setCentering(centering(centering)).build();
   }
 
-  /** Micronaut properties for a model server that uses these options. */
+  /**
+   * Micronaut properties for a model server that uses these options: where downloads go and the
+   * hub, when given ({@link ModelFilesConfig} says what they are otherwise).
+   */
   public Map<String, Object> properties() {
     Map<String, Object> p = new LinkedHashMap<>();
-    p.put("resgraph.cache-dir", (cacheDir != null ? cacheDir : defaultCacheDir()).toAbsolutePath().toString());
-    String hub = hubUrl != null ? hubUrl : System.getenv("HF_ENDPOINT");
-    if (hub != null && !hub.isBlank()) p.put("resgraph.hub.url", hub);
-    String token = System.getenv("HF_TOKEN");
-    if (token != null && !token.isBlank()) p.put("resgraph.hub.token", token);
+    if (cacheDir != null) p.put("resgraph.cache-dir", cacheDir.toAbsolutePath().toString());
+    if (hubUrl != null) p.put("resgraph.hub.url", hubUrl);
     return p;
   }
 
@@ -52,13 +52,5 @@ public final class ModelOptions {
       case "off", "false" -> Centering.CENTERING_OFF;
       default -> throw new IllegalArgumentException("--centering must be auto, on or off, not " + value);
     };
-  }
-
-  public static Path defaultCacheDir() {
-    String explicit = System.getenv("RESGRAPH_CACHE");
-    if (explicit != null && !explicit.isBlank()) return Path.of(explicit);
-    String xdg = System.getenv("XDG_CACHE_HOME");
-    Path base = xdg != null && !xdg.isBlank() ? Path.of(xdg) : Path.of(System.getProperty("user.home"), ".cache");
-    return base.resolve("resgraph");
   }
 }

@@ -1,9 +1,7 @@
 package resgraph.modelserver;
 
 import ai.djl.Device;
-import io.micronaut.context.annotation.Value;
 import jakarta.annotation.PreDestroy;
-import jakarta.inject.Singleton;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -22,7 +20,6 @@ import resgraph.v1.ModelRef;
  * it, and at most {@code max-resident} stay loaded, the least recently used leaving first. A pair
  * that leaves while leased is freed when its last lease closes, never under a running request.
  */
-@Singleton
 public final class ModelRegistry implements AutoCloseable {
 
   private static final Logger LOG = LoggerFactory.getLogger(ModelRegistry.class);
@@ -81,7 +78,7 @@ public final class ModelRegistry implements AutoCloseable {
   private final LinkedHashMap<Key, Entry> resident = new LinkedHashMap<>(16, 0.75f, true);
   private final Map<Key, CompletableFuture<Loaded>> loading = new LinkedHashMap<>();
 
-  public ModelRegistry(ModelSources sources, @Value("${resgraph.model-server.max-resident:2}") int maxResident) {
+  public ModelRegistry(ModelSources sources, int maxResident) {
     if (maxResident < 1) throw new IllegalArgumentException("resgraph.model-server.max-resident must be at least 1");
     this.sources = sources;
     this.maxResident = maxResident;

@@ -1,75 +1,54 @@
 package resgraph.modelserver;
 
 import io.micronaut.context.ApplicationContext;
-import io.micronaut.runtime.EmbeddedApplication;
+import io.micronaut.runtime.server.event.ServerStartupEvent;
+import io.micronaut.runtime.event.annotation.EventListener;
+import jakarta.inject.Singleton;
 import java.util.Map;
-import java.util.concurrent.Callable;
-import java.util.concurrent.CountDownLatch;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
-import picocli.CommandLine.Command;
-import picocli.CommandLine.Mixin;
-import picocli.CommandLine.Option;
+import resgraph.platform.ServiceApplication;
 
-/** {@code resgraph model-server}: serves ModelService over gRPC in the foreground, as the container does. */
-@Command(name = "model-server", mixinStandardHelpOptions = true,
-    description = "Serve GPT-2 with SAEs over gRPC (resgraph.v1.ModelService, reflection and health).")
-public final class ModelServer implements Callable<Integer> {
+/**
+ * The model server's process: ModelService over gRPC on {@code grpc.server.port} (with reflection
+ * and the standard health service), configured by {@link ModelServerConfig} and
+ * {@link ModelFilesConfig}. {@code resgraph model-server} starts the same application with
+ * properties from its options.
+ */
+@Singleton
+public final class ModelServer {
+
+  static final String SERVICE = "model-server";
 
   private static final Logger LOG = LoggerFactory.getLogger(ModelServer.class);
 
-  @Mixin ModelOptions options;
+  private final ModelRequests requests;
+  private final ModelServerConfig config;
 
-  @Option(names = "--port", defaultValue = "50051", description = "gRPC port (default: ${DEFAULT-VALUE}).")
-  int port;
-
-  @Option(names = "--host", defaultValue = "0.0.0.0", description = "Address to listen on (default: ${DEFAULT-VALUE}).")
-  String host;
-
-  @Option(names = "--max-resident", defaultValue = "2",
-      description = "How many (model, SAEs) pairs stay loaded (default: ${DEFAULT-VALUE}).")
-  int maxResident;
-
-  @Option(names = "--no-preload", description = "Load the pair on the first request instead of at start-up.")
-  boolean noPreload;
-
-  /**
-   * Starts the context and its gRPC server with these extra properties, and returns at once (where
-   * Micronaut.run would block the calling thread); the caller closes the context.
-   */
-  public static ApplicationContext start(Map<String, Object> properties) {
-    ApplicationContext ctx = ApplicationContext.builder(ModelServer.class).properties(properties).start();
-    try {
-      ctx.findBean(EmbeddedApplication.class).ifPresent(EmbeddedApplication::start);
-    } catch (RuntimeException e) {
-      ctx.close();
-      throw e;
-    }
-    return ctx;
-  }
-
-  @Override
-  public Integer call() throws InterruptedException {
-    Map<String, Object> props = options.properties();
-    props.put("grpc.server.port", port);
-    props.put("grpc.server.host", host);
-    props.put("grpc.server.max-inbound-message-size", 64 << 20);
-    props.put("resgraph.model-server.max-resident", maxResident);
-    ApplicationContext ctx = start(props);
-    CountDownLatch stopped = new CountDownLatch(1);
-    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-      ctx.close();
-      stopped.countDown();
-    }));
-    if (!noPreload) {
-      ctx.getBean(ModelService.class).describe(options.ref());
-    }
-    LOG.info("model server listening on {}:{}", host, port);
-    stopped.await();
-    return 0;
+  ModelServer(ModelRequests requests, ModelServerConfig config) {
+    this.requests = requests;
+    this.config = config;
   }
 
   public static void main(String[] args) {
-    System.exit(CommandLines.run(new ModelServer(), args));
+    ServiceApplication.run(ModelServer.class, SERVICE, args);
+  }
+
+  /**
+   * Starts the model server in this JVM with these properties and returns at once (its gRPC server
+   * listening unless {@code grpc.server.enabled} is false); the caller closes the context.
+   */
+  public static ApplicationContext start(Map<String, Object> properties) {
+    return ServiceApplication.start(ModelServer.class, SERVICE, properties);
+  }
+
+  /** Loads the pair {@code preload-model} names once the server listens, so that the first job does not wait for it. */
+  @EventListener
+  void preload(ServerStartupEvent started) {
+    config.preload().ifPresent(ref -> {
+      LOG.info("loading {} with SAEs {}", ref.getModel(), ref.getSaes());
+      requests.describe(ref);
+    });
+    LOG.info("model server listening on port {}", started.getSource().getPort());
   }
 }

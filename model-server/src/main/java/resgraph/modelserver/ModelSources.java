@@ -2,9 +2,6 @@ package resgraph.modelserver;
 
 import ai.djl.Device;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import io.micronaut.context.annotation.Value;
-import jakarta.inject.Inject;
-import jakarta.inject.Singleton;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.URI;
@@ -41,7 +38,6 @@ import resgraph.modelserver.SaeReleases.Release;
  * by the origin resgraph records in a folder it downloads; by a Hugging Face cache folder's
  * repository; by the folder's name; or by the fields of their cfg.json.
  */
-@Singleton
 public final class ModelSources {
 
   private static final Logger LOG = LoggerFactory.getLogger(ModelSources.class);
@@ -75,15 +71,7 @@ public final class ModelSources {
   private final Path huggingFaceCache;
   private final HubClient hub;
 
-  @Inject
-  public ModelSources(
-      @Value("${resgraph.cache-dir}") String cacheDir,
-      @Value("${resgraph.hub.url:`https://huggingface.co`}") String hubUrl,
-      @Value("${resgraph.hub.token:}") String hubToken) {
-    this(Path.of(cacheDir), huggingFaceCache(), URI.create(hubUrl), hubToken, HubClient.logging());
-  }
-
-  /** With where downloads are shown (a terminal's progress bar, or the log). */
+  /** {@code progress} shows downloads: a terminal's progress bar, or the log. */
   public ModelSources(Path cacheDir, Path huggingFaceCache, URI hubUrl, String hubToken, HubClient.Progress progress) {
     this.cacheDir = cacheDir;
     this.huggingFaceCache = huggingFaceCache;

@@ -1,7 +1,5 @@
 package resgraph.modelserver;
 
-import io.micronaut.context.annotation.Value;
-import jakarta.inject.Singleton;
 import java.util.Arrays;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
@@ -18,7 +16,6 @@ import resgraph.model.Trace;
  * share it. Keyed by the loaded instance, not its name, so a pair reloaded from changed files
  * never sees the old traces.
  */
-@Singleton
 public final class TraceCache {
 
   private record Key(SaeModel model, String tokens) {
@@ -31,7 +28,7 @@ public final class TraceCache {
   private final LinkedHashMap<Key, CompletableFuture<Trace>> traces = new LinkedHashMap<>(16, 0.75f, true);
   private long bytes;
 
-  public TraceCache(@Value("${resgraph.model-server.trace-cache-mb:512}") long maxMegabytes) {
+  public TraceCache(long maxMegabytes) {
     this.maxBytes = maxMegabytes << 20;
   }
 

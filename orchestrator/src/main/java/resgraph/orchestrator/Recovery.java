@@ -15,19 +15,19 @@ final class Recovery {
       "the orchestrator stopped while queueing this job's tasks, so some may be missing; submit the job again";
 
   private final JobStore store;
-  private final Finalizer finalizer;
+  private final Finalization finalization;
 
-  Recovery(JobStore store, Finalizer finalizer) {
+  Recovery(JobStore store, Finalization finalization) {
     this.store = store;
-    this.finalizer = finalizer;
+    this.finalization = finalization;
   }
 
   @PostConstruct
   void resume() {
     for (JobRecord r : store.all()) {
       switch (r.getJob().getPhase()) {
-        case PHASE_PLANNING -> store.update(r.getJob().getId(), x -> Transitions.failed(x, INTERRUPTED_PLANNING));
-        case PHASE_FINALIZING -> finalizer.finalizeIfDue(r.getJob());
+        case PHASE_PLANNING -> store.update(r.getJob().getId(), x -> JobLifecycle.failed(x, INTERRUPTED_PLANNING));
+        case PHASE_FINALIZING -> finalization.finalizeIfDue(r.getJob());
         default -> { }
       }
     }

@@ -1,12 +1,17 @@
 /**
- * The orchestrator: JobService, the job-event loop, the finalizer and the job store.
+ * The orchestrator: jobs, from Submit to their finalized circuit. This package is the domain and
+ * knows nothing of gRPC or Kafka: {@link resgraph.orchestrator.Submission} plans and queues a job,
+ * {@link resgraph.orchestrator.JobStore} holds every job, {@link resgraph.orchestrator.JobLifecycle}
+ * says how one changes, {@link resgraph.orchestrator.Finalization} makes its circuit. It reaches the
+ * model server, the graph service and Kafka through {@link resgraph.orchestrator.ModelServerCalls},
+ * {@link resgraph.orchestrator.GraphServiceCalls}, {@link resgraph.orchestrator.TaskQueue} and
+ * {@link resgraph.orchestrator.JobRecordLog}, which {@code grpc} and {@code kafka} implement.
  *
- * <p>{@code resgraph.orchestrator.enabled=false} switches every bean here off, for a JVM whose
- * classpath holds this package but which runs another resgraph service (as the tests do, with a
- * model server in the same JVM).
+ * <p>Its beans are enabled by {@code resgraph.orchestrator.enabled}, which {@link
+ * resgraph.orchestrator.Orchestrator} sets.
  */
 @Configuration
-@Requires(property = "resgraph.orchestrator.enabled", notEquals = "false")
+@Requires(property = "resgraph.orchestrator.enabled", value = "true")
 package resgraph.orchestrator;
 
 import io.micronaut.context.annotation.Configuration;

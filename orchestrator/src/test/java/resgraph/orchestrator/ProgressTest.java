@@ -13,16 +13,17 @@ import java.util.List;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.IntStream;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.Timeout;
-import org.junit.jupiter.api.extension.ExtendWith;
-import resgraph.kafka.Topics;
+import resgraph.platform.kafka.Topics;
+import resgraph.testkit.Await;
+import resgraph.v1.AnnotateRequest;
 import resgraph.v1.CancelJobRequest;
 import resgraph.v1.Job;
 import resgraph.v1.JobEvent;
 import resgraph.v1.JobRecord;
+import resgraph.v1.Latent;
+import resgraph.v1.LatentLogitEffects;
+import resgraph.v1.LogitEffectsRequest;
 import resgraph.v1.ListJobsRequest;
 import resgraph.v1.Phase;
 
@@ -30,21 +31,7 @@ import resgraph.v1.Phase;
  * A job's life after Submit, driven by JobEvents published here as the graph service and the
  * workers publish them: counting, failing, finalizing, watching and cancelling.
  */
-@ExtendWith(Harness.Resolver.class)
-@Timeout(value = 120, unit = TimeUnit.SECONDS)
-class ProgressTest {
-
-  private static Harness h;
-
-  @BeforeAll
-  static void harness(Harness harness) {
-    h = harness;
-  }
-
-  @AfterEach
-  void reset() {
-    h.graph.reset();
-  }
+class ProgressTest extends OrchestratorTest {
 
   /** A job of several tasks (about 20 latents each). */
   private static Job submit() {
@@ -54,24 +41,24 @@ class ProgressTest {
   }
 
   private static JobEvent[] storedAll(Job job) {
-    return IntStream.range(0, job.getProgress().getTasksTotal()).mapToObj(t -> Harness.stored(job.getId(), t, 10 + t))
+    return IntStream.range(0, job.getProgress().getTasksTotal()).mapToObj(t -> OrchestratorUnderTest.stored(job.getId(), t, 10 + t))
         .toArray(JobEvent[]::new);
   }
 
-  /** Finalize is called exactly once here, where nothing fails; see Finalizer for when it is called again. */
+  /** The circuit is pruned and annotated exactly once here, where nothing fails; see Finalization for when it is again. */
   @Test
   void eachTaskCountsOnceAndTheJobIsFinalizedOnce() {
     Job job = submit();
     int n = job.getProgress().getTasksTotal();
     List<JobEvent> events = new ArrayList<>();
     for (int t = 0; t < n; t++) {
-      events.add(Harness.stored(job.getId(), t, 10 + t));
+      events.add(OrchestratorUnderTest.stored(job.getId(), t, 10 + t));
       // a redelivered store reports the task again, with edges that must not count twice
-      if (t % 2 == 0) events.add(Harness.stored(job.getId(), t, 1000));
+      if (t % 2 == 0) events.add(OrchestratorUnderTest.stored(job.getId(), t, 1000));
     }
-    events.add(Harness.stored(job.getId(), n, 1000)); // a task the job does not have
+    events.add(OrchestratorUnderTest.stored(job.getId(), n, 1000)); // a task the job does not have
     h.publish(events.subList(0, n / 2).toArray(JobEvent[]::new));
-    Job half = h.await("half the tasks counted", () -> h.get(job.getId()), j -> j.getProgress().getTasksDone() >= n / 4);
+    Job half = Await.until("half the tasks counted", OrchestratorUnderTest.DEADLINE, () -> h.get(job.getId()), j -> j.getProgress().getTasksDone() >= n / 4);
     assertEquals(Phase.PHASE_RUNNING, half.getPhase());
     h.publish(events.subList(n / 2, events.size()).toArray(JobEvent[]::new));
 
@@ -80,8 +67,19 @@ class ProgressTest {
     assertEquals(IntStream.range(0, n).mapToLong(t -> 10 + t).sum(), done.getProgress().getEdgesWritten());
     assertEquals(job.getProgress().getCandidates(), done.getProgress().getCandidates());
     assertFalse(done.getProgress().hasEtaSeconds());
-    assertTrue(Transitions.instant(done.getUpdated()).isAfter(Transitions.instant(job.getUpdated())));
-    assertEquals(1, h.graph.finalizeCalls(job.getId()));
+    assertTrue(JobLifecycle.instant(done.getUpdated()).isAfter(JobLifecycle.instant(job.getUpdated())));
+    assertEquals(1, h.graph.pruneCalls(job.getId()));
+    // the circuit's nodes annotated with exactly what the model server's LogitEffects says of them, 32 latents a call
+    AnnotateRequest annotated = h.graph.annotated.get(job.getId());
+    List<Latent> nodes = annotated.getAnnotationsList().stream().map(LatentLogitEffects::getLatent).toList();
+    assertTrue(nodes.size() > 32, "more nodes than one LogitEffects call takes: " + nodes.size());
+    List<LatentLogitEffects> truth = new ArrayList<>();
+    for (int from = 0; from < nodes.size(); from += 32) {
+      truth.addAll(h.model().logitEffects(LogitEffectsRequest.newBuilder().setRef(h.ref).addAllTokens(job.getTokensList())
+          .addAllLatents(nodes.subList(from, Math.min(nodes.size(), from + 32))).setTarget(job.getTarget()).setTop(10).build())
+          .getEffectsList());
+    }
+    assertEquals(truth, annotated.getAnnotationsList());
 
     JobRecord recorded = h.latest(job.getId());
     assertEquals(done, recorded.getJob());
@@ -91,15 +89,15 @@ class ProgressTest {
   @Test
   void progressHasAnEtaWhileTasksRemain() {
     Job job = submit();
-    h.publish(Harness.stored(job.getId(), 0, 5));
-    Job one = h.await("the first task counted", () -> h.get(job.getId()), j -> j.getProgress().getTasksDone() == 1);
+    h.publish(OrchestratorUnderTest.stored(job.getId(), 0, 5));
+    Job one = Await.until("the first task counted", OrchestratorUnderTest.DEADLINE, () -> h.get(job.getId()), j -> j.getProgress().getTasksDone() == 1);
     assertTrue(one.getProgress().hasEtaSeconds() && one.getProgress().getEtaSeconds() >= 0, one.getProgress().toString());
   }
 
   @Test
   void aFailedTaskFailsTheJobWithItsReason() {
     Job job = submit();
-    h.publish(Harness.stored(job.getId(), 0, 3), Harness.failed(job.getId(), 1, "the model server ran out of memory"));
+    h.publish(OrchestratorUnderTest.stored(job.getId(), 0, 3), OrchestratorUnderTest.failed(job.getId(), 1, "the model server ran out of memory"));
     Job failed = h.awaitPhase(job.getId(), Phase.PHASE_FAILED);
     assertTrue(failed.getError().contains("task 1") && failed.getError().contains("the model server ran out of memory"),
         failed.getError());
@@ -108,7 +106,7 @@ class ProgressTest {
     // the rest of its tasks change nothing, and it is never finalized
     h.awaitConsumed(h.publish(storedAll(job)));
     assertEquals(failed, h.get(job.getId()));
-    assertEquals(0, h.graph.finalizeCalls(job.getId()));
+    assertEquals(0, h.graph.pruneCalls(job.getId()));
     assertEquals(Phase.PHASE_FAILED, h.latest(job.getId()).getJob().getPhase());
   }
 
@@ -116,7 +114,7 @@ class ProgressTest {
   @Test
   void aFailureOfAStoredTaskIsIgnored() {
     Job job = submit();
-    h.awaitConsumed(h.publish(Harness.stored(job.getId(), 0, 3), Harness.failed(job.getId(), 0, "retried and failed")));
+    h.awaitConsumed(h.publish(OrchestratorUnderTest.stored(job.getId(), 0, 3), OrchestratorUnderTest.failed(job.getId(), 0, "retried and failed")));
     Job now = h.get(job.getId());
     assertEquals(Phase.PHASE_RUNNING, now.getPhase());
     assertEquals(1, now.getProgress().getTasksDone());
@@ -128,14 +126,14 @@ class ProgressTest {
     JobStore store = h.bean(JobStore.class);
     Watching first = Watching.start(h, job.getId());
     Watching second = Watching.start(h, job.getId());
-    h.await("both watchers told the job as it is", () -> first.seen().size() + second.seen().size(), n -> n == 2);
+    Await.until("both watchers told the job as it is", OrchestratorUnderTest.DEADLINE, () -> first.seen().size() + second.seen().size(), n -> n == 2);
     assertEquals(job.getId(), first.seen().get(0).getId());
     assertEquals(Phase.PHASE_RUNNING, first.seen().get(0).getPhase());
 
     for (JobEvent e : storedAll(job)) h.publish(e);
     h.publish(storedAll(job)); // again: nothing more to tell
-    first.ended.get(Harness.DEADLINE.toSeconds(), TimeUnit.SECONDS);
-    second.ended.get(Harness.DEADLINE.toSeconds(), TimeUnit.SECONDS);
+    first.ended.get(OrchestratorUnderTest.DEADLINE.toSeconds(), TimeUnit.SECONDS);
+    second.ended.get(OrchestratorUnderTest.DEADLINE.toSeconds(), TimeUnit.SECONDS);
 
     for (Watching w : List.of(first, second)) {
       List<Job> seen = w.seen();
@@ -151,7 +149,7 @@ class ProgressTest {
     }
     assertEquals(first.seen(), second.seen());
     assertTrue(first.seen().stream().anyMatch(j -> j.getPhase() == Phase.PHASE_FINALIZING));
-    h.await("no watcher left", store::watching, n -> n == 0);
+    Await.until("no watcher left", OrchestratorUnderTest.DEADLINE, store::watching, n -> n == 0);
   }
 
   @Test
@@ -160,33 +158,33 @@ class ProgressTest {
     JobStore store = h.bean(JobStore.class);
     int before = store.watching();
     Watching w = Watching.start(h, job.getId());
-    h.await("the watcher registered", store::watching, n -> n == before + 1);
+    Await.until("the watcher registered", OrchestratorUnderTest.DEADLINE, store::watching, n -> n == before + 1);
     w.hangUp();
-    h.await("the watcher dropped", store::watching, n -> n == before);
+    Await.until("the watcher dropped", OrchestratorUnderTest.DEADLINE, store::watching, n -> n == before);
     // the job goes on without it
     h.publish(storedAll(job));
     h.awaitPhase(job.getId(), Phase.PHASE_DONE);
   }
 
   @Test
-  void finalizeIsRetriedWhileTheGraphServiceIsUnavailable() {
-    h.graph.finalizeAnswers.add(Status.UNAVAILABLE.withDescription("restarting"));
-    h.graph.finalizeAnswers.add(Status.UNAVAILABLE.withDescription("still restarting"));
+  void finalizationIsRetriedWhileTheGraphServiceIsUnavailable() {
+    h.graph.pruneAnswers.add(Status.UNAVAILABLE.withDescription("restarting"));
+    h.graph.pruneAnswers.add(Status.UNAVAILABLE.withDescription("still restarting"));
     Job job = submit();
     h.publish(storedAll(job));
     h.awaitPhase(job.getId(), Phase.PHASE_DONE);
-    assertEquals(3, h.graph.finalizeCalls(job.getId()));
+    assertEquals(3, h.graph.pruneCalls(job.getId()));
   }
 
   @Test
-  void anyOtherFinalizeErrorFailsTheJob() {
-    h.graph.finalizeAnswers.add(Status.FAILED_PRECONDITION.withDescription("the circuit has no edges"));
+  void anyOtherFinalizationErrorFailsTheJob() {
+    h.graph.pruneAnswers.add(Status.FAILED_PRECONDITION.withDescription("the circuit has no edges"));
     Job job = submit();
     h.publish(storedAll(job));
     Job failed = h.awaitPhase(job.getId(), Phase.PHASE_FAILED);
     assertTrue(failed.getError().contains("FAILED_PRECONDITION") && failed.getError().contains("the circuit has no edges"),
         failed.getError());
-    assertEquals(1, h.graph.finalizeCalls(job.getId()));
+    assertEquals(1, h.graph.pruneCalls(job.getId()));
   }
 
   @Test
@@ -199,7 +197,7 @@ class ProgressTest {
 
     h.awaitConsumed(h.publish(storedAll(job)));
     assertEquals(cancelled, h.get(job.getId()), "events after the cancellation change nothing");
-    assertEquals(0, h.graph.finalizeCalls(job.getId()));
+    assertEquals(0, h.graph.pruneCalls(job.getId()));
 
     StatusRuntimeException again = assertThrows(StatusRuntimeException.class,
         () -> h.jobs().cancel(CancelJobRequest.newBuilder().setId(job.getId()).build()));
@@ -208,7 +206,7 @@ class ProgressTest {
 
     // watching an ended job tells it once and ends
     Watching w = Watching.start(h, job.getId());
-    w.ended.get(Harness.DEADLINE.toSeconds(), TimeUnit.SECONDS);
+    w.ended.get(OrchestratorUnderTest.DEADLINE.toSeconds(), TimeUnit.SECONDS);
     assertEquals(List.of(cancelled), w.seen());
   }
 
@@ -223,7 +221,7 @@ class ProgressTest {
       assertTrue(e.getStatus().getDescription().contains(id), e.getStatus().getDescription());
     }
     Watching w = Watching.start(h, id);
-    ExecutionException e = assertThrows(ExecutionException.class, () -> w.ended.get(Harness.DEADLINE.toSeconds(), TimeUnit.SECONDS));
+    ExecutionException e = assertThrows(ExecutionException.class, () -> w.ended.get(OrchestratorUnderTest.DEADLINE.toSeconds(), TimeUnit.SECONDS));
     assertEquals(Status.Code.NOT_FOUND, Status.fromThrowable(e.getCause()).getCode());
   }
 
@@ -235,7 +233,7 @@ class ProgressTest {
     assertTrue(ids.indexOf(newer.getId()) < ids.indexOf(older.getId()), ids.toString());
     List<Job> jobs = h.jobs().list(ListJobsRequest.getDefaultInstance()).getJobsList();
     for (int i = 1; i < jobs.size(); i++) {
-      assertFalse(Transitions.instant(jobs.get(i).getCreated()).isAfter(Transitions.instant(jobs.get(i - 1).getCreated())));
+      assertFalse(JobLifecycle.instant(jobs.get(i).getCreated()).isAfter(JobLifecycle.instant(jobs.get(i - 1).getCreated())));
     }
   }
 

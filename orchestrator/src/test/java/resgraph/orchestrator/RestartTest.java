@@ -6,42 +6,23 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.grpc.Status;
 import java.util.Collections;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 import java.util.stream.IntStream;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.Timeout;
-import org.junit.jupiter.api.extension.ExtendWith;
+import resgraph.testkit.Await;
 import resgraph.v1.Job;
 import resgraph.v1.JobEvent;
 import resgraph.v1.ListJobsRequest;
 import resgraph.v1.Phase;
 
 /** The orchestrator's state lives in Kafka: a new one carries on where the last one stopped. */
-@ExtendWith(Harness.Resolver.class)
-@Timeout(value = 120, unit = TimeUnit.SECONDS)
-class RestartTest {
-
-  private static Harness h;
-
-  @BeforeAll
-  static void harness(Harness harness) {
-    h = harness;
-  }
-
-  @AfterEach
-  void reset() {
-    h.graph.reset();
-    if (!h.orchestratorRunning()) h.startOrchestrator();
-  }
+class RestartTest extends OrchestratorTest {
 
   private static Job submit() {
     return h.jobs().submit(h.spec().setLayerStart(0).setLayerEnd(3).setTaskBatchSize(20).build());
   }
 
   private static JobEvent[] stored(Job job, int from, int to) {
-    return IntStream.range(from, to).mapToObj(t -> Harness.stored(job.getId(), t, 100 + t)).toArray(JobEvent[]::new);
+    return IntStream.range(from, to).mapToObj(t -> OrchestratorUnderTest.stored(job.getId(), t, 100 + t)).toArray(JobEvent[]::new);
   }
 
   private static List<Job> list() {
@@ -53,7 +34,7 @@ class RestartTest {
     Job job = submit();
     int n = job.getProgress().getTasksTotal(), half = n / 2;
     h.publish(stored(job, 0, half));
-    Job halfway = h.await("half the tasks counted", () -> h.get(job.getId()), j -> j.getProgress().getTasksDone() == half);
+    Job halfway = Await.until("half the tasks counted", OrchestratorUnderTest.DEADLINE, () -> h.get(job.getId()), j -> j.getProgress().getTasksDone() == half);
     List<Job> before = list();
 
     h.stopOrchestrator();
@@ -66,7 +47,7 @@ class RestartTest {
     Job done = h.awaitPhase(job.getId(), Phase.PHASE_DONE);
     assertEquals(n, done.getProgress().getTasksDone());
     assertEquals(IntStream.range(0, n).mapToLong(t -> 100 + t).sum(), done.getProgress().getEdgesWritten());
-    assertEquals(1, h.graph.finalizeCalls(job.getId()));
+    assertEquals(1, h.graph.pruneCalls(job.getId()));
   }
 
   @Test
@@ -78,21 +59,21 @@ class RestartTest {
     h.awaitPhase(job.getId(), Phase.PHASE_DONE);
   }
 
-  /** Finalize is idempotent, so a job caught FINALIZING is finalized again: Finalize is called at least once. */
+  /** Finalization is idempotent, so a job caught FINALIZING is finalized again: it is pruned at least once. */
   @Test
   void aJobStillFinalizingIsFinalizedByTheNextOrchestrator() throws Exception {
     Status down = Status.UNAVAILABLE.withDescription("down for maintenance");
-    h.graph.finalizeAnswers.addAll(Collections.nCopies(1000, down));
+    h.graph.pruneAnswers.addAll(Collections.nCopies(1000, down));
     Job job = submit();
     h.publish(stored(job, 0, job.getProgress().getTasksTotal()));
     h.awaitPhase(job.getId(), Phase.PHASE_FINALIZING);
-    h.await("a first Finalize call", () -> h.graph.finalizeCalls(job.getId()), c -> c >= 1);
+    Await.until("a first Prune call", OrchestratorUnderTest.DEADLINE, () -> h.graph.pruneCalls(job.getId()), c -> c >= 1);
 
     h.stopOrchestrator();
-    int calls = h.graph.finalizeCalls(job.getId());
-    h.graph.finalizeAnswers.clear();
+    int calls = h.graph.pruneCalls(job.getId());
+    h.graph.pruneAnswers.clear();
     h.startOrchestrator();
     h.awaitPhase(job.getId(), Phase.PHASE_DONE);
-    assertTrue(h.graph.finalizeCalls(job.getId()) > calls);
+    assertTrue(h.graph.pruneCalls(job.getId()) > calls);
   }
 }

@@ -18,13 +18,9 @@ import java.util.Set;
 import java.util.TreeMap;
 import java.util.TreeSet;
 import java.util.concurrent.TimeUnit;
-import org.apache.kafka.clients.consumer.ConsumerRecord;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.Timeout;
-import org.junit.jupiter.api.extension.ExtendWith;
-import resgraph.kafka.Topics;
+import resgraph.platform.kafka.Topics;
+import resgraph.testkit.KafkaProbe;
 import resgraph.v1.AblateRequest;
 import resgraph.v1.AblationTask;
 import resgraph.v1.Job;
@@ -41,21 +37,7 @@ import resgraph.v1.TraceRequest;
 import resgraph.v1.TraceResponse;
 
 /** Submit: how a job is planned and queued, and every way a spec is refused. */
-@ExtendWith(Harness.Resolver.class)
-@Timeout(value = 120, unit = TimeUnit.SECONDS)
-class SubmitTest {
-
-  private static Harness h;
-
-  @BeforeAll
-  static void harness(Harness harness) {
-    h = harness;
-  }
-
-  @AfterEach
-  void reset() {
-    h.graph.reset();
-  }
+class SubmitTest extends OrchestratorTest {
 
   /**
    * The tasks on resgraph.tasks cover exactly METHOD.md step 2's candidates, as the model server's
@@ -72,7 +54,7 @@ class SubmitTest {
     Map<Integer, Set<Integer>> expected = new TreeMap<>();
     for (int layer = 0; layer <= 2; layer++) {
       Set<Integer> latents = new TreeSet<>();
-      for (LatentEffects e : h.model.ablate(AblateRequest.newBuilder().setRef(h.ref).addAllTokens(tokens).setLayer(layer).build())
+      for (LatentEffects e : h.model().ablate(AblateRequest.newBuilder().setRef(h.ref).addAllTokens(tokens).setLayer(layer).build())
           .getEffectsList()) {
         latents.add(e.getLatent());
       }
@@ -81,7 +63,7 @@ class SubmitTest {
     }
 
     // the same sets, read off the clean trace by hand: f > 0 at some position 1..target (0 is BOS)
-    TraceResponse trace = h.model.trace(TraceRequest.newBuilder().setRef(h.ref).addAllTokens(tokens).build());
+    TraceResponse trace = h.model().trace(TraceRequest.newBuilder().setRef(h.ref).addAllTokens(tokens).build());
     for (LayerActivations layer : trace.getLayersList()) {
       if (layer.getLayer() > 2) continue;
       Set<Integer> active = new TreeSet<>();
@@ -93,8 +75,7 @@ class SubmitTest {
     }
 
     List<AblationTask> tasks = new ArrayList<>();
-    for (ConsumerRecord<String, AblationTask> r : h.readAll(Topics.TASKS, AblationTask.parser())) {
-      if (!r.value().getJobId().equals(job.getId())) continue;
+    for (KafkaProbe.Read<AblationTask> r : h.kafka.readAll(Topics.TASKS, AblationTask.parser(), t -> t.getJobId().equals(job.getId()))) {
       assertEquals(job.getId() + "/" + r.value().getTask(), r.key());
       tasks.add(r.value());
     }
@@ -132,7 +113,7 @@ class SubmitTest {
   void absentFieldsGetTheirDefaults() {
     Job job = h.jobs().submit(h.spec().build());
     assertEquals(0, job.getLayerStart());
-    assertEquals(Harness.SPEC.n_layer(), job.getLayerEnd());
+    assertEquals(OrchestratorUnderTest.SPEC.n_layer(), job.getLayerEnd());
     assertEquals(job.getTokensCount() - 1, job.getTarget());
     assertEquals(50256, job.getTokens(0), "BOS first");
     assertEquals(job.getTokensCount(), job.getTokenStringsCount());
@@ -147,6 +128,18 @@ class SubmitTest {
     assertEquals(1, early.getTarget());
     assertTrue(early.getProgress().getCandidates() < all.getProgress().getCandidates(),
         early.getProgress().getCandidates() + " candidates at position 1 alone, " + all.getProgress().getCandidates() + " up to the end");
+
+    // exactly the latents that fire at position 1: 0 is BOS, never ablated, and 2 on come after the target
+    TraceResponse trace = h.model().trace(TraceRequest.newBuilder().setRef(h.ref).addAllTokens(early.getTokensList()).build());
+    Set<Integer> atOne = new TreeSet<>();
+    SparseActivations row = trace.getLayers(0).getPositions(1);
+    for (int i = 0; i < row.getLatentsCount(); i++) if (row.getValues(i) > 0) atOne.add(row.getLatents(i));
+    Set<Integer> planned = new TreeSet<>();
+    for (KafkaProbe.Read<AblationTask> r : h.kafka.readAll(Topics.TASKS, AblationTask.parser(), t -> t.getJobId().equals(early.getId()))) {
+      assertEquals(0, r.value().getLayer());
+      planned.addAll(r.value().getLatentsList());
+    }
+    assertEquals(atOne, planned);
   }
 
   @Test
@@ -180,19 +173,19 @@ class SubmitTest {
   @Test
   void anUnavailableGraphServiceLeavesNothingBehind() {
     int jobs = list().size();
-    long tasks = h.endOffset(Topics.TASKS), records = h.endOffset(Topics.JOBS);
+    long tasks = h.kafka.endOffset(Topics.TASKS), records = h.kafka.endOffset(Topics.JOBS);
     h.graph.registerAnswer = Status.UNAVAILABLE.withDescription("neo4j is down");
     String d = refused(Status.Code.UNAVAILABLE, h.spec(), "graph service", "neo4j is down");
     assertTrue(d.startsWith("graph service"), d);
     assertEquals(jobs, list().size());
-    assertEquals(tasks, h.endOffset(Topics.TASKS), "no task was queued");
-    assertEquals(records, h.endOffset(Topics.JOBS), "no job was recorded");
+    assertEquals(tasks, h.kafka.endOffset(Topics.TASKS), "no task was queued");
+    assertEquals(records, h.kafka.endOffset(Topics.JOBS), "no job was recorded");
   }
 
   /** What a Kubernetes probe or LocalCluster asks. */
   @Test
   void theHealthServiceAnswersServing() {
-    HealthCheckResponse r = HealthGrpc.newBlockingStub(h.channel()).withDeadlineAfter(Harness.DEADLINE.toSeconds(), TimeUnit.SECONDS)
+    HealthCheckResponse r = HealthGrpc.newBlockingStub(h.channel()).withDeadlineAfter(OrchestratorUnderTest.DEADLINE.toSeconds(), TimeUnit.SECONDS)
         .check(HealthCheckRequest.getDefaultInstance());
     assertEquals(HealthCheckResponse.ServingStatus.SERVING, r.getStatus());
   }

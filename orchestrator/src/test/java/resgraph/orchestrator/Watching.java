@@ -15,7 +15,7 @@ final class Watching implements ClientResponseObserver<GetJobRequest, Job> {
   private final List<Job> seen = new ArrayList<>();
   private ClientCallStreamObserver<GetJobRequest> call;
 
-  static Watching start(Harness h, String id) {
+  static Watching start(OrchestratorUnderTest h, String id) {
     Watching w = new Watching();
     h.jobsAsync().watch(GetJobRequest.newBuilder().setId(id).build(), w);
     return w;

@@ -122,7 +122,7 @@ public final class CircuitDot {
         .collect(Collectors.joining(", "));
     return "<FONT POINT-SIZE=\"13\"><B>" + html(job.getSpec().getRef().getModel()) + "</B> with SAEs <B>"
         + html(job.getSpec().getRef().getSaes()) + "</B></FONT><BR/>" + prompt + "  →  " + predictions + "<BR/>"
-        + "<FONT POINT-SIZE=\"10\" COLOR=\"#555555\">" + Header.pruning(job) + "; the edges shown carry "
+        + "<FONT POINT-SIZE=\"10\" COLOR=\"#555555\">" + PruningCaption.of(job) + "; the edges shown carry "
         + String.format(Locale.ROOT, "%.1f%%", 100 * c.getEffectShown()) + " of the total |effect|; red: excites, blue: inhibits</FONT>";
   }
 

@@ -47,7 +47,7 @@ public final class CircuitPage {
     j.put("saes", job.getSpec().getRef().getSaes());
     j.put("prompt", job.getSpec().getPrompt());
     j.put("target", job.getTarget());
-    j.put("pruning", Header.pruning(job));
+    j.put("pruning", PruningCaption.of(job));
     job.getTokenStringsList().forEach(j.putArray("token_strings")::add);
     tokens(d.putArray("predictions"), c.getPredictionsList());
     d.put("effect_shown", c.getEffectShown());

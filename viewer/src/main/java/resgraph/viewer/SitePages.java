@@ -8,9 +8,12 @@ import java.util.List;
  */
 public final class SitePages {
 
-  /** One stored job as the list shows it; {@code created} is ISO-8601 or empty. */
-  public record JobRow(String id, String prompt, String model, String saes, String created, boolean finalized, int nodes,
-      int edges, long rawEdges) {}
+  /**
+   * One stored job as the list shows it; {@code created} is ISO-8601 or empty, {@code phase} the
+   * job's phase in words ("running", "failed", ...).
+   */
+  public record JobRow(String id, String prompt, String model, String saes, String created, boolean finalized, String phase,
+      int nodes, int edges, long rawEdges) {}
 
   private SitePages() {}
 
@@ -34,7 +37,7 @@ public final class SitePages {
           for (String file : files) b.append("<a href=\"").append(href).append('/').append(file).append("\">").append(file).append("</a> ");
           b.append("</td>");
         } else {
-          b.append("<td class=\"hint\">not finalized yet</td><td></td>");
+          b.append("<td class=\"hint\">not finalized: ").append(Page.escape(j.phase())).append("</td><td></td>");
         }
         b.append("</tr>");
       }

@@ -23,7 +23,7 @@ class DrawingTest {
 
   @Test
   void dotRendersWithGraphvizToOneBoxPerNodeAndOneArrowPerEdge() throws Exception {
-    Circuit c = Circuits.small();
+    Circuit c = SampleCircuits.small();
     Path dot = dir.resolve("graph.dot"), svg = dir.resolve("graph.svg");
     Files.writeString(dot, CircuitDot.of(c, true));
     Process p = new ProcessBuilder("dot", "-Tsvg", dot.toString(), "-o", svg.toString()).redirectErrorStream(true).start();
@@ -41,7 +41,7 @@ class DrawingTest {
 
   @Test
   void graphHtmlOpensFromDiskShowsTheCircuitAndAClickShowsANode() throws IOException {
-    Circuit c = Circuits.small();
+    Circuit c = SampleCircuits.small();
     Path html = dir.resolve("graph.html");
     Files.writeString(html, CircuitPage.html(c, null));
     assertTrue(!Files.readString(html).contains("http://") || !Files.readString(html).contains("<script src"),

@@ -1,0 +1,26 @@
+package resgraph.graph;
+
+import io.micronaut.context.annotation.ConfigurationProperties;
+import io.micronaut.core.annotation.Nullable;
+import io.micronaut.core.bind.annotation.Bindable;
+
+/**
+ * The Neo4j the graph lives in, under {@code neo4j.*} (env NEO4J_URI, ...).
+ *
+ * @param uri {@code neo4j.uri}, bolt://host:port; required
+ * @param user {@code neo4j.user}: none for a Neo4j with authentication off (the local cluster's)
+ * @param password {@code neo4j.password}
+ * @param maxRetrySeconds {@code neo4j.max-retry-seconds} (30): how long the driver retries a transaction that failed transiently
+ */
+@ConfigurationProperties("neo4j")
+public record Neo4jConfig(
+    @Nullable String uri,
+    @Nullable String user,
+    @Nullable String password,
+    @Bindable(defaultValue = "30") int maxRetrySeconds) {
+
+  public Neo4jConfig {
+    if (uri == null || uri.isBlank()) throw new IllegalArgumentException("set neo4j.uri (-Dneo4j.uri=bolt://host:port, or NEO4J_URI)");
+    if (maxRetrySeconds < 0) throw new IllegalArgumentException("neo4j.max-retry-seconds must not be negative, not " + maxRetrySeconds);
+  }
+}

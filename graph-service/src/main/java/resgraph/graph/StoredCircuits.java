@@ -1,0 +1,180 @@
+package resgraph.graph;
+
+import jakarta.inject.Singleton;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.TreeSet;
+import org.neo4j.driver.Driver;
+import org.neo4j.driver.Record;
+import org.neo4j.driver.Session;
+import org.neo4j.driver.Value;
+import resgraph.platform.job.JobRules;
+import resgraph.v1.Circuit;
+import resgraph.v1.Edge;
+import resgraph.v1.Job;
+import resgraph.v1.Latent;
+import resgraph.v1.Node;
+import resgraph.v1.Pruning;
+import resgraph.v1.TokenValue;
+
+/**
+ * A job's circuit as the graph holds it: GetCircuit (the circuit Annotate marked, and the raw
+ * edges), and Prune (METHOD.md step 7 on the stored candidates, computed, not written).
+ */
+@Singleton
+public final class StoredCircuits {
+
+  private static final Comparator<Latent> LATENT_ORDER = Comparator.comparingInt(Latent::getLayer).thenComparingInt(Latent::getLatent);
+
+  /** A circuit as Prune finds it: its edges in circuit order, the latents they join, and how many raw edges the job has. */
+  public record Pruned(List<RawEdge> edges, List<Latent> nodes, long rawEdges) {}
+
+  private final JobNodes jobs;
+  private final Driver driver;
+
+  StoredCircuits(JobNodes jobs, Driver driver) {
+    this.jobs = jobs;
+    this.driver = driver;
+  }
+
+  /**
+   * The job as recorded, its predictions, its circuit (nodes and edges; empty until it is
+   * annotated) and, when asked, every raw edge stored so far. NOT_FOUND for a job never registered.
+   */
+  public Circuit read(String jobId, boolean includeRawEdges) {
+    StoredJob job = jobs.stored(jobId);
+    Job recorded = jobs.recorded(jobId);
+    Circuit.Builder c = Circuit.newBuilder().setJob(recorded).addAllPredictions(job.predictions());
+    if (job.finalized()) {
+      List<RawEdge> edges = circuitEdges(jobId);
+      for (RawEdge e : edges) c.addEdges(edge(e));
+      c.addAllNodes(nodes(job, recorded.getTokensCount(), edges));
+      c.setEffectShown(job.effectShown());
+    }
+    if (includeRawEdges) {
+      List<RawEdge> raw = new ArrayList<>(rawEdges(jobId));
+      raw.sort(CircuitPruner.ORDER);
+      for (RawEdge e : raw) c.addRawEdges(edge(e));
+      c.setRawEdgeCount(raw.size());
+    } else {
+      c.setRawEdgeCount(job.finalized() ? job.rawEdges() : countRawEdges(jobId));
+    }
+    return c.build();
+  }
+
+  /**
+   * METHOD.md step 7 on the job's stored edges: the pruning of its candidates, which is the pruning
+   * of every raw edge (see {@link CircuitPruner#strongest}). BAD_REQUEST for a rule that makes no sense.
+   */
+  public Pruned prune(String jobId, Pruning rule) {
+    Pruning checked = JobRules.checkPruning(rule);
+    jobs.stored(jobId); // NOT_FOUND for a job never registered
+    List<RawEdge> circuit = CircuitPruner.prune(candidateEdges(jobId), checked);
+    return new Pruned(circuit, nodesOf(circuit), totals(jobId).edges());
+  }
+
+  /** Every raw edge of the job, in no particular order. */
+  public List<RawEdge> rawEdges(String jobId) {
+    return edges(jobId, "");
+  }
+
+  /** The edges that passed the pruning rule within their task: a superset of the circuit (see {@link CircuitPruner#strongest}). */
+  public List<RawEdge> candidateEdges(String jobId) {
+    return edges(jobId, "WHERE e.candidate = true");
+  }
+
+  /** How many raw edges a job has and the sum of their |weight|, from its (:Task) nodes. */
+  public record Totals(long edges, double absSum) {}
+
+  public Totals totals(String jobId) {
+    try (Session session = driver.session()) {
+      Record r = session.executeRead(tx -> tx.run(
+          "MATCH (t:Task {job: $job}) RETURN coalesce(sum(t.edges), 0) AS edges, coalesce(sum(t.abs_sum), 0.0) AS abs_sum",
+          Map.of("job", jobId)).single());
+      return new Totals(r.get("edges").asLong(), r.get("abs_sum").asDouble());
+    }
+  }
+
+  private List<RawEdge> circuitEdges(String jobId) {
+    List<RawEdge> edges = new ArrayList<>(edges(jobId, "WHERE e.circuit = true"));
+    edges.sort(CircuitPruner.ORDER);
+    return edges;
+  }
+
+  private List<RawEdge> edges(String jobId, String where) {
+    try (Session session = driver.session()) {
+      return session.executeRead(tx -> tx.run("MATCH (a:Feature)-[e:EFFECT {job: $job}]->(b:Feature) " + where
+          + " RETURN a.layer AS layer, a.latent AS source, b.latent AS target, e.weight AS weight", Map.of("job", jobId))
+          .list(r -> new RawEdge(r.get("layer").asInt(), r.get("source").asInt(), r.get("target").asInt(),
+              r.get("weight").asFloat())));
+    }
+  }
+
+  private long countRawEdges(String jobId) {
+    try (Session session = driver.session()) {
+      return session.executeRead(tx -> tx.run("MATCH ()-[e:EFFECT {job: $job}]->() RETURN count(e) AS n", Map.of("job", jobId))
+          .single().get("n").asLong());
+    }
+  }
+
+  /** The latents the edges join, by layer then latent. */
+  static List<Latent> nodesOf(List<RawEdge> edges) {
+    TreeSet<Latent> latents = new TreeSet<>(LATENT_ORDER);
+    for (RawEdge e : edges) {
+      latents.add(Latent.newBuilder().setLayer(e.layer()).setLatent(e.source()).build());
+      latents.add(Latent.newBuilder().setLayer(e.layer() + 1).setLatent(e.target()).build());
+    }
+    return List.copyOf(latents);
+  }
+
+  private List<Node> nodes(StoredJob job, int positions, List<RawEdge> edges) {
+    List<List<Integer>> keys = nodesOf(edges).stream().map(l -> List.of(l.getLayer(), l.getLatent())).toList();
+    List<Record> rows;
+    try (Session session = driver.session()) {
+      rows = session.executeRead(tx -> tx.run("""
+          UNWIND $nodes AS n
+          OPTIONAL MATCH (:Job {id: $job})-[a:ACTIVE]->(:Feature {model: $model, saes: $saes, layer: n[0], latent: n[1]})
+          RETURN n[0] AS layer, n[1] AS latent, a AS active""",
+          Map.of("job", job.id(), "model", job.model(), "saes", job.saes(), "nodes", keys)).list());
+    }
+    Optional<Neuronpedia> neuronpedia = Neuronpedia.of(job.saes());
+    List<Node> nodes = new ArrayList<>();
+    for (Record r : rows) {
+      int layer = r.get("layer").asInt(), latent = r.get("latent").asInt();
+      Node.Builder n = Node.newBuilder().setId(layer + "." + latent).setLayer(layer).setLatent(latent);
+      Value active = r.get("active");
+      if (active.isNull()) {
+        // off at every position: a latent that only turns on when something upstream is ablated
+        for (int p = 0; p < positions; p++) n.addActivations(0f);
+      } else {
+        for (Object a : active.get("activations").asList()) n.addActivations(((Number) a).floatValue());
+        n.addAllPromotes(tokens(active, "promotes"));
+        n.addAllSuppresses(tokens(active, "suppresses"));
+      }
+      neuronpedia.ifPresent(np -> n.setNeuronpedia(np.page(layer, latent)));
+      nodes.add(n.build());
+    }
+    // UNWIND keeps the list's order in practice, but Cypher does not promise it
+    nodes.sort(Comparator.comparingInt(Node::getLayer).thenComparingInt(Node::getLatent));
+    return nodes;
+  }
+
+  private static List<TokenValue> tokens(Value active, String name) {
+    if (active.get(name).isNull()) return List.of();
+    List<Object> strings = active.get(name).asList(), ids = active.get(name + "_ids").asList(),
+        values = active.get(name + "_values").asList();
+    List<TokenValue> out = new ArrayList<>();
+    for (int i = 0; i < strings.size(); i++) {
+      out.add(TokenValue.newBuilder().setToken((String) strings.get(i)).setId(((Number) ids.get(i)).intValue())
+          .setValue(((Number) values.get(i)).floatValue()).build());
+    }
+    return out;
+  }
+
+  static Edge edge(RawEdge e) {
+    return Edge.newBuilder().setSource(e.sourceId()).setTarget(e.targetId()).setWeight(e.weight()).build();
+  }
+}

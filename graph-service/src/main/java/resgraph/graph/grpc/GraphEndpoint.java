@@ -1,0 +1,122 @@
+package resgraph.graph.grpc;
+
+import io.grpc.stub.ServerCallStreamObserver;
+import io.grpc.stub.StreamObserver;
+import jakarta.inject.Singleton;
+import java.time.Instant;
+import java.util.List;
+import java.util.concurrent.locks.LockSupport;
+import resgraph.graph.CircuitAnnotator;
+import resgraph.graph.CypherQuery;
+import resgraph.graph.Exports;
+import resgraph.graph.JobNodes;
+import resgraph.graph.RawEdge;
+import resgraph.graph.Neo4jFactory;
+import resgraph.graph.StoredCircuits;
+import resgraph.platform.ResgraphException;
+import resgraph.platform.grpc.GrpcCalls;
+import resgraph.v1.AnnotateRequest;
+import resgraph.v1.AnnotateResponse;
+import resgraph.v1.Circuit;
+import resgraph.v1.CircuitEdge;
+import resgraph.v1.ExportRequest;
+import resgraph.v1.ExportResponse;
+import resgraph.v1.GetCircuitRequest;
+import resgraph.v1.GraphServiceGrpc;
+import resgraph.v1.PruneRequest;
+import resgraph.v1.PruneResponse;
+import resgraph.v1.QueryRequest;
+import resgraph.v1.QueryRow;
+import resgraph.v1.RegisterJobRequest;
+import resgraph.v1.RegisterJobResponse;
+
+/** The gRPC GraphService over the graph: every problem becomes a status with a message. */
+@Singleton
+public final class GraphEndpoint extends GraphServiceGrpc.GraphServiceImplBase {
+
+  private static final GrpcCalls CALLS = new GrpcCalls("graph service", Neo4jFactory::unreachable);
+
+  private final JobNodes jobs;
+  private final StoredCircuits circuits;
+  private final CircuitAnnotator annotator;
+  private final CypherQuery query;
+  private final Exports exports;
+
+  GraphEndpoint(JobNodes jobs, StoredCircuits circuits, CircuitAnnotator annotator, CypherQuery query, Exports exports) {
+    this.jobs = jobs;
+    this.circuits = circuits;
+    this.annotator = annotator;
+    this.query = query;
+    this.exports = exports;
+  }
+
+  @Override
+  public void registerJob(RegisterJobRequest req, StreamObserver<RegisterJobResponse> out) {
+    CALLS.unary(out, () -> {
+      jobs.register(req);
+      return RegisterJobResponse.getDefaultInstance();
+    });
+  }
+
+  @Override
+  public void prune(PruneRequest req, StreamObserver<PruneResponse> out) {
+    CALLS.unary(out, () -> {
+      StoredCircuits.Pruned p = circuits.prune(req.getJobId(), req.getPruning());
+      return PruneResponse.newBuilder().addAllEdges(p.edges().stream().map(GraphEndpoint::edge).toList())
+          .addAllNodes(p.nodes()).setRawEdges(p.rawEdges()).build();
+    });
+  }
+
+  @Override
+  public void annotate(AnnotateRequest req, StreamObserver<AnnotateResponse> out) {
+    CALLS.unary(out, () -> {
+      List<RawEdge> edges = req.getEdgesList().stream()
+          .map(e -> new RawEdge(e.getLayer(), e.getSource(), e.getTarget(), e.getWeight())).toList();
+      CircuitAnnotator.Annotated a = annotator.annotate(req.getJobId(), edges, req.getAnnotationsList());
+      return AnnotateResponse.newBuilder().setNodes(a.nodes()).setEdges(a.edges()).setRawEdges(a.rawEdges()).build();
+    });
+  }
+
+  @Override
+  public void getCircuit(GetCircuitRequest req, StreamObserver<Circuit> out) {
+    CALLS.unary(out, () -> circuits.read(req.getJobId(), req.getIncludeRawEdges()));
+  }
+
+  @Override
+  public void export(ExportRequest req, StreamObserver<ExportResponse> out) {
+    CALLS.unary(out, () -> exports.export(req.getJobId(), req.getFormat()));
+  }
+
+  @Override
+  public void query(QueryRequest req, StreamObserver<QueryRow> out) {
+    ServerCallStreamObserver<QueryRow> call = (ServerCallStreamObserver<QueryRow>) out;
+    try {
+      query.run(req, (row, deadline) -> send(call, row, deadline));
+    } catch (RuntimeException e) {
+      if (!call.isCancelled()) call.onError(CALLS.status(e).asRuntimeException());
+      return;
+    }
+    if (!call.isCancelled()) call.onCompleted();
+  }
+
+  /**
+   * Sends once the client can take more, so a slow reader of a large result does not pile rows up
+   * in memory. Polls: this call's onReady callback cannot run while its thread is in here.
+   */
+  private static boolean send(ServerCallStreamObserver<QueryRow> call, QueryRow row, Instant deadline) {
+    while (!call.isReady()) {
+      if (call.isCancelled()) return false;
+      if (Instant.now().isAfter(deadline)) {
+        throw new ResgraphException(ResgraphException.Kind.TIMEOUT, "the client did not read the rows within the query's timeout");
+      }
+      LockSupport.parkNanos(1_000_000);
+    }
+    if (call.isCancelled()) return false;
+    call.onNext(row);
+    return true;
+  }
+
+  private static CircuitEdge edge(RawEdge e) {
+    return CircuitEdge.newBuilder().setLayer(e.layer()).setSource(e.source()).setTarget(e.target()).setWeight(e.weight()).build();
+  }
+}

@@ -1,0 +1,165 @@
+package resgraph.graph;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.charset.StandardCharsets;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+import org.neo4j.driver.Record;
+import org.neo4j.driver.Session;
+import resgraph.v1.Circuit;
+import resgraph.v1.Edge;
+import resgraph.v1.GetCircuitRequest;
+import resgraph.v1.JobEvent;
+import resgraph.v1.LatentEffects;
+import resgraph.v1.TaskEffects;
+import resgraph.v1.TaskStored;
+
+/**
+ * The effects listener against the real broker and Neo4j: what a worker publishes ends up as raw
+ * edges and a stored event, exactly once in the graph however often it is delivered.
+ */
+@ExtendWith(GraphUnderTest.Start.class)
+class EffectsListenerTest {
+
+  private static final List<RawEdge> LAYER0 = List.of(
+      new RawEdge(0, 1, 10, -0.75f), new RawEdge(0, 1, 11, 0.125f), new RawEdge(0, 2, 10, 1.5e-3f));
+  private static final List<RawEdge> LAYER1 = List.of(new RawEdge(1, 10, 20, 2.5f), new RawEdge(1, 11, 20, -1f));
+
+  private final GraphUnderTest cluster = GraphUnderTest.get();
+
+  private String registered(String what) {
+    String id = Fixtures.jobId(what);
+    cluster.register(Fixtures.job(id));
+    return id;
+  }
+
+  private Set<Edge> rawEdges(String jobId) {
+    Circuit c = cluster.graph().getCircuit(GetCircuitRequest.newBuilder().setJobId(jobId).setIncludeRawEdges(true).build());
+    assertEquals(c.getRawEdgesCount(), c.getRawEdgeCount());
+    Set<Edge> edges = new HashSet<>(c.getRawEdgesList());
+    assertEquals(c.getRawEdgesCount(), edges.size(), "an edge stored twice");
+    return edges;
+  }
+
+  private static Set<Edge> asEdges(List<RawEdge> raw) {
+    Set<Edge> out = new HashSet<>();
+    for (RawEdge e : raw) out.add(StoredCircuits.edge(e));
+    return out;
+  }
+
+  /** The events without their timings, which differ run to run. */
+  private static List<JobEvent> untimed(List<JobEvent> events) {
+    return events.stream().map(e -> e.hasStored()
+        ? e.toBuilder().setStored(e.getStored().toBuilder().clearWriteSeconds().clearAblateSeconds()).build() : e).toList();
+  }
+
+  private static JobEvent stored(String jobId, int task, long edges) {
+    return JobEvent.newBuilder().setJobId(jobId)
+        .setStored(TaskStored.newBuilder().setTask(task).setEdges(edges)).build();
+  }
+
+  @Test
+  void storesEachTasksEdgesAndThenPublishesItsStoredEvent() {
+    String job = registered("store");
+    TaskEffects t0 = Fixtures.effects(job, 0, 0, LAYER0);
+    // a zero effect is not an edge
+    TaskEffects t1 = Fixtures.effects(job, 1, 1, LAYER1).toBuilder()
+        .addEffects(LatentEffects.newBuilder().setLatent(12).addDownstream(20).addDelta(0f)).build();
+    cluster.publish(t0, t1);
+
+    List<JobEvent> events = untimed(cluster.events(job, 2));
+    assertEquals(Set.of(stored(job, 0, 3), stored(job, 1, 2)), new HashSet<>(events));
+
+    Set<Edge> expected = asEdges(LAYER0);
+    expected.addAll(asEdges(LAYER1));
+    assertEquals(expected, rawEdges(job));
+
+    // the same edges as Cypher sees them: the features shared by model and SAEs, the weights exact
+    try (Session s = cluster.neo4j.session()) {
+      List<Record> rows = s.run("""
+          MATCH (a:Feature)-[e:EFFECT {job: $job}]->(b:Feature)
+          RETURN a.model AS model, a.saes AS saes, a.layer AS layer, a.latent AS source, b.layer AS next,
+                 b.latent AS target, e.weight AS weight, e.circuit AS circuit""", Map.of("job", job)).list();
+      assertEquals(5, rows.size());
+      Set<RawEdge> seen = new HashSet<>();
+      for (Record r : rows) {
+        assertEquals("test-model", r.get("model").asString());
+        assertEquals("test-saes", r.get("saes").asString());
+        assertEquals(r.get("layer").asInt() + 1, r.get("next").asInt());
+        assertTrue(r.get("circuit").isNull(), "not finalized: no circuit marks");
+        seen.add(new RawEdge(r.get("layer").asInt(), r.get("source").asInt(), r.get("target").asInt(), r.get("weight").asFloat()));
+      }
+      assertEquals(Set.copyOf(List.of(LAYER0.get(0), LAYER0.get(1), LAYER0.get(2), LAYER1.get(0), LAYER1.get(1))), seen);
+      assertEquals(2, s.run("MATCH (t:Task {job: $job}) RETURN count(t) AS n", Map.of("job", job)).single().get("n").asInt());
+    }
+  }
+
+  @Test
+  void aRedeliveredTaskChangesNothingButIsReportedAgain() {
+    String job = registered("redeliver");
+    TaskEffects t0 = Fixtures.effects(job, 0, 0, LAYER0);
+    cluster.publish(t0);
+    assertEquals(List.of(stored(job, 0, 3)), untimed(cluster.events(job, 1)));
+    Set<Edge> before = rawEdges(job);
+
+    cluster.publish(t0);
+    assertEquals(List.of(stored(job, 0, 3), stored(job, 0, 3)), untimed(cluster.events(job, 2)));
+    assertEquals(before, rawEdges(job));
+    assertEquals(asEdges(LAYER0), before);
+  }
+
+  @Test
+  void twoCopiesInOneBatchAreStoredOnce() {
+    String job = registered("copies");
+    TaskEffects t1 = Fixtures.effects(job, 1, 1, LAYER1);
+    cluster.publish(t1, t1); // one flush: one producer batch, so one poll on the consumer's side
+
+    assertEquals(List.of(stored(job, 1, 2), stored(job, 1, 2)), untimed(cluster.events(job, 2)));
+    assertEquals(asEdges(LAYER1), rawEdges(job));
+  }
+
+  @Test
+  void aMessageThatIsNotProtobufIsSkippedWithoutAnEvent() {
+    String job = registered("garbage");
+    // field 1, length-delimited, claims 5 bytes and has 1: no protobuf parser accepts it
+    cluster.publishRaw(job, new byte[] {0x0a, 0x05, 'x'});
+    cluster.publishRaw(job, "not protobuf at all \u00ff".getBytes(StandardCharsets.UTF_8));
+    // same key, so same partition, after the garbage: its event proves the consumer moved past it
+    cluster.publish(Fixtures.effects(job, 0, 0, LAYER0));
+
+    assertEquals(List.of(stored(job, 0, 3)), untimed(cluster.events(job, 1)));
+    assertEquals(asEdges(LAYER0), rawEdges(job));
+  }
+
+  @Test
+  void effectsOfAJobNeverRegisteredFailTheTask() {
+    String job = Fixtures.jobId("unregistered");
+    cluster.publish(Fixtures.effects(job, 4, 0, LAYER0));
+
+    List<JobEvent> events = untimed(cluster.events(job, 1));
+    assertEquals(1, events.size());
+    assertEquals(4, events.get(0).getFailed().getTask());
+    assertTrue(events.get(0).getFailed().getReason().contains("not registered"), events.get(0).getFailed().getReason());
+  }
+
+  @Test
+  void effectsThatCanNeverBeEdgesFailTheTaskAndWriteNothing() {
+    String job = registered("malformed");
+    TaskEffects mismatched = TaskEffects.newBuilder().setJobId(job).setTask(2).setLayer(0)
+        .addEffects(LatentEffects.newBuilder().setLatent(1).addDownstream(10).addDownstream(11).addDelta(0.5f)).build();
+    cluster.publish(mismatched);
+
+    List<JobEvent> events = untimed(cluster.events(job, 1));
+    assertEquals(1, events.size());
+    assertEquals(2, events.get(0).getFailed().getTask());
+    assertTrue(events.get(0).getFailed().getReason().contains("2 downstream latents but 1 deltas"),
+        events.get(0).getFailed().getReason());
+    assertEquals(Set.of(), rawEdges(job));
+  }
+}

@@ -1,0 +1,137 @@
+package resgraph.orchestrator;
+
+import jakarta.annotation.PreDestroy;
+import jakarta.inject.Singleton;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import resgraph.platform.Backoff;
+import resgraph.platform.ResgraphException;
+import resgraph.v1.AnnotateRequest;
+import resgraph.v1.Job;
+import resgraph.v1.Latent;
+import resgraph.v1.LatentLogitEffects;
+import resgraph.v1.LogitEffectsRequest;
+import resgraph.v1.Phase;
+import resgraph.v1.PruneResponse;
+
+/**
+ * Finalizes jobs whose tasks are all stored, on threads of its own: asks the graph service to prune
+ * the job's edges into its circuit (METHOD.md step 7), the model server for the logit effects of
+ * the circuit's nodes (step 8, a batch of latents per call), and the graph service to mark and
+ * annotate the circuit with them; then the job is DONE.
+ *
+ * <p>Error strategy: while a service is away (a transient kind: UNAVAILABLE, a deadline, exhausted
+ * resources), or the DONE record cannot be written, the whole attempt is retried, after 1 s,
+ * doubling to at most 30 s, for as long as the job stays FINALIZING (every step is idempotent, so
+ * doing it again is safe). Any other refusal fails the job with it. A job is finalized by one
+ * attempt at a time in this process; a restart finalizes FINALIZING jobs again. So each step is
+ * taken once per job when nothing fails, and at least once in general.
+ */
+@Singleton
+public final class Finalization {
+
+  private static final Logger LOG = LoggerFactory.getLogger(Finalization.class);
+  private static final Backoff RETRY = Backoff.forever(Duration.ofSeconds(1), Duration.ofSeconds(30));
+  /** Latents per LogitEffects call: each is a forward pass from its layer to the logits. */
+  private static final int LATENTS_PER_CALL = 32;
+  /** How many promoted and suppressed tokens each node keeps (METHOD.md step 8). */
+  private static final int TOP_TOKENS = 10;
+
+  private final GraphServiceCalls graph;
+  private final ModelServerCalls model;
+  private final JobStore store;
+  private final ScheduledExecutorService executor = Executors.newScheduledThreadPool(2, r -> {
+    Thread t = new Thread(r, "finalization");
+    t.setDaemon(true);
+    return t;
+  });
+  private final Set<String> inFlight = ConcurrentHashMap.newKeySet();
+  private volatile boolean stopping;
+
+  Finalization(GraphServiceCalls graph, ModelServerCalls model, JobStore store) {
+    this.graph = graph;
+    this.model = model;
+    this.store = store;
+  }
+
+  /** Starts finalizing the job if it is FINALIZING and no attempt for it is under way here. */
+  public void finalizeIfDue(Job job) {
+    if (job.getPhase() != Phase.PHASE_FINALIZING || !inFlight.add(job.getId())) return;
+    schedule(job.getId(), Duration.ZERO, 1);
+  }
+
+  @PreDestroy
+  void stop() {
+    stopping = true;
+    executor.shutdownNow();
+  }
+
+  private void schedule(String id, Duration delay, int attempt) {
+    try {
+      executor.schedule(() -> attempt(id, attempt), delay.toMillis(), TimeUnit.MILLISECONDS);
+    } catch (RejectedExecutionException shuttingDown) {
+      // the next orchestrator finalizes it: the job is still FINALIZING in its record
+      inFlight.remove(id);
+    }
+  }
+
+  private void attempt(String id, int attempt) {
+    try {
+      finalizeOnce(id);
+      inFlight.remove(id);
+    } catch (RuntimeException e) {
+      if (stopping) {
+        inFlight.remove(id);
+        return;
+      }
+      Duration wait = RETRY.delay(attempt);
+      LOG.warn("finalizing job {} failed, retrying in {} s: {}", id, wait.toSeconds(), e.getMessage());
+      schedule(id, wait, attempt + 1);
+    }
+  }
+
+  /** One attempt; throws what is worth retrying. */
+  private void finalizeOnce(String id) {
+    Job job = store.get(id).map(r -> r.getJob()).orElse(null);
+    if (job == null || job.getPhase() != Phase.PHASE_FINALIZING) return; // cancelled meanwhile
+    long start = System.nanoTime();
+    try {
+      PruneResponse circuit = graph.prune(id, job.getSpec().getPruning());
+      graph.annotate(AnnotateRequest.newBuilder().setJobId(id).addAllEdges(circuit.getEdgesList())
+          .addAllAnnotations(logitEffects(job, circuit.getNodesList())).build());
+    } catch (ResgraphException e) {
+      // a call cut short by this orchestrator stopping says nothing about the job
+      if (e.kind().isTransient() || stopping) throw e;
+      store.update(id, r -> JobLifecycle.failed(r, "finalizing failed: " + e.getMessage()));
+      return;
+    }
+    Duration took = Duration.ofNanos(System.nanoTime() - start);
+    store.update(id, r -> JobLifecycle.finalized(r, took, Instant.now()));
+    LOG.info("job {} is done", id);
+  }
+
+  /** The nodes' logit effects, in their order, {@value #LATENTS_PER_CALL} latents per call. */
+  private List<LatentLogitEffects> logitEffects(Job job, List<Latent> nodes) {
+    List<LatentLogitEffects> out = new ArrayList<>();
+    for (int from = 0; from < nodes.size(); from += LATENTS_PER_CALL) {
+      out.addAll(model.logitEffects(LogitEffectsRequest.newBuilder()
+          .setRef(job.getSpec().getRef())
+          .addAllTokens(job.getTokensList())
+          .addAllLatents(nodes.subList(from, Math.min(nodes.size(), from + LATENTS_PER_CALL)))
+          .setTarget(job.getTarget())
+          .setTop(TOP_TOKENS)
+          .build()).getEffectsList());
+    }
+    return out;
+  }
+}

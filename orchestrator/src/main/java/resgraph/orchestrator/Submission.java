@@ -1,0 +1,106 @@
+package resgraph.orchestrator;
+
+import com.google.protobuf.Timestamp;
+import jakarta.inject.Singleton;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.List;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import resgraph.orchestrator.JobPlanner.Plan;
+import resgraph.platform.ResgraphException;
+import resgraph.platform.job.JobRules;
+import resgraph.platform.job.JobRules.LayerRange;
+import resgraph.v1.AblationTask;
+import resgraph.v1.DescribeResponse;
+import resgraph.v1.Job;
+import resgraph.v1.JobRecord;
+import resgraph.v1.JobSpec;
+import resgraph.v1.Phase;
+import resgraph.v1.Progress;
+import resgraph.v1.RegisterJobRequest;
+import resgraph.v1.TokenizeResponse;
+import resgraph.v1.TraceRequest;
+import resgraph.v1.TraceResponse;
+
+/**
+ * Submit: checks a spec ({@link JobRules}), traces its prompt, plans its tasks from the trace's
+ * candidates (METHOD.md step 2), registers the job with the graph service and queues the tasks.
+ *
+ * <p>The order makes every failure clean. Nothing is written anywhere until the graph service has
+ * the job, so a refusal there (UNAVAILABLE included) leaves no trace. The job is then recorded
+ * as PLANNING before its first task is queued, so no event can arrive for a job the orchestrator
+ * does not know, and becomes RUNNING only once every task is acknowledged by Kafka: a job found
+ * still PLANNING after a restart lost some of its tasks, and {@link Recovery} fails it.
+ */
+@Singleton
+public final class Submission {
+
+  private static final Logger LOG = LoggerFactory.getLogger(Submission.class);
+
+  private final ModelServerCalls model;
+  private final GraphServiceCalls graph;
+  private final JobStore store;
+  private final TaskQueue tasks;
+  private final Finalization finalization;
+  private final JobIds ids = new JobIds();
+
+  Submission(ModelServerCalls model, GraphServiceCalls graph, JobStore store, TaskQueue tasks, Finalization finalization) {
+    this.model = model;
+    this.graph = graph;
+    this.store = store;
+    this.tasks = tasks;
+    this.finalization = finalization;
+  }
+
+  /** The job as queued (RUNNING, or further along if its events came quickly). */
+  public Job submit(JobSpec request) {
+    long start = System.nanoTime();
+    JobSpec spec = JobRules.resolve(request);
+    DescribeResponse described = model.describe(spec.getRef());
+    LayerRange layers = JobRules.layers(spec, described);
+    TokenizeResponse tokens = model.tokenize(spec.getRef(), spec.getPrompt());
+    TraceRequest.Builder traceRequest = TraceRequest.newBuilder().setRef(spec.getRef()).addAllTokens(tokens.getTokensList());
+    if (spec.hasTarget()) traceRequest.setTarget(spec.getTarget());
+    TraceResponse trace = model.trace(traceRequest.build());
+
+    Instant now = Instant.now();
+    String id = ids.next(now, taken -> store.get(taken).isPresent());
+    Plan plan = JobPlanner.plan(id, spec, tokens.getTokensList(), trace, layers);
+    Timestamp created = JobLifecycle.timestamp(now);
+    Job job = Job.newBuilder()
+        .setId(id)
+        .setSpec(spec)
+        .setPhase(Phase.PHASE_PLANNING)
+        .setProgress(Progress.newBuilder().setTasksTotal(plan.tasks().size()).setCandidates(plan.candidates()))
+        .addAllTokens(tokens.getTokensList())
+        .addAllTokenStrings(tokens.getTokenStringsList())
+        .setTarget(trace.getTarget())
+        .setLayerStart(layers.start())
+        .setLayerEnd(layers.end())
+        .setCreated(created)
+        .setUpdated(created)
+        .build();
+    graph.register(RegisterJobRequest.newBuilder().setJob(job).addAllActivations(trace.getLayersList())
+        .addAllPredictions(trace.getPredictionsList()).build());
+
+    store.create(JobRecord.newBuilder().setJob(job).build());
+    queue(id, plan.tasks());
+    Duration planning = Duration.ofNanos(System.nanoTime() - start);
+    JobRecord queued = store.update(id, r -> JobLifecycle.running(r, planning));
+    LOG.info("job {}: {} candidates in {} tasks, layers {}:{}", id, plan.candidates(), plan.tasks().size(), layers.start(),
+        layers.end());
+    finalization.finalizeIfDue(queued.getJob());
+    return queued.getJob();
+  }
+
+  /** Queues the job's tasks; when that fails, the job fails with the reason and Submit answers UNAVAILABLE. */
+  private void queue(String id, List<AblationTask> planned) {
+    try {
+      tasks.queue(planned);
+    } catch (ResgraphException e) {
+      store.update(id, r -> JobLifecycle.failed(r, e.getMessage()));
+      throw ResgraphException.unavailable("job " + id + ": " + e.getMessage(), e);
+    }
+  }
+}

@@ -1,0 +1,75 @@
+package resgraph.orchestrator.grpc;
+
+import io.grpc.stub.ServerCallStreamObserver;
+import io.grpc.stub.StreamObserver;
+import jakarta.inject.Singleton;
+import java.util.concurrent.atomic.AtomicReference;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import resgraph.orchestrator.JobStore;
+import resgraph.orchestrator.Submission;
+import resgraph.platform.grpc.GrpcCalls;
+import resgraph.platform.job.JobRules;
+import resgraph.v1.CancelJobRequest;
+import resgraph.v1.GetJobRequest;
+import resgraph.v1.Job;
+import resgraph.v1.JobServiceGrpc;
+import resgraph.v1.JobSpec;
+import resgraph.v1.ListJobsRequest;
+import resgraph.v1.ListJobsResponse;
+
+/** The gRPC JobService over the orchestrator's jobs: every problem becomes a status with a message. */
+@Singleton
+final class JobEndpoint extends JobServiceGrpc.JobServiceImplBase {
+
+  private static final Logger LOG = LoggerFactory.getLogger(JobEndpoint.class);
+  private static final GrpcCalls CALLS = new GrpcCalls("orchestrator", null);
+
+  private final Submission submission;
+  private final JobStore store;
+
+  JobEndpoint(Submission submission, JobStore store) {
+    this.submission = submission;
+    this.store = store;
+  }
+
+  @Override
+  public void submit(JobSpec req, StreamObserver<Job> out) {
+    CALLS.unary(out, () -> submission.submit(req));
+  }
+
+  @Override
+  public void get(GetJobRequest req, StreamObserver<Job> out) {
+    CALLS.unary(out, () -> store.require(req.getId()).getJob());
+  }
+
+  @Override
+  public void list(ListJobsRequest req, StreamObserver<ListJobsResponse> out) {
+    CALLS.unary(out, () -> ListJobsResponse.newBuilder().addAllJobs(store.newestFirst()).build());
+  }
+
+  @Override
+  public void cancel(CancelJobRequest req, StreamObserver<Job> out) {
+    CALLS.unary(out, () -> {
+      Job job = store.cancel(req.getId());
+      LOG.info("job {} cancelled", req.getId());
+      return job;
+    });
+  }
+
+  /** The job now, then each change; a client that goes away stops being told. */
+  @Override
+  public void watch(GetJobRequest req, StreamObserver<Job> out) {
+    ServerCallStreamObserver<Job> call = (ServerCallStreamObserver<Job>) out;
+    AtomicReference<Runnable> unwatch = new AtomicReference<>(() -> {});
+    call.setOnCancelHandler(() -> unwatch.get().run());
+    try {
+      unwatch.set(store.watch(req.getId(), job -> {
+        call.onNext(job);
+        if (JobRules.ended(job.getPhase())) call.onCompleted();
+      }));
+    } catch (RuntimeException e) {
+      call.onError(CALLS.status(e).asRuntimeException());
+    }
+  }
+}

@@ -1,0 +1,74 @@
+package resgraph.orchestrator.kafka;
+
+import io.micronaut.context.annotation.Bean;
+import io.micronaut.context.annotation.Factory;
+import jakarta.inject.Singleton;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import resgraph.orchestrator.Finalization;
+import resgraph.orchestrator.JobStore;
+import resgraph.platform.Backoff;
+import resgraph.platform.kafka.ErrorStrategy;
+import resgraph.platform.kafka.GiveUp;
+import resgraph.platform.kafka.KafkaBroker;
+import resgraph.platform.kafka.TopicListener;
+import resgraph.platform.kafka.Topics;
+import resgraph.v1.JobEvent;
+
+/**
+ * The orchestrator's listener: group {@value #GROUP} over resgraph.job-events, counting each poll's
+ * events into the jobs' records as one batch, then starting the finalization of the jobs whose
+ * tasks are all stored.
+ *
+ * <p>Error strategy. A batch's offsets are committed only after every job it changed is written
+ * to resgraph.jobs, so a crash redelivers instead of losing; counting is idempotent (a task is a
+ * member of a set), so a redelivered event changes nothing.
+ * <ul>
+ *   <li>Retry with backoff: a record write Kafka does not take, or a failing poll, is retried after
+ *       1 s, doubling to at most 30 s, until it succeeds or the service stops (then the batch stays
+ *       uncommitted).
+ *   <li>Skip: a record whose value is not a JobEvent is logged and skipped: it carries nothing that
+ *       can be counted, and no dead-letter topic is meant for events. Events for a job this
+ *       orchestrator has never recorded are logged and skipped too.
+ *   <li>A failed commit (the group rebalanced) is only logged: its events come again and count once.
+ * </ul>
+ */
+@Factory
+public class JobEventListener implements TopicListener.BatchHandler<JobEvent> {
+
+  public static final String GROUP = "resgraph-orchestrator";
+
+  private static final Logger LOG = LoggerFactory.getLogger(JobEventListener.class);
+
+  private final JobStore store;
+  private final Finalization finalization;
+
+  JobEventListener(JobStore store, Finalization finalization) {
+    this.store = store;
+    this.finalization = finalization;
+  }
+
+  @Singleton
+  @Bean(preDestroy = "close")
+  TopicListener<JobEvent> events(KafkaBroker broker) {
+    return TopicListener.on(Topics.JOB_EVENTS, JobEvent.getDefaultInstance())
+        .group(GROUP)
+        .name("resgraph-orchestrator-events", "job-events")
+        .errors(new ErrorStrategy<>(Backoff.forever(Duration.ofSeconds(1), Duration.ofSeconds(30)), GiveUp.skip(), GiveUp.skip()))
+        .batches(broker, this);
+  }
+
+  /** Writes every job the batch changes, one record per job, then finalizes those it completed. */
+  @Override
+  public void handle(List<JobEvent> events) {
+    Map<String, List<JobEvent>> byJob = new LinkedHashMap<>();
+    for (JobEvent e : events) byJob.computeIfAbsent(e.getJobId(), k -> new ArrayList<>()).add(e);
+    byJob.forEach((id, jobEvents) -> store.count(id, jobEvents).ifPresentOrElse(finalization::finalizeIfDue,
+        () -> LOG.warn("ignoring {} events of job {}, which this orchestrator never recorded", jobEvents.size(), id)));
+  }
+}

@@ -1,0 +1,39 @@
+package resgraph.platform.kafka;
+
+import jakarta.inject.Singleton;
+import java.util.function.Function;
+import java.util.function.ToIntFunction;
+import resgraph.v1.JobEvent;
+import resgraph.v1.TaskFailed;
+import resgraph.v1.TaskStored;
+
+/**
+ * What the orchestrator counts, on resgraph.job-events keyed by job: a task stored, or a task that
+ * cannot be done (its job then fails). Each call returns once the broker has the event.
+ */
+@Singleton
+public final class JobEvents {
+
+  private final KafkaPublisher publisher;
+
+  JobEvents(KafkaPublisher publisher) {
+    this.publisher = publisher;
+  }
+
+  public void stored(String jobId, TaskStored stored) {
+    publisher.publish(Topics.JOB_EVENTS, jobId, JobEvent.newBuilder().setJobId(jobId).setStored(stored).build());
+  }
+
+  public void failed(String jobId, int task, String reason) {
+    publisher.publish(Topics.JOB_EVENTS, jobId, JobEvent.newBuilder().setJobId(jobId)
+        .setFailed(TaskFailed.newBuilder().setTask(task).setReason(reason)).build());
+  }
+
+  /**
+   * The give-up that fails the job: a record refused for good tells the orchestrator, which fails
+   * the job with {@code who}'s reason instead of waiting for its task forever.
+   */
+  public <V> GiveUp<V> failJob(String who, Function<V, String> jobOf, ToIntFunction<V> taskOf) {
+    return (record, value, reason, attempts) -> failed(jobOf.apply(value), taskOf.applyAsInt(value), who + ": " + reason);
+  }
+}

@@ -1,0 +1,50 @@
+package resgraph.viewer;
+
+import resgraph.v1.Circuit;
+import resgraph.v1.Edge;
+import resgraph.v1.Job;
+import resgraph.v1.JobSpec;
+import resgraph.v1.ModelRef;
+import resgraph.v1.Node;
+import resgraph.v1.Pruning;
+import resgraph.v1.TokenValue;
+
+/** A small circuit made by hand, with awkward token strings, for tests of the drawings. */
+public final class SampleCircuits {
+
+  private SampleCircuits() {}
+
+  public static Circuit small() {
+    String[] tokens = {"<|endoftext|>", "When", " Mary", " &", " <John>", "\n", " gave", " \"a\"", " drink", " to"};
+    Job.Builder job = Job.newBuilder().setId("j-test").setTarget(tokens.length - 1).setLayerStart(0).setLayerEnd(3)
+        .setSpec(JobSpec.newBuilder().setRef(ModelRef.newBuilder().setModel("demo").setSaes("gpt2-small-res-jb"))
+            .setPrompt("When Mary & <John>\n gave \"a\" drink to").setPruning(Pruning.newBuilder().setTopK(10)));
+    for (int i = 0; i < tokens.length; i++) job.addTokens(i).addTokenStrings(tokens[i]);
+    Circuit.Builder c = Circuit.newBuilder().setJob(job).setRawEdgeCount(7).setEffectShown(0.42)
+        .addPredictions(TokenValue.newBuilder().setId(1).setToken(" Mary").setValue(0.31f))
+        .addPredictions(TokenValue.newBuilder().setId(2).setToken(" John").setValue(0.12f));
+    String[] ids = {"0.17", "0.3", "1.42", "1.7", "2.5", "2.900"};
+    for (String id : ids) {
+      int layer = Integer.parseInt(id.substring(0, 1));
+      Node.Builder n = Node.newBuilder().setId(id).setLayer(layer).setLatent(Integer.parseInt(id.substring(2)))
+          .setNeuronpedia("https://www.neuronpedia.org/gpt2-small/" + layer + "-res-jb/" + id.substring(2));
+      for (int p = 0; p < tokens.length; p++) n.addActivations(p == 0 ? 0 : (p * 7 + layer) % 5 * 0.5f);
+      n.addPromotes(TokenValue.newBuilder().setId(3).setToken(" <b>").setValue(0.8f))
+          .addPromotes(TokenValue.newBuilder().setId(4).setToken(" her").setValue(0.5f))
+          .addSuppresses(TokenValue.newBuilder().setId(5).setToken(" him").setValue(-0.6f));
+      c.addNodes(n);
+    }
+    edge(c, "0.17", "1.42", -1.5f);
+    edge(c, "0.3", "1.42", 0.4f);
+    edge(c, "0.3", "1.7", -0.2f);
+    edge(c, "1.42", "2.5", -0.9f);
+    edge(c, "1.7", "2.900", 0.3f);
+    c.addRawEdges(Edge.newBuilder().setSource("0.17").setTarget("1.99").setWeight(0.01f));
+    return c.build();
+  }
+
+  private static void edge(Circuit.Builder c, String from, String to, float w) {
+    Edge e = Edge.newBuilder().setSource(from).setTarget(to).setWeight(w).build();
+    c.addEdges(e).addRawEdges(e);
+  }
+}
