@@ -259,7 +259,7 @@ class AblationWorkerTest {
     TaskFailure layer = letters.get("j-dlq/0").value();
     assertEquals(badLayer, layer.getTask());
     assertEquals(1, layer.getAttempts(), "a bad task is not retried");
-    assertTrue(layer.getReason().startsWith("model server: INVALID_ARGUMENT: layer 9 is outside 0..1"), layer.getReason());
+    assertTrue(layer.getReason().startsWith("model server: INVALID_ARGUMENT: layer 9 has no SAE; SAEs are at 0, 1, 2"), layer.getReason());
     TaskFailure unreadable = letters.get("j-dlq/1").value();
     assertEquals(AblationTask.newBuilder().setJobId("j-dlq").setTask(1).build(), unreadable.getTask(), "job and task from the key");
     assertEquals(0, unreadable.getAttempts());

@@ -1,9 +1,6 @@
 package resgraph.cli;
 
-import java.net.URI;
-import java.nio.file.Path;
-import java.util.Map;
-import resgraph.modelserver.ModelOptions;
+import resgraph.modelserver.ModelFilesConfig;
 import resgraph.modelserver.ModelSources;
 
 /**
@@ -17,10 +14,8 @@ final class Downloads {
 
   static void prefetch(ModelOptions options) {
     if (options.model.startsWith(ModelSources.SYNTHETIC)) return; // built in memory: nothing to fetch
-    Map<String, Object> p = options.properties();
-    String hub = (String) p.getOrDefault("resgraph.hub.url", "https://huggingface.co");
-    String token = (String) p.getOrDefault("resgraph.hub.token", "");
-    new ModelSources(Path.of((String) p.get("resgraph.cache-dir")), ModelSources.huggingFaceCache(), URI.create(hub), token,
-        new DownloadBar(System.err)).locate(options.model, options.saes);
+    ModelFilesConfig files = ModelFilesConfig.fromEnvironment(
+        options.cacheDir == null ? null : options.cacheDir.toAbsolutePath().toString(), options.hubUrl);
+    ModelSources.of(files, new DownloadBar(System.err)).locate(options.model, options.saes);
   }
 }

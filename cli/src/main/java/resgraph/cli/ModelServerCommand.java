@@ -7,7 +7,6 @@ import java.util.concurrent.CountDownLatch;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
-import resgraph.modelserver.ModelOptions;
 import resgraph.modelserver.ModelServer;
 
 /**

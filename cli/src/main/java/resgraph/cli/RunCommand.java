@@ -12,7 +12,6 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import resgraph.cluster.LocalCluster;
-import resgraph.modelserver.ModelOptions;
 import resgraph.platform.grpc.GrpcChannels;
 import resgraph.platform.job.JobRules;
 import resgraph.v1.Circuit;

@@ -15,9 +15,11 @@ import java.nio.file.Path;
  * @param hubUrl {@code resgraph.hub.url}: the Hugging Face hub or a mirror; by default $HF_ENDPOINT,
  *     else https://huggingface.co
  * @param hubToken {@code resgraph.hub.token}: sent with hub downloads when set; by default $HF_TOKEN
+ * @param huggingFaceCache the Hugging Face tools' own cache, whose files are used without
+ *     downloading: $HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub
  */
 @ConfigurationProperties("resgraph")
-public record ModelFilesConfig(String cacheDir, String hubUrl, @Nullable String hubToken) {
+public record ModelFilesConfig(String cacheDir, String hubUrl, @Nullable String hubToken, String huggingFaceCache) {
 
   /** Binds the properties, falling back on the environment's (RESGRAPH_CACHE is resgraph.cache, HF_ENDPOINT hf.endpoint, ...). */
   @Creator
@@ -28,11 +30,21 @@ public record ModelFilesConfig(String cacheDir, String hubUrl, @Nullable String 
       @Nullable @Property(name = "resgraph.hub.url") String hubUrl,
       @Nullable @Property(name = "hf.endpoint") String hfEndpoint,
       @Nullable @Property(name = "resgraph.hub.token") String hubToken,
-      @Nullable @Property(name = "hf.token") String hfToken) {
+      @Nullable @Property(name = "hf.token") String hfToken,
+      @Nullable @Property(name = "hf.hub.cache") String hfHubCache,
+      @Nullable @Property(name = "hf.home") String hfHome) {
     this(firstSet(cacheDir, resgraphCache, xdgCacheHome == null ? null : Path.of(xdgCacheHome, "resgraph").toString(),
             Path.of(System.getProperty("user.home"), ".cache", "resgraph").toString()),
         firstSet(hubUrl, hfEndpoint, "https://huggingface.co"),
-        firstSet(hubToken, hfToken, null));
+        firstSet(hubToken, hfToken, null),
+        firstSet(hfHubCache, hfHome == null ? null : Path.of(hfHome, "hub").toString(),
+            Path.of(System.getProperty("user.home"), ".cache", "huggingface", "hub").toString()));
+  }
+
+  /** The configuration a process without Micronaut gets: these values where given, else the environment's. */
+  public static ModelFilesConfig fromEnvironment(@Nullable String cacheDir, @Nullable String hubUrl) {
+    return new ModelFilesConfig(cacheDir, System.getenv("RESGRAPH_CACHE"), System.getenv("XDG_CACHE_HOME"), hubUrl,
+        System.getenv("HF_ENDPOINT"), null, System.getenv("HF_TOKEN"), System.getenv("HF_HUB_CACHE"), System.getenv("HF_HOME"));
   }
 
   private static String firstSet(String... values) {

@@ -3,8 +3,6 @@ package resgraph.modelserver;
 import io.micronaut.context.annotation.Bean;
 import io.micronaut.context.annotation.Factory;
 import jakarta.inject.Singleton;
-import java.net.URI;
-import java.nio.file.Path;
 
 /** The model server's resident pairs, trace cache and model sources, from its configuration. */
 @Factory
@@ -12,8 +10,7 @@ final class ModelServerBeans {
 
   @Singleton
   ModelSources sources(ModelFilesConfig files) {
-    return new ModelSources(Path.of(files.cacheDir()), ModelSources.huggingFaceCache(), URI.create(files.hubUrl()),
-        files.hubToken(), HubClient.logging());
+    return ModelSources.of(files, HubClient.logging());
   }
 
   @Singleton

@@ -3,7 +3,9 @@ package resgraph.modelserver;
 import io.micronaut.context.annotation.ConfigurationProperties;
 import io.micronaut.core.annotation.Nullable;
 import io.micronaut.core.bind.annotation.Bindable;
+import java.util.Locale;
 import java.util.Optional;
+import resgraph.v1.Centering;
 import resgraph.v1.ModelRef;
 
 /**
@@ -37,13 +39,23 @@ public record ModelServerConfig(
     if ((preloadModel == null) != (preloadSaes == null)) {
       throw new IllegalArgumentException("resgraph.model-server.preload-model and preload-saes go together");
     }
-    ModelOptions.centering(preloadCentering);
+    centering("resgraph.model-server.preload-centering", preloadCentering);
   }
 
   /** The pair to load at start, if any. */
   public Optional<ModelRef> preload() {
     if (preloadModel == null) return Optional.empty();
     return Optional.of(ModelRef.newBuilder().setModel(preloadModel).setSaes(preloadSaes)
-        .setCentering(ModelOptions.centering(preloadCentering)).build());
+        .setCentering(centering("resgraph.model-server.preload-centering", preloadCentering)).build());
+  }
+
+  /** A centring as people write it (auto, on or off) as ModelRef.centering; IllegalArgumentException naming {@code option}. */
+  public static Centering centering(String option, String value) {
+    return switch (value.toLowerCase(Locale.ROOT)) {
+      case "auto" -> Centering.CENTERING_AUTO;
+      case "on", "true" -> Centering.CENTERING_ON;
+      case "off", "false" -> Centering.CENTERING_OFF;
+      default -> throw new IllegalArgumentException(option + " must be auto, on or off, not " + value);
+    };
   }
 }

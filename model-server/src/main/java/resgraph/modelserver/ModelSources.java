@@ -78,12 +78,10 @@ public final class ModelSources {
     this.hub = new HubClient(hubUrl, cacheDir, hubToken == null || hubToken.isEmpty() ? null : hubToken, progress);
   }
 
-  /** The Hugging Face cache: $HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub. */
-  public static Path huggingFaceCache() {
-    String hubCache = System.getenv("HF_HUB_CACHE"), home = System.getenv("HF_HOME");
-    if (hubCache != null && !hubCache.isBlank()) return Path.of(hubCache);
-    if (home != null && !home.isBlank()) return Path.of(home, "hub");
-    return Path.of(System.getProperty("user.home"), ".cache", "huggingface", "hub");
+  /** From the configuration, showing downloads with {@code progress}. */
+  public static ModelSources of(ModelFilesConfig files, HubClient.Progress progress) {
+    return new ModelSources(Path.of(files.cacheDir()), Path.of(files.huggingFaceCache()), URI.create(files.hubUrl()),
+        files.hubToken(), progress);
   }
 
   /** Loads the pair the names denote onto the device; {@code centering} null means as the release and files say. */

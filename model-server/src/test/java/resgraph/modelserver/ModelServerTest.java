@@ -633,9 +633,11 @@ class ModelServerTest {
 
   @Test
   void healthServiceAnswersServing() {
-    HealthCheckResponse r = HealthGrpc.newBlockingStub(channel).withDeadlineAfter(DEADLINE_SECONDS, TimeUnit.SECONDS)
-        .check(HealthCheckRequest.newBuilder().setService("").build());
-    assertEquals(HealthCheckResponse.ServingStatus.SERVING, r.getStatus());
+    for (String service : new String[] {"", ModelServiceGrpc.SERVICE_NAME}) {
+      HealthCheckResponse r = HealthGrpc.newBlockingStub(channel).withDeadlineAfter(DEADLINE_SECONDS, TimeUnit.SECONDS)
+          .check(HealthCheckRequest.newBuilder().setService(service).build());
+      assertEquals(HealthCheckResponse.ServingStatus.SERVING, r.getStatus(), "health of \"" + service + "\"");
+    }
   }
 
   // ---- concurrency ----------------------------------------------------------------------------

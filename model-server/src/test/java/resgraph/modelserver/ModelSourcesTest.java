@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.Device;
+import java.net.URI;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -17,7 +18,7 @@ class ModelSourcesTest {
   @TempDir Path cache;
 
   private ModelSources sources() {
-    return new ModelSources(cache.toString(), "http://127.0.0.1:1", "");
+    return new ModelSources(cache, cache.resolve("hf"), URI.create("http://127.0.0.1:1"), "", HubClient.logging());
   }
 
   @Test

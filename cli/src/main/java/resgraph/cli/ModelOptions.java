@@ -1,14 +1,14 @@
-package resgraph.modelserver;
+package resgraph.cli;
 
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import picocli.CommandLine.Option;
-import resgraph.v1.Centering;
+import resgraph.modelserver.ModelServerConfig;
 import resgraph.v1.ModelRef;
 
 /** The command-line options that name a (model, SAEs) pair and where downloads go. */
-public final class ModelOptions {
+final class ModelOptions {
 
   @Option(names = "--model", paramLabel = "M", defaultValue = "demo",
       description = "GPT-2: a folder (config.json, model.safetensors), a hub repository id, or demo (default: ${DEFAULT-VALUE}).")
@@ -31,7 +31,7 @@ public final class ModelOptions {
   public String hubUrl;
 
   public ModelRef ref() {
-    return ModelRef.newBuilder().setModel(model).setSaes(saes).setCentering(centering(centering)).build();
+    return ModelRef.newBuilder().setModel(model).setSaes(saes).setCentering(ModelServerConfig.centering("--centering", centering)).build();
   }
 
   /**
@@ -43,14 +43,5 @@ public final class ModelOptions {
     if (cacheDir != null) p.put("resgraph.cache-dir", cacheDir.toAbsolutePath().toString());
     if (hubUrl != null) p.put("resgraph.hub.url", hubUrl);
     return p;
-  }
-
-  public static Centering centering(String value) {
-    return switch (value.toLowerCase(java.util.Locale.ROOT)) {
-      case "auto" -> Centering.CENTERING_AUTO;
-      case "on", "true" -> Centering.CENTERING_ON;
-      case "off", "false" -> Centering.CENTERING_OFF;
-      default -> throw new IllegalArgumentException("--centering must be auto, on or off, not " + value);
-    };
   }
 }
