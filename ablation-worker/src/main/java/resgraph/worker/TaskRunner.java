@@ -46,6 +46,8 @@ public final class TaskRunner {
         .setJobId(task.getJobId())
         .setTask(task.getTask())
         .setLayer(reply.getLayer())
+        .setHookName(reply.getHookName())
+        .setMeasureHookName(reply.getMeasureHookName())
         .setTarget(reply.getTarget())
         .addAllEffects(reply.getEffectsList())
         .setAblateSeconds(seconds)

@@ -133,8 +133,10 @@ class AblationWorkerTest {
     return worker(name, Map.of());
   }
 
+  /** A task ablating resid_pre of a layer and measuring the next, as the orchestrator plans one. */
   private static AblationTask task(String job, int n, int layer, List<Integer> latents) {
     return AblationTask.newBuilder().setJobId(job).setTask(n).setRef(ref).addAllTokens(tokens).setLayer(layer)
+        .setHookName("blocks." + layer + ".hook_resid_pre").setMeasureHookName("blocks." + (layer + 1) + ".hook_resid_pre")
         .addAllLatents(latents).setTarget(target).build();
   }
 
@@ -162,8 +164,10 @@ class AblationWorkerTest {
   /** What the worker must have published for a task: exactly what Ablate answers when asked directly. */
   private static TaskEffects expected(AblationTask t) {
     AblateResponse direct = model().ablate(AblateRequest.newBuilder().setRef(t.getRef()).addAllTokens(t.getTokensList())
-        .setLayer(t.getLayer()).addAllLatents(t.getLatentsList()).setTarget(t.getTarget()).build());
+        .setHookName(t.getHookName()).setMeasureHookName(t.getMeasureHookName()).addAllLatents(t.getLatentsList())
+        .setTarget(t.getTarget()).build());
     return TaskEffects.newBuilder().setJobId(t.getJobId()).setTask(t.getTask()).setLayer(direct.getLayer())
+        .setHookName(direct.getHookName()).setMeasureHookName(direct.getMeasureHookName())
         .setTarget(direct.getTarget()).addAllEffects(direct.getEffectsList()).build();
   }
 
@@ -259,7 +263,7 @@ class AblationWorkerTest {
     TaskFailure layer = letters.get("j-dlq/0").value();
     assertEquals(badLayer, layer.getTask());
     assertEquals(1, layer.getAttempts(), "a bad task is not retried");
-    assertTrue(layer.getReason().startsWith("model server: INVALID_ARGUMENT: layer 9 has no SAE; SAEs are at 0, 1, 2"), layer.getReason());
+    assertTrue(layer.getReason().startsWith("model server: INVALID_ARGUMENT: 9 (blocks.9.hook_resid_pre) has no SAE; SAEs are at 0, 1, 2"), layer.getReason());
     TaskFailure unreadable = letters.get("j-dlq/1").value();
     assertEquals(AblationTask.newBuilder().setJobId("j-dlq").setTask(1).build(), unreadable.getTask(), "job and task from the key");
     assertEquals(0, unreadable.getAttempts());

@@ -7,7 +7,7 @@ import resgraph.v1.Edge;
 import resgraph.v1.Node;
 import resgraph.v1.TokenValue;
 
-/** A circuit as text for the terminal: what it is, its edges by layer pair, then its nodes. */
+/** A circuit as text for the terminal: what it is, its edges by pair of sites, then its nodes. */
 final class CircuitReport {
 
   private CircuitReport() {}
@@ -22,12 +22,13 @@ final class CircuitReport {
         .map(t -> quote(t.getToken()) + String.format(" %.3f", t.getValue())).collect(Collectors.joining(", "))).append('\n');
     s.append(String.format("circuit: %d nodes, %d edges, of %,d raw edges (%.1f%% of the total |effect|)%n",
         c.getNodesCount(), c.getEdgesCount(), c.getRawEdgeCount(), 100 * c.getEffectShown()));
-    int pair = Integer.MIN_VALUE;
+    String pair = "";
     for (Edge e : c.getEdgesList()) {
-      int layer = Integer.parseInt(e.getSource().substring(0, e.getSource().indexOf('.')));
-      if (layer != pair) {
-        s.append(String.format("%nlayer %d -> %d%n", layer, layer + 1));
-        pair = layer;
+      // the node ids' prefixes name the sites: "5" (a layer, in a chain of one kind of site), or "5m", "5p"
+      String from = e.getSource().substring(0, e.getSource().indexOf('.')), to = e.getTarget().substring(0, e.getTarget().indexOf('.'));
+      if (!from.equals(pair)) {
+        s.append(String.format("%n%s -> %s%n", from.matches("\\d+") ? "layer " + from : from, to));
+        pair = from;
       }
       // negative: ablating the source lowers the target, so the source excites it
       s.append(String.format("  %-9s -> %-9s %+.4f  %s%n", e.getSource(), e.getTarget(), e.getWeight(),

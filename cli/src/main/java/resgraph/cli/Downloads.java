@@ -13,9 +13,13 @@ final class Downloads {
   private Downloads() {}
 
   static void prefetch(ModelOptions options) {
-    if (options.model.startsWith(ModelSources.SYNTHETIC)) return; // built in memory: nothing to fetch
-    ModelFilesConfig files = ModelFilesConfig.fromEnvironment(
-        options.cacheDir == null ? null : options.cacheDir.toAbsolutePath().toString(), options.hubUrl);
-    ModelSources.of(files, new DownloadBar(System.err)).locate(options.model, options.saes);
+    prefetch(options.model, options.saes, options.cacheDir == null ? null : options.cacheDir.toAbsolutePath().toString(),
+        options.hubUrl);
+  }
+
+  /** {@code cacheDir} and {@code hubUrl} null: the environment's, as the model server would take them. */
+  static void prefetch(String model, String saes, String cacheDir, String hubUrl) {
+    if (model.startsWith(ModelSources.SYNTHETIC)) return; // built in memory: nothing to fetch
+    ModelSources.of(ModelFilesConfig.fromEnvironment(cacheDir, hubUrl), new DownloadBar(System.err)).locate(model, saes);
   }
 }

@@ -4,6 +4,7 @@ import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import picocli.CommandLine.Option;
+import resgraph.cluster.LocalCluster;
 import resgraph.modelserver.ModelServerConfig;
 import resgraph.v1.ModelRef;
 
@@ -43,5 +44,11 @@ final class ModelOptions {
     if (cacheDir != null) p.put("resgraph.cache-dir", cacheDir.toAbsolutePath().toString());
     if (hubUrl != null) p.put("resgraph.hub.url", hubUrl);
     return p;
+  }
+
+  /** A local cluster whose model server loads this pair at start, with these options. */
+  LocalCluster.Options cluster(int workers) {
+    return new LocalCluster.Options(workers, model, saes, centering, cacheDir == null ? null : cacheDir.toAbsolutePath().toString(),
+        hubUrl);
   }
 }

@@ -1,12 +1,16 @@
 package resgraph.cli;
 
 import io.grpc.ManagedChannel;
+import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.Iterator;
 import java.util.List;
 import java.util.concurrent.Callable;
+import java.util.stream.Collectors;
+import java.util.stream.Stream;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -14,6 +18,7 @@ import picocli.CommandLine.Option;
 import resgraph.cluster.LocalCluster;
 import resgraph.platform.grpc.GrpcChannels;
 import resgraph.platform.job.JobRules;
+import resgraph.v1.ChainSite;
 import resgraph.v1.Circuit;
 import resgraph.v1.ExportFormat;
 import resgraph.v1.ExportRequest;
@@ -26,6 +31,7 @@ import resgraph.v1.JobServiceGrpc;
 import resgraph.v1.JobSpec;
 import resgraph.v1.Phase;
 import resgraph.v1.Pruning;
+import resgraph.v1.SaeSetting;
 
 /**
  * {@code resgraph run}: one circuit, start to finish. Uses the cluster named by --cluster, else
@@ -46,8 +52,13 @@ final class RunCommand implements Callable<Integer> {
   String prompt;
 
   @Option(names = "--layers", paramLabel = "a:b",
-      description = "SAEs at layers a..b-1: latents of a..b-2 are ablated, effects measured at a+1..b-1 (default: every layer).")
+      description = "SAEs of one kind of site at layers a..b-1: latents of a..b-2 are ablated, effects measured at a+1..b-1 "
+          + "(default: every SAE).")
   String layers;
+
+  @Option(names = "--sites", split = ",", paramLabel = "S,S,...",
+      description = "The chain by name instead: 3 (resid_pre of block 3), 3m (resid_mid), 3p (resid_post), e.g. 3m,3p,4m,4p.")
+  List<String> sites;
 
   @Option(names = "--target", paramLabel = "T", description = "Target position (default: the last token).")
   Integer target;
@@ -92,12 +103,16 @@ final class RunCommand implements Callable<Integer> {
     } else {
       LocalCluster running = LocalCluster.find(dir.path()).filter(LocalCluster::healthy).orElse(null);
       if (running == null) {
+        Downloads.prefetch(model);
         System.err.println("resgraph: starting a local cluster for this run (./resgraph up keeps one running)");
         Path tmp = Files.createTempDirectory("resgraph-run-");
-        LocalCluster c = LocalCluster.start(tmp, new LocalCluster.Options(workers, model.model, model.saes),
-            msg -> System.err.println("resgraph: " + msg));
-        Runtime.getRuntime().addShutdownHook(new Thread(c::stop));
+        LocalCluster c = LocalCluster.start(tmp, model.cluster(workers), msg -> System.err.println("resgraph: " + msg));
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> remove(c)));
         running = temporary = c;
+      } else {
+        // the running cluster's model server reads its own cache: fetch into that one
+        LocalCluster.Options o = running.options();
+        Downloads.prefetch(model.model, model.saes, o.cacheDir(), o.hubUrl() != null ? o.hubUrl() : model.hubUrl);
       }
       orchestrator = running.endpoints().orchestrator();
       graphService = running.endpoints().graphService();
@@ -107,7 +122,13 @@ final class RunCommand implements Callable<Integer> {
     try {
       Job job = JobServiceGrpc.newBlockingStub(jobs).submit(spec);
       System.err.println("resgraph: job " + job.getId() + ": " + job.getProgress().getCandidates() + " latents to ablate in "
-          + job.getProgress().getTasksTotal() + " tasks over layers " + job.getLayerStart() + ":" + job.getLayerEnd());
+          + job.getProgress().getTasksTotal() + " tasks over sites " + job.getChainList().stream().map(ChainSite::getSite)
+          .collect(Collectors.joining(", ")));
+      if (!job.getRelease().isEmpty()) System.err.println("resgraph: SAEs: release " + job.getRelease());
+      for (SaeSetting s : job.getSaesSettingsList()) {
+        System.err.println("resgraph:   " + s.getName() + ": " + s.getValue() + "  (" + s.getSource()
+            + (s.getHooksCount() == 0 ? "" : "; " + String.join(", ", s.getHooksList())) + ")");
+      }
       job = watch(JobServiceGrpc.newBlockingStub(jobs), job.getId());
       if (job.getPhase() != Phase.PHASE_DONE) {
         System.err.println("resgraph: job " + job.getId() + " " + phaseName(job.getPhase())
@@ -133,7 +154,18 @@ final class RunCommand implements Callable<Integer> {
     } finally {
       GrpcChannels.close(jobs);
       GrpcChannels.close(graphs);
-      if (temporary != null) temporary.stop();
+      if (temporary != null) remove(temporary);
+    }
+  }
+
+  /** Stops a cluster started for this run, and removes its folder: its logs and data served only this run. */
+  private static void remove(LocalCluster c) {
+    c.stop();
+    if (!Files.exists(c.dir())) return; // removed already (this runs again at exit)
+    try (Stream<Path> files = Files.walk(c.dir())) {
+      for (Path p : files.sorted(Comparator.reverseOrder()).toList()) Files.deleteIfExists(p);
+    } catch (IOException e) {
+      System.err.println("resgraph: could not remove " + c.dir() + ": " + e.getMessage());
     }
   }
 
@@ -149,6 +181,7 @@ final class RunCommand implements Callable<Integer> {
       }
     }
     if (target != null) s.setTarget(target);
+    if (sites != null) s.addAllSites(sites);
     // no rule given: the orchestrator writes in its default
     if (pruning != null && pruning.threshold != null) s.setPruning(Pruning.newBuilder().setThreshold(pruning.threshold));
     else if (pruning != null && pruning.topK != null) s.setPruning(Pruning.newBuilder().setTopK(pruning.topK));

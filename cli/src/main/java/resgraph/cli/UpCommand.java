@@ -16,11 +16,8 @@ final class UpCommand implements Callable<Integer> {
   @Option(names = "--workers", defaultValue = "2", description = "Ablation workers (default: ${DEFAULT-VALUE}).")
   int workers;
 
-  @Option(names = "--model", defaultValue = "demo", description = "The model the model server loads at start (default: ${DEFAULT-VALUE}).")
-  String model;
-
-  @Option(names = "--saes", defaultValue = "demo", description = "The SAEs it loads with it (default: ${DEFAULT-VALUE}).")
-  String saes;
+  /** The pair the model server loads at start. */
+  @Mixin ModelOptions model;
 
   @Override
   public Integer call() {
@@ -29,8 +26,8 @@ final class UpCommand implements Callable<Integer> {
       System.err.println("resgraph: a local cluster is already running in " + dir.path());
     } else {
       LocalCluster.find(dir.path()).ifPresent(LocalCluster::stop); // what is left of a broken one
-      running = LocalCluster.start(dir.path(), new LocalCluster.Options(workers, model, saes),
-          msg -> System.err.println("resgraph: " + msg));
+      Downloads.prefetch(model);
+      running = LocalCluster.start(dir.path(), model.cluster(workers), msg -> System.err.println("resgraph: " + msg));
     }
     StatusCommand.print(running, false);
     return 0;

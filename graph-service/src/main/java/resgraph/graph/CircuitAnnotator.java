@@ -2,12 +2,15 @@ package resgraph.graph;
 
 import jakarta.inject.Singleton;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import org.neo4j.driver.Driver;
 import org.neo4j.driver.Record;
 import org.neo4j.driver.Session;
+import resgraph.v1.CircuitEdge;
 import resgraph.v1.LatentLogitEffects;
 import resgraph.v1.TokenValue;
 
@@ -33,11 +36,17 @@ public final class CircuitAnnotator {
   }
 
   /** Marks {@code circuit} and stores {@code annotations}; NOT_FOUND for a job never registered. */
-  public Annotated annotate(String jobId, List<RawEdge> circuit, List<LatentLogitEffects> annotations) {
+  public Annotated annotate(String jobId, List<CircuitEdge> circuit, List<LatentLogitEffects> annotations) {
     StoredJob job = jobs.stored(jobId);
     StoredCircuits.Totals totals = circuits.totals(jobId);
-    int nodes = StoredCircuits.nodesOf(circuit).size();
-    List<List<Integer>> edges = circuit.stream().map(e -> List.of(e.layer(), e.source(), e.target())).toList();
+    Set<List<Object>> ends = new HashSet<>();
+    for (CircuitEdge e : circuit) {
+      ends.add(List.of(e.getSourceHook(), e.getSource()));
+      ends.add(List.of(e.getTargetHook(), e.getTarget()));
+    }
+    int nodes = ends.size();
+    List<List<Object>> edges = circuit.stream()
+        .map(e -> List.<Object>of(e.getSourceHook(), e.getSource(), e.getTargetHook(), e.getTarget())).toList();
     List<Map<String, Object>> notes = annotations.stream().map(CircuitAnnotator::annotationRow).toList();
     Map<String, Object> params = Map.of("job", job.id(), "model", job.model(), "saes", job.saes(), "edges", edges, "notes", notes);
     try (Session session = driver.session()) {
@@ -46,8 +55,8 @@ public final class CircuitAnnotator {
         if (job.finalized()) tx.run("MATCH ()-[e:EFFECT {job: $job}]->() WHERE e.circuit IS NOT NULL REMOVE e.circuit", params);
         Record marked = tx.run("""
             UNWIND $edges AS c
-            MATCH (a:Feature {model: $model, saes: $saes, layer: c[0], latent: c[1]})
-                  -[e:EFFECT {job: $job}]->(b:Feature {model: $model, saes: $saes, layer: c[0] + 1, latent: c[2]})
+            MATCH (a:Feature {model: $model, saes: $saes, hook: c[0], latent: c[1]})
+                  -[e:EFFECT {job: $job}]->(b:Feature {model: $model, saes: $saes, hook: c[2], latent: c[3]})
             SET e.circuit = true
             RETURN count(e) AS edges, coalesce(sum(abs(e.weight)), 0.0) AS shown""", params).single();
         tx.run("""
@@ -58,7 +67,7 @@ public final class CircuitAnnotator {
         // A node that was off everywhere has no ACTIVE relationship, and its logit effects are exactly zero.
         tx.run("""
             UNWIND $notes AS n
-            MATCH (:Job {id: $job})-[a:ACTIVE]->(:Feature {model: $model, saes: $saes, layer: n.layer, latent: n.latent})
+            MATCH (:Job {id: $job})-[a:ACTIVE]->(:Feature {model: $model, saes: $saes, hook: n.hook, latent: n.latent})
             SET a.promotes = n.promotes, a.promotes_ids = n.promotes_ids, a.promotes_values = n.promotes_values,
                 a.suppresses = n.suppresses, a.suppresses_ids = n.suppresses_ids, a.suppresses_values = n.suppresses_values""",
             params);
@@ -78,7 +87,7 @@ public final class CircuitAnnotator {
 
   private static Map<String, Object> annotationRow(LatentLogitEffects e) {
     Map<String, Object> row = new LinkedHashMap<>();
-    row.put("layer", e.getLatent().getLayer());
+    row.put("hook", e.getLatent().getHookName());
     row.put("latent", e.getLatent().getLatent());
     putTokens(row, "promotes", e.getPromotesList());
     putTokens(row, "suppresses", e.getSuppressesList());

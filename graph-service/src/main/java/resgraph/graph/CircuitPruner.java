@@ -14,7 +14,7 @@ import resgraph.v1.Pruning;
  * METHOD.md step 7: the circuit from a job's raw edges.
  *
  * <ol>
- *   <li>Per adjacent layer pair, keep the {@code k} edges of largest |e| (ties broken by source
+ *   <li>Per pair of adjacent sites of the chain, keep the {@code k} edges of largest |e| (ties broken by source
  *       latent, then target latent, ascending), or every edge with |e| >= threshold.
  *   <li>Of those, keep the edges on a path of two or more of them: {@code u -> v} stays iff
  *       {@code u} has an incoming or {@code v} an outgoing edge in the kept set.
@@ -28,9 +28,9 @@ public final class CircuitPruner {
       .thenComparingInt(RawEdge::source)
       .thenComparingInt(RawEdge::target);
 
-  /** In circuit order: by source (layer, latent), then target latent. */
+  /** In circuit order: by source (site, latent), then target latent. */
   public static final Comparator<RawEdge> ORDER = Comparator
-      .comparingInt(RawEdge::layer)
+      .comparingInt(RawEdge::site)
       .thenComparingInt(RawEdge::source)
       .thenComparingInt(RawEdge::target);
 
@@ -39,28 +39,28 @@ public final class CircuitPruner {
   /** The circuit's edges, in {@link #ORDER}. {@code rule} unset means METHOD.md's default ({@link JobRules#pruningOrDefault}). */
   public static List<RawEdge> prune(List<RawEdge> raw, Pruning rule) {
     List<RawEdge> kept = new ArrayList<>();
-    for (List<RawEdge> pair : byLayer(raw).values()) kept.addAll(strongest(pair, rule));
-    Set<String> withIncoming = new HashSet<>(), withOutgoing = new HashSet<>();
+    for (List<RawEdge> pair : bySite(raw).values()) kept.addAll(strongest(pair, rule));
+    Set<Long> withIncoming = new HashSet<>(), withOutgoing = new HashSet<>();
     for (RawEdge e : kept) {
-      withOutgoing.add(e.sourceId());
-      withIncoming.add(e.targetId());
+      withOutgoing.add(e.sourceNode());
+      withIncoming.add(e.targetNode());
     }
     List<RawEdge> circuit = new ArrayList<>();
     for (RawEdge e : kept) {
-      if (withIncoming.contains(e.sourceId()) || withOutgoing.contains(e.targetId())) circuit.add(e);
+      if (withIncoming.contains(e.sourceNode()) || withOutgoing.contains(e.targetNode())) circuit.add(e);
     }
     circuit.sort(ORDER);
     return circuit;
   }
 
-  private static Map<Integer, List<RawEdge>> byLayer(List<RawEdge> raw) {
+  private static Map<Integer, List<RawEdge>> bySite(List<RawEdge> raw) {
     Map<Integer, List<RawEdge>> pairs = new TreeMap<>();
-    for (RawEdge e : raw) pairs.computeIfAbsent(e.layer(), l -> new ArrayList<>()).add(e);
+    for (RawEdge e : raw) pairs.computeIfAbsent(e.site(), l -> new ArrayList<>()).add(e);
     return pairs;
   }
 
   /**
-   * Step 7's first part on some edges of one layer pair. The strongest of a pair are among the
+   * Step 7's first part on some edges of one pair of sites. The strongest of a pair are among the
    * strongest of any part of it (RANK is a total order), so the graph service marks each task's
    * strongest as candidates while storing it, and Prune prunes the candidates alone: the same
    * circuit as from every raw edge, without reading them all back.

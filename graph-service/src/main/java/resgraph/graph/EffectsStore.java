@@ -14,6 +14,7 @@ import org.neo4j.driver.Session;
 import org.neo4j.driver.TransactionContext;
 import org.neo4j.driver.exceptions.ClientException;
 import resgraph.platform.ResgraphException;
+import resgraph.v1.Job;
 import resgraph.v1.LatentEffects;
 import resgraph.v1.Pruning;
 import resgraph.v1.TaskEffects;
@@ -49,18 +50,18 @@ public final class EffectsStore {
      * {source, targets, weights, candidates}, as the statement reads it: source and targets are
      * the features' element ids in {@code ids}, candidates[i] is true or null.
      */
-    Map<String, Object> row(int layer, Set<RawEdge> candidates, Map<Long, String> ids) {
+    Map<String, Object> row(int site, Set<RawEdge> candidates, Map<Long, String> ids) {
       List<String> targetIds = new ArrayList<>(targets.size());
       List<Boolean> flags = new ArrayList<>(targets.size());
       for (int i = 0; i < targets.size(); i++) {
-        targetIds.add(ids.get(key(layer + 1, targets.get(i))));
-        flags.add(candidates.contains(edge(layer, i)) ? Boolean.TRUE : null);
+        targetIds.add(ids.get(RawEdge.node(site + 1, targets.get(i))));
+        flags.add(candidates.contains(edge(site, i)) ? Boolean.TRUE : null);
       }
-      return Map.of("source", ids.get(key(layer, source)), "targets", targetIds, "weights", weights, "candidates", flags);
+      return Map.of("source", ids.get(RawEdge.node(site, source)), "targets", targetIds, "weights", weights, "candidates", flags);
     }
 
-    RawEdge edge(int layer, int i) {
-      return new RawEdge(layer, source, targets.get(i), weights.get(i).floatValue());
+    RawEdge edge(int site, int i) {
+      return new RawEdge(site, source, targets.get(i), weights.get(i).floatValue());
     }
   }
 
@@ -81,22 +82,29 @@ public final class EffectsStore {
    */
   public Stored store(TaskEffects task) {
     List<List<Group>> batches = batches(groups(task));
-    Pruning rule = jobs.recorded(task.getJobId()).getSpec().getPruning();
+    Job job = jobs.recorded(task.getJobId());
+    Pruning rule = job.getSpec().getPruning();
+    SiteChain chain = SiteChain.of(job);
+    int site = chain.position(task.getHookName());
+    if (site + 1 >= job.getChainCount() || !job.getChain(site + 1).getHookName().equals(task.getMeasureHookName())) {
+      throw ResgraphException.badRequest("task " + task.getTask() + " of job " + task.getJobId() + " measured "
+          + task.getHookName() + " at " + task.getMeasureHookName() + ", which is not the next site of the job's chain");
+    }
     long edges = batches.stream().flatMap(List::stream).mapToLong(Group::edges).sum();
-    List<List<Integer>> features = features(task);
+    List<Map<String, Object>> features = features(task, chain, site);
     try (Session session = driver.session()) {
-      return session.executeWrite(tx -> write(tx, task, rule, edges, batches, features));
+      return session.executeWrite(tx -> write(tx, task, site, rule, edges, batches, features));
     } catch (ClientException e) {
       // a copy of this task, written at the same time by another writer, created its (:Task) first
       if (!"Neo.ClientError.Schema.ConstraintValidationFailed".equals(e.code())) throw e;
       try (Session session = driver.session()) {
-        return session.executeWrite(tx -> write(tx, task, rule, edges, batches, features));
+        return session.executeWrite(tx -> write(tx, task, site, rule, edges, batches, features));
       }
     }
   }
 
-  private static Stored write(TransactionContext tx, TaskEffects task, Pruning rule, long edges, List<List<Group>> batches,
-      List<List<Integer>> features) {
+  private static Stored write(TransactionContext tx, TaskEffects task, int site, Pruning rule, long edges,
+      List<List<Group>> batches, List<Map<String, Object>> features) {
     Map<String, Object> key = Map.of("job", task.getJobId(), "task", task.getTask());
     List<Record> head = tx.run("""
         MATCH (j:Job {id: $job})
@@ -105,10 +113,9 @@ public final class EffectsStore {
     if (head.isEmpty()) throw JobNodes.notRegistered(task.getJobId(), "with the graph service");
     if (!head.get(0).get("edges").isNull()) return new Stored(head.get(0).get("edges").asLong(), false);
     String model = head.get(0).get("model").asString(), saes = head.get(0).get("saes").asString();
-    int layer = task.getLayer();
     List<RawEdge> all = new ArrayList<>();
     for (List<Group> batch : batches) {
-      for (Group g : batch) for (int i = 0; i < g.edges(); i++) all.add(g.edge(layer, i));
+      for (Group g : batch) for (int i = 0; i < g.edges(); i++) all.add(g.edge(site, i));
     }
     Set<RawEdge> candidates = new HashSet<>(CircuitPruner.strongest(all, rule));
     double absSum = all.stream().mapToDouble(e -> Math.abs(e.weight())).sum();
@@ -120,11 +127,12 @@ public final class EffectsStore {
     for (int from = 0; from < features.size(); from += ROWS_PER_STATEMENT) {
       tx.run("""
           UNWIND $features AS f
-          MERGE (n:Feature {model: $model, saes: $saes, layer: f[0], latent: f[1]})
-          RETURN f[0] AS layer, f[1] AS latent, elementId(n) AS id""",
+          MERGE (n:Feature {model: $model, saes: $saes, hook: f.hook, latent: f.latent})
+            ON CREATE SET n.layer = f.layer
+          RETURN f.site AS site, f.latent AS latent, elementId(n) AS id""",
           Map.of("model", model, "saes", saes,
               "features", features.subList(from, Math.min(features.size(), from + ROWS_PER_STATEMENT))))
-          .forEachRemaining(r -> ids.put(key(r.get("layer").asInt(), r.get("latent").asInt()), r.get("id").asString()));
+          .forEachRemaining(r -> ids.put(RawEdge.node(r.get("site").asInt(), r.get("latent").asInt()), r.get("id").asString()));
     }
     for (List<Group> batch : batches) {
       tx.run("""
@@ -133,21 +141,13 @@ public final class EffectsStore {
           UNWIND range(0, size(g.targets) - 1) AS i
           MATCH (b) WHERE elementId(b) = g.targets[i]
           CREATE (a)-[:EFFECT {job: $job, weight: g.weights[i], candidate: g.candidates[i]}]->(b)""",
-          Map.of("job", task.getJobId(), "groups", batch.stream().map(g -> g.row(layer, candidates, ids)).toList()));
+          Map.of("job", task.getJobId(), "groups", batch.stream().map(g -> g.row(site, candidates, ids)).toList()));
     }
     return new Stored(edges, true);
   }
 
-  /** A feature of this task as a map key. */
-  private static long key(int layer, int latent) {
-    return ((long) layer << 32) | (latent & 0xffffffffL);
-  }
-
   /** Each latent's nonzero effects; refuses what can never be an edge. */
   private static List<Group> groups(TaskEffects task) {
-    if (task.getLayer() < 0) {
-      throw ResgraphException.badRequest("task " + task.getTask() + " of job " + task.getJobId() + " has layer " + task.getLayer());
-    }
     List<Group> groups = new ArrayList<>();
     for (LatentEffects e : task.getEffectsList()) {
       if (e.getDownstreamCount() != e.getDeltaCount()) {
@@ -189,8 +189,11 @@ public final class EffectsStore {
     return batches;
   }
 
-  /** The features the edges join, [layer, latent], sorted so that concurrent writers lock them in one order. */
-  private static List<List<Integer>> features(TaskEffects task) {
+  /**
+   * The features the edges join, {site, hook, layer, latent} with site the position in the chain,
+   * sorted so that concurrent writers lock them in one order.
+   */
+  private static List<Map<String, Object>> features(TaskEffects task, SiteChain chain, int site) {
     TreeSet<Integer> sources = new TreeSet<>(), targets = new TreeSet<>();
     for (LatentEffects e : task.getEffectsList()) {
       for (int i = 0; i < e.getDownstreamCount(); i++) {
@@ -200,9 +203,11 @@ public final class EffectsStore {
         }
       }
     }
-    List<List<Integer>> out = new ArrayList<>();
-    for (int s : sources) out.add(List.of(task.getLayer(), s));
-    for (int t : targets) out.add(List.of(task.getLayer() + 1, t));
+    List<Map<String, Object>> out = new ArrayList<>();
+    for (int s : sources) out.add(Map.of("site", site, "hook", chain.hook(site), "layer", chain.layer(site), "latent", s));
+    for (int t : targets) {
+      out.add(Map.of("site", site + 1, "hook", chain.hook(site + 1), "layer", chain.layer(site + 1), "latent", t));
+    }
     return out;
   }
 }

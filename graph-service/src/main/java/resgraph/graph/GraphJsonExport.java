@@ -6,11 +6,13 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.util.List;
 import resgraph.platform.job.JobRules;
+import resgraph.v1.ChainSite;
 import resgraph.v1.Circuit;
 import resgraph.v1.Edge;
 import resgraph.v1.Job;
 import resgraph.v1.Node;
 import resgraph.v1.Pruning;
+import resgraph.v1.SaeSetting;
 import resgraph.v1.TokenValue;
 
 /**
@@ -20,7 +22,7 @@ import resgraph.v1.TokenValue;
  */
 final class GraphJsonExport {
 
-  static final String SCHEMA = "resgraph.graph/v1";
+  static final String SCHEMA = "resgraph.graph/v2";
   private static final ObjectMapper JSON = new ObjectMapper();
 
   private GraphJsonExport() {}
@@ -30,7 +32,19 @@ final class GraphJsonExport {
     Job job = circuit.getJob();
     ObjectNode root = JSON.createObjectNode();
     root.put("schema", SCHEMA);
-    root.put("job", job.getId());
+    ObjectNode about = root.putObject("job");
+    about.put("id", job.getId());
+    about.put("release", job.getRelease());
+    ArrayNode chain = about.putArray("chain");
+    for (ChainSite site : job.getChainList()) {
+      chain.addObject().put("hook", site.getHookName()).put("site", site.getSite()).put("layer", site.getLayer())
+          .put("d_sae", site.getDSae()).put("node_prefix", site.getNodePrefix()).put("neuronpedia", site.getNeuronpedia());
+    }
+    ArrayNode settings = about.putArray("saes_settings");
+    for (SaeSetting s : job.getSaesSettingsList()) {
+      ObjectNode o = settings.addObject().put("name", s.getName()).put("value", s.getValue()).put("source", s.getSource());
+      s.getHooksList().forEach(o.putArray("hooks")::add);
+    }
     root.put("model", job.getSpec().getRef().getModel());
     root.put("saes", job.getSpec().getRef().getSaes());
     root.put("prompt", job.getSpec().getPrompt());
@@ -47,6 +61,7 @@ final class GraphJsonExport {
     for (Node n : circuit.getNodesList()) {
       ObjectNode node = nodes.addObject();
       node.put("id", n.getId());
+      node.put("hook", n.getHookName());
       node.put("layer", n.getLayer());
       node.put("latent", n.getLatent());
       ArrayNode activations = node.putArray("activations");

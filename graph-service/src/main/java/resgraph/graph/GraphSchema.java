@@ -16,15 +16,18 @@ import resgraph.platform.Backoff;
  * constraints that hold it together (created at startup, each {@code IF NOT EXISTS}).
  *
  * <pre>
- * (:Feature {model, saes, layer, latent})
- *     One SAE latent of one (model, SAEs) pair; model and saes are the job's ModelRef strings.
- *     Unique on all four, and shared by every job, so Cypher can ask which prompts use a feature.
+ * (:Feature {model, saes, hook, layer, latent})
+ *     One SAE latent of one (model, SAEs) pair; model and saes are the job's ModelRef strings, hook
+ *     its site (blocks.5.hook_resid_pre), layer that site's layer. Unique on (model, saes, hook,
+ *     latent), and shared by every job, so Cypher can ask which prompts use a feature.
  *
  * (:Job {id, prompt, model, saes, centering, tokens, token_strings, target, layer_start, layer_end,
- *        task_batch_size, created, prediction_ids, prediction_tokens, prediction_values,
- *        finalized, raw_edges, circuit_edges, circuit_nodes, effect_shown})
+ *        chain, release, saes_settings, task_batch_size, created, prediction_ids, prediction_tokens,
+ *        prediction_values, finalized, raw_edges, circuit_edges, circuit_nodes, effect_shown})
  *     Unique on id. tokens are ids (BOS first when the SAEs prepend it), token_strings their text,
- *     target the measured position, layer_start..layer_end the SAE layer range a:b. centering is
+ *     target the measured position; chain the hooks of the job's sites in forward order, and
+ *     layer_start..layer_end the layers they span; release the SAELens release the SAEs were
+ *     recognised as; saes_settings each decision about the SAEs and its source, as text. centering is
  *     the ModelRef's Centering name. created is a datetime when the orchestrator gave one.
  *     prediction_* are the model's likeliest next tokens at the target (parallel lists). The job's
  *     spec and phase are the orchestrator's record (resgraph.jobs), not repeated here.
@@ -39,7 +42,8 @@ import resgraph.platform.Backoff;
  *     token strings, ids and log-probability differences as parallel lists.
  *
  * (:Feature)-[:EFFECT {job, weight, candidate, circuit}]->(:Feature)
- *     One raw edge l.i -> (l+1).j of one job (METHOD.md step 6): weight = e[i,j] in SAE
+ *     One raw edge of one job, from latent i of one site of its chain to latent j of the next
+ *     (METHOD.md step 6): weight = e[i,j] in SAE
  *     activation units (negative: ablating i lowers j, so i excites j). candidate = true on the
  *     edges that pass the job's pruning rule among their task's edges (see
  *     CircuitPruner.strongest), absent otherwise. circuit = true on the edges of the pruned
@@ -60,7 +64,10 @@ final class GraphSchema {
   private static final Backoff STARTUP_WAIT = new Backoff(Duration.ofMillis(250), Duration.ofSeconds(5), Duration.ofSeconds(90));
 
   private static final List<String> STATEMENTS = List.of(
-      "CREATE CONSTRAINT feature_key IF NOT EXISTS FOR (f:Feature) REQUIRE (f.model, f.saes, f.layer, f.latent) IS UNIQUE",
+      // features stored before sites had names were all resid_pre: name them, and key features by site
+      "MATCH (f:Feature) WHERE f.hook IS NULL SET f.hook = 'blocks.' + f.layer + '.hook_resid_pre'",
+      "DROP CONSTRAINT feature_key IF EXISTS",
+      "CREATE CONSTRAINT feature_site_key IF NOT EXISTS FOR (f:Feature) REQUIRE (f.model, f.saes, f.hook, f.latent) IS UNIQUE",
       "CREATE CONSTRAINT job_id IF NOT EXISTS FOR (j:Job) REQUIRE j.id IS UNIQUE",
       "CREATE CONSTRAINT task_key IF NOT EXISTS FOR (t:Task) REQUIRE (t.job, t.task) IS UNIQUE",
       "CREATE INDEX effect_job IF NOT EXISTS FOR ()-[e:EFFECT]-() ON (e.job)",

@@ -9,7 +9,9 @@ import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.TreeMap;
+import java.util.stream.Collectors;
 import org.neo4j.driver.Driver;
 import org.neo4j.driver.Record;
 import org.neo4j.driver.Session;
@@ -17,6 +19,7 @@ import org.neo4j.driver.Value;
 import resgraph.platform.ResgraphException;
 import resgraph.platform.job.JobRules;
 import resgraph.platform.job.RecordedJobs;
+import resgraph.v1.ChainSite;
 import resgraph.v1.Job;
 import resgraph.v1.JobRecord;
 import resgraph.v1.JobSpec;
@@ -24,6 +27,7 @@ import resgraph.v1.ModelRef;
 import resgraph.v1.LayerActivations;
 import resgraph.v1.Phase;
 import resgraph.v1.RegisterJobRequest;
+import resgraph.v1.SaeSetting;
 import resgraph.v1.SparseActivations;
 import resgraph.v1.TokenValue;
 
@@ -70,7 +74,8 @@ public final class JobNodes {
           tx.run("""
               MATCH (j:Job {id: $id})
               UNWIND $rows AS r
-              MERGE (f:Feature {model: $model, saes: $saes, layer: r.layer, latent: r.latent})
+              MERGE (f:Feature {model: $model, saes: $saes, hook: r.hook, latent: r.latent})
+                ON CREATE SET f.layer = r.layer
               %s
               SET a.activations = r.activations""".formatted(relate),
               Map.of("id", job.getId(), "model", model, "saes", saes,
@@ -129,16 +134,23 @@ public final class JobNodes {
     if (job.getTarget() < 0 || job.getTarget() >= n) {
       throw ResgraphException.badRequest("job " + job.getId() + ": target " + job.getTarget() + " is outside its " + n + " tokens");
     }
-    JobRules.checkLayerRange(job.getLayerStart(), job.getLayerEnd());
+    if (job.getChainCount() < 2) {
+      throw ResgraphException.badRequest("job " + job.getId() + " has a chain of " + job.getChainCount() + " sites; it needs two at least");
+    }
     JobRules.checkPruning(job.getSpec().getPruning());
-    for (LayerActivations layer : req.getActivationsList()) {
-      if (layer.getPositionsCount() != n) {
-        throw ResgraphException.badRequest("activations of layer " + layer.getLayer() + " cover " + layer.getPositionsCount()
+    Set<String> chain = job.getChainList().stream().map(ChainSite::getHookName).collect(Collectors.toSet());
+    for (LayerActivations site : req.getActivationsList()) {
+      if (!chain.contains(site.getHookName())) {
+        throw ResgraphException.badRequest("activations at " + site.getHookName() + ", which is not in job " + job.getId()
+            + "'s chain " + chain);
+      }
+      if (site.getPositionsCount() != n) {
+        throw ResgraphException.badRequest("activations at " + site.getHookName() + " cover " + site.getPositionsCount()
             + " positions, but job " + job.getId() + " has " + n + " tokens");
       }
-      for (SparseActivations pos : layer.getPositionsList()) {
+      for (SparseActivations pos : site.getPositionsList()) {
         if (pos.getLatentsCount() != pos.getValuesCount()) {
-          throw ResgraphException.badRequest("activations of layer " + layer.getLayer() + " have " + pos.getLatentsCount()
+          throw ResgraphException.badRequest("activations at " + site.getHookName() + " have " + pos.getLatentsCount()
               + " latents but " + pos.getValuesCount() + " values at one position");
         }
       }
@@ -157,6 +169,9 @@ public final class JobNodes {
     p.put("target", job.getTarget());
     p.put("layer_start", job.getLayerStart());
     p.put("layer_end", job.getLayerEnd());
+    p.put("chain", job.getChainList().stream().map(ChainSite::getHookName).toList());
+    p.put("release", job.getRelease());
+    p.put("saes_settings", job.getSaesSettingsList().stream().map(JobNodes::settingText).toList());
     p.put("task_batch_size", spec.getTaskBatchSize());
     p.put("created", job.hasCreated() ? ZonedDateTime.ofInstant(
         Instant.ofEpochSecond(job.getCreated().getSeconds(), job.getCreated().getNanos()), ZoneOffset.UTC) : null);
@@ -166,7 +181,13 @@ public final class JobNodes {
     return p;
   }
 
-  /** One row per latent active at some position: {layer, latent, activations at every position}. */
+  /** "centering: on (release gpt2-small-res-jb (by name)) at blocks.3.hook_resid_pre": one setting as a line. */
+  static String settingText(SaeSetting s) {
+    return s.getName() + ": " + s.getValue() + " (" + s.getSource() + ")"
+        + (s.getHooksCount() == 0 ? "" : " at " + String.join(", ", s.getHooksList()));
+  }
+
+  /** One row per latent active at some position: {hook, layer, latent, activations at every position}. */
   private static List<Map<String, Object>> activeRows(List<LayerActivations> layers, int positions) {
     List<Map<String, Object>> rows = new ArrayList<>();
     for (LayerActivations layer : layers) {
@@ -180,6 +201,7 @@ public final class JobNodes {
       }
       byLatent.forEach((latent, values) -> {
         Map<String, Object> row = new LinkedHashMap<>();
+        row.put("hook", layer.getHookName());
         row.put("layer", layer.getLayer());
         row.put("latent", latent);
         row.put("activations", values);

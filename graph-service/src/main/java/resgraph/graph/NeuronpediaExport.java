@@ -6,9 +6,12 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.util.List;
 import java.util.Locale;
-import java.util.Optional;
+import java.util.Set;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import java.util.stream.Collectors;
 import resgraph.platform.job.JobRules;
+import resgraph.v1.ChainSite;
 import resgraph.v1.Circuit;
 import resgraph.v1.Edge;
 import resgraph.v1.Job;
@@ -45,25 +48,30 @@ final class NeuronpediaExport {
 
   private static final ObjectMapper JSON = new ObjectMapper();
   private static final String FEATURE_TYPE = "cross layer transcoder";
+  private static final Pattern HOSTED_LAYER = Pattern.compile("[^/]+/(\\d+)-");
 
   private NeuronpediaExport() {}
 
   static byte[] render(Circuit circuit) {
     Job job = circuit.getJob();
-    Optional<Neuronpedia> hosted = Neuronpedia.of(job.getSpec().getRef().getSaes());
+    // Neuronpedia names an SAE "{model id}/{layer}-{source set}", e.g. gpt2-small/5-res-jb
+    List<String> hosted = job.getChainList().stream().map(ChainSite::getNeuronpedia).filter(id -> !id.isEmpty()).toList();
+    Set<String> sourceSets = hosted.stream().map(id -> id.substring(id.indexOf('/') + 1).replaceFirst("^\\d+-", ""))
+        .collect(Collectors.toSet());
     ObjectNode root = JSON.createObjectNode();
     ObjectNode metadata = root.putObject("metadata");
     metadata.put("slug", slug(job.getId()));
-    metadata.put("scan", hosted.map(Neuronpedia::modelId).orElse(job.getSpec().getRef().getModel()));
+    metadata.put("scan", hosted.isEmpty() ? job.getSpec().getRef().getModel() : hosted.get(0).substring(0, hosted.get(0).indexOf('/')));
     metadata.putArray("transcoder_list");
     ArrayNode promptTokens = metadata.putArray("prompt_tokens");
     job.getTokenStringsList().forEach(promptTokens::add);
     metadata.put("prompt", job.getSpec().getPrompt());
     metadata.put("schema_version", 1);
-    hosted.ifPresent(np -> metadata.putObject("feature_details").put("neuronpedia_source_set", np.sourceSet()));
+    if (sourceSets.size() == 1) metadata.putObject("feature_details").put("neuronpedia_source_set", sourceSets.iterator().next());
     ObjectNode info = metadata.putObject("info");
     info.put("description", "Exact ablation graph of " + job.getSpec().getRef().getModel() + " with SAEs "
-        + job.getSpec().getRef().getSaes() + ", layers " + job.getLayerStart() + ":" + job.getLayerEnd() + ", measured at position "
+        + job.getSpec().getRef().getSaes() + ", sites " + job.getChainList().stream().map(ChainSite::getSite)
+        .collect(Collectors.joining(",")) + ", measured at position "
         + job.getTarget() + " (resgraph job " + job.getId() + ")");
     info.putObject("generator").put("name", "resgraph");
     if (job.hasCreated()) {
@@ -83,19 +91,22 @@ final class NeuronpediaExport {
     q.put("sg_pos", "");
 
     int target = job.getTarget();
+    List<String> hooks = job.getChainList().stream().map(ChainSite::getHookName).toList();
     ArrayNode nodes = root.putArray("nodes");
     for (Node n : circuit.getNodesList()) {
+      int position = hooks.indexOf(n.getHookName());
+      ChainSite site = job.getChain(position);
       ObjectNode node = nodes.addObject();
       node.put("node_id", nodeId(n.getId(), target));
-      node.put("feature", cantor(n.getLayer(), n.getLatent()));
-      node.put("layer", Integer.toString(n.getLayer()));
+      node.put("feature", cantor(featureLayer(site, position), n.getLatent()));
+      node.put("layer", site.getNodePrefix());
       node.put("ctx_idx", target);
       node.put("feature_type", FEATURE_TYPE);
       node.put("token_prob", 0.0);
       node.put("is_target_logit", false);
       node.put("run_idx", 0);
       node.put("reverse_ctx_idx", 0);
-      node.put("jsNodeId", n.getLayer() + "_" + n.getLatent() + "-0");
+      node.put("jsNodeId", site.getNodePrefix() + "_" + n.getLatent() + "-0");
       node.put("clerp", clerp(n));
       node.putNull("influence");
       node.put("activation", target < n.getActivationsCount() ? n.getActivations(target) : 0f);
@@ -115,6 +126,17 @@ final class NeuronpediaExport {
   /** "5.10603" at position 7 -> "5_10603_7". */
   private static String nodeId(String id, int ctx) {
     return id.replace('.', '_') + "_" + ctx;
+  }
+
+  /**
+   * The layer Neuronpedia knows a node's SAE by: the number its Neuronpedia id starts with (12 for
+   * gpt2-small/12-res-jb, the last block's resid_post); else the site's layer in a chain of one kind
+   * of site, and its position in a chain that mixes kinds.
+   */
+  private static long featureLayer(ChainSite site, int position) {
+    Matcher hosted = HOSTED_LAYER.matcher(site.getNeuronpedia());
+    if (hosted.lookingAt()) return Long.parseLong(hosted.group(1));
+    return site.getNodePrefix().equals(Integer.toString(site.getLayer())) ? site.getLayer() : position;
   }
 
   /** circuit-tracer's (and Neuronpedia's schema-1) encoding of a (layer, feature) pair as one number. */

@@ -1,15 +1,22 @@
 package resgraph.graph;
 
-/** A raw edge {@code layer.source -> (layer+1).target} of a job, with its weight e (METHOD.md step 6). */
-public record RawEdge(int layer, int source, int target, float weight) {
+/**
+ * A raw edge of a job (METHOD.md step 6) from latent {@code source} of the site at position
+ * {@code site} of the job's chain to latent {@code target} of the next site, with its weight e.
+ */
+public record RawEdge(int site, int source, int target, float weight) {
 
-  /** "layer.source", e.g. "5.10603". */
-  public String sourceId() {
-    return layer + "." + source;
+  /** The edge's source node, as a number unique within the job. */
+  public long sourceNode() {
+    return node(site, source);
   }
 
-  /** "(layer+1).target". */
-  public String targetId() {
-    return (layer + 1) + "." + target;
+  /** The edge's target node, as a number unique within the job. */
+  public long targetNode() {
+    return node(site + 1, target);
+  }
+
+  static long node(int site, int latent) {
+    return ((long) site << 32) | (latent & 0xffffffffL);
   }
 }

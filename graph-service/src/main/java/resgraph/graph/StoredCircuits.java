@@ -5,7 +5,6 @@ import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
-import java.util.Optional;
 import java.util.TreeSet;
 import org.neo4j.driver.Driver;
 import org.neo4j.driver.Record;
@@ -13,6 +12,7 @@ import org.neo4j.driver.Session;
 import org.neo4j.driver.Value;
 import resgraph.platform.job.JobRules;
 import resgraph.v1.Circuit;
+import resgraph.v1.CircuitEdge;
 import resgraph.v1.Edge;
 import resgraph.v1.Job;
 import resgraph.v1.Latent;
@@ -27,10 +27,8 @@ import resgraph.v1.TokenValue;
 @Singleton
 public final class StoredCircuits {
 
-  private static final Comparator<Latent> LATENT_ORDER = Comparator.comparingInt(Latent::getLayer).thenComparingInt(Latent::getLatent);
-
   /** A circuit as Prune finds it: its edges in circuit order, the latents they join, and how many raw edges the job has. */
-  public record Pruned(List<RawEdge> edges, List<Latent> nodes, long rawEdges) {}
+  public record Pruned(List<CircuitEdge> edges, List<Latent> nodes, long rawEdges) {}
 
   private final JobNodes jobs;
   private final Driver driver;
@@ -47,17 +45,20 @@ public final class StoredCircuits {
   public Circuit read(String jobId, boolean includeRawEdges) {
     StoredJob job = jobs.stored(jobId);
     Job recorded = jobs.recorded(jobId);
-    Circuit.Builder c = Circuit.newBuilder().setJob(recorded).addAllPredictions(job.predictions());
+    SiteChain chain = SiteChain.of(recorded);
+    // a job recorded before chains had names gets the chain it ran over, so every reader finds one
+    Circuit.Builder c = Circuit.newBuilder().setJob(recorded.toBuilder().clearChain().addAllChain(chain.sites()))
+        .addAllPredictions(job.predictions());
     if (job.finalized()) {
-      List<RawEdge> edges = circuitEdges(jobId);
-      for (RawEdge e : edges) c.addEdges(edge(e));
-      c.addAllNodes(nodes(job, recorded.getTokensCount(), edges));
+      List<RawEdge> edges = circuitEdges(jobId, chain);
+      for (RawEdge e : edges) c.addEdges(edge(e, chain));
+      c.addAllNodes(nodes(job, recorded.getTokensCount(), edges, chain));
       c.setEffectShown(job.effectShown());
     }
     if (includeRawEdges) {
-      List<RawEdge> raw = new ArrayList<>(rawEdges(jobId));
+      List<RawEdge> raw = new ArrayList<>(rawEdges(jobId, chain));
       raw.sort(CircuitPruner.ORDER);
-      for (RawEdge e : raw) c.addRawEdges(edge(e));
+      for (RawEdge e : raw) c.addRawEdges(edge(e, chain));
       c.setRawEdgeCount(raw.size());
     } else {
       c.setRawEdgeCount(job.finalized() ? job.rawEdges() : countRawEdges(jobId));
@@ -72,18 +73,22 @@ public final class StoredCircuits {
   public Pruned prune(String jobId, Pruning rule) {
     Pruning checked = JobRules.checkPruning(rule);
     jobs.stored(jobId); // NOT_FOUND for a job never registered
-    List<RawEdge> circuit = CircuitPruner.prune(candidateEdges(jobId), checked);
-    return new Pruned(circuit, nodesOf(circuit), totals(jobId).edges());
+    SiteChain chain = SiteChain.of(jobs.recorded(jobId));
+    List<RawEdge> circuit = CircuitPruner.prune(candidateEdges(jobId, chain), checked);
+    List<CircuitEdge> edges = circuit.stream().map(e -> CircuitEdge.newBuilder().setLayer(chain.layer(e.site()))
+        .setSourceHook(chain.hook(e.site())).setSource(e.source()).setTargetHook(chain.hook(e.site() + 1)).setTarget(e.target())
+        .setWeight(e.weight()).build()).toList();
+    return new Pruned(edges, nodesOf(circuit, chain), totals(jobId).edges());
   }
 
   /** Every raw edge of the job, in no particular order. */
-  public List<RawEdge> rawEdges(String jobId) {
-    return edges(jobId, "");
+  public List<RawEdge> rawEdges(String jobId, SiteChain chain) {
+    return edges(jobId, chain, "");
   }
 
   /** The edges that passed the pruning rule within their task: a superset of the circuit (see {@link CircuitPruner#strongest}). */
-  public List<RawEdge> candidateEdges(String jobId) {
-    return edges(jobId, "WHERE e.candidate = true");
+  public List<RawEdge> candidateEdges(String jobId, SiteChain chain) {
+    return edges(jobId, chain, "WHERE e.candidate = true");
   }
 
   /** How many raw edges a job has and the sum of their |weight|, from its (:Task) nodes. */
@@ -98,17 +103,17 @@ public final class StoredCircuits {
     }
   }
 
-  private List<RawEdge> circuitEdges(String jobId) {
-    List<RawEdge> edges = new ArrayList<>(edges(jobId, "WHERE e.circuit = true"));
+  private List<RawEdge> circuitEdges(String jobId, SiteChain chain) {
+    List<RawEdge> edges = new ArrayList<>(edges(jobId, chain, "WHERE e.circuit = true"));
     edges.sort(CircuitPruner.ORDER);
     return edges;
   }
 
-  private List<RawEdge> edges(String jobId, String where) {
+  private List<RawEdge> edges(String jobId, SiteChain chain, String where) {
     try (Session session = driver.session()) {
       return session.executeRead(tx -> tx.run("MATCH (a:Feature)-[e:EFFECT {job: $job}]->(b:Feature) " + where
-          + " RETURN a.layer AS layer, a.latent AS source, b.latent AS target, e.weight AS weight", Map.of("job", jobId))
-          .list(r -> new RawEdge(r.get("layer").asInt(), r.get("source").asInt(), r.get("target").asInt(),
+          + " RETURN a.hook AS hook, a.latent AS source, b.latent AS target, e.weight AS weight", Map.of("job", jobId))
+          .list(r -> new RawEdge(chain.position(r.get("hook").asString()), r.get("source").asInt(), r.get("target").asInt(),
               r.get("weight").asFloat())));
     }
   }
@@ -120,31 +125,34 @@ public final class StoredCircuits {
     }
   }
 
-  /** The latents the edges join, by layer then latent. */
-  static List<Latent> nodesOf(List<RawEdge> edges) {
-    TreeSet<Latent> latents = new TreeSet<>(LATENT_ORDER);
+  /** The latents the edges join, by site (in the chain) then latent. */
+  static List<Latent> nodesOf(List<RawEdge> edges, SiteChain chain) {
+    TreeSet<Long> nodes = new TreeSet<>();
     for (RawEdge e : edges) {
-      latents.add(Latent.newBuilder().setLayer(e.layer()).setLatent(e.source()).build());
-      latents.add(Latent.newBuilder().setLayer(e.layer() + 1).setLatent(e.target()).build());
+      nodes.add(e.sourceNode());
+      nodes.add(e.targetNode());
     }
-    return List.copyOf(latents);
+    return nodes.stream().map(n -> {
+      int site = (int) (n >>> 32);
+      return Latent.newBuilder().setLayer(chain.layer(site)).setHookName(chain.hook(site)).setLatent((int) (long) n).build();
+    }).toList();
   }
 
-  private List<Node> nodes(StoredJob job, int positions, List<RawEdge> edges) {
-    List<List<Integer>> keys = nodesOf(edges).stream().map(l -> List.of(l.getLayer(), l.getLatent())).toList();
+  private List<Node> nodes(StoredJob job, int positions, List<RawEdge> edges, SiteChain chain) {
+    List<List<Object>> keys = nodesOf(edges, chain).stream().map(l -> List.<Object>of(l.getHookName(), l.getLatent())).toList();
     List<Record> rows;
     try (Session session = driver.session()) {
       rows = session.executeRead(tx -> tx.run("""
           UNWIND $nodes AS n
-          OPTIONAL MATCH (:Job {id: $job})-[a:ACTIVE]->(:Feature {model: $model, saes: $saes, layer: n[0], latent: n[1]})
-          RETURN n[0] AS layer, n[1] AS latent, a AS active""",
+          OPTIONAL MATCH (:Job {id: $job})-[a:ACTIVE]->(:Feature {model: $model, saes: $saes, hook: n[0], latent: n[1]})
+          RETURN n[0] AS hook, n[1] AS latent, a AS active""",
           Map.of("job", job.id(), "model", job.model(), "saes", job.saes(), "nodes", keys)).list());
     }
-    Optional<Neuronpedia> neuronpedia = Neuronpedia.of(job.saes());
     List<Node> nodes = new ArrayList<>();
     for (Record r : rows) {
-      int layer = r.get("layer").asInt(), latent = r.get("latent").asInt();
-      Node.Builder n = Node.newBuilder().setId(layer + "." + latent).setLayer(layer).setLatent(latent);
+      int site = chain.position(r.get("hook").asString()), latent = r.get("latent").asInt();
+      Node.Builder n = Node.newBuilder().setId(chain.nodeId(site, latent)).setLayer(chain.layer(site)).setLatent(latent)
+          .setHookName(chain.hook(site)).setNeuronpedia(chain.neuronpedia(site, latent));
       Value active = r.get("active");
       if (active.isNull()) {
         // off at every position: a latent that only turns on when something upstream is ablated
@@ -154,11 +162,10 @@ public final class StoredCircuits {
         n.addAllPromotes(tokens(active, "promotes"));
         n.addAllSuppresses(tokens(active, "suppresses"));
       }
-      neuronpedia.ifPresent(np -> n.setNeuronpedia(np.page(layer, latent)));
       nodes.add(n.build());
     }
     // UNWIND keeps the list's order in practice, but Cypher does not promise it
-    nodes.sort(Comparator.comparingInt(Node::getLayer).thenComparingInt(Node::getLatent));
+    nodes.sort(Comparator.comparingInt((Node n) -> chain.position(n.getHookName())).thenComparingInt(Node::getLatent));
     return nodes;
   }
 
@@ -174,7 +181,8 @@ public final class StoredCircuits {
     return out;
   }
 
-  static Edge edge(RawEdge e) {
-    return Edge.newBuilder().setSource(e.sourceId()).setTarget(e.targetId()).setWeight(e.weight()).build();
+  static Edge edge(RawEdge e, SiteChain chain) {
+    return Edge.newBuilder().setSource(chain.nodeId(e.site(), e.source())).setTarget(chain.nodeId(e.site() + 1, e.target()))
+        .setWeight(e.weight()).build();
   }
 }

@@ -49,7 +49,7 @@ class EffectsListenerTest {
 
   private static Set<Edge> asEdges(List<RawEdge> raw) {
     Set<Edge> out = new HashSet<>();
-    for (RawEdge e : raw) out.add(StoredCircuits.edge(e));
+    for (RawEdge e : raw) out.add(StoredCircuits.edge(e, Fixtures.CHAIN));
     return out;
   }
 

@@ -21,6 +21,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.io.TempDir;
+import resgraph.v1.ChainSite;
 import resgraph.v1.Circuit;
 import resgraph.v1.Edge;
 import resgraph.v1.ExportFormat;
@@ -93,8 +94,14 @@ class ExportTest {
     JsonNode g = JSON.readTree(r.getContent().toByteArray());
     assertEquals(Set.of("schema", "job", "model", "saes", "prompt", "tokens", "token_strings", "target", "layers", "pruning",
         "nodes", "edges", "raw_edges"), keys(g));
-    assertEquals("resgraph.graph/v1", g.get("schema").asText());
-    assertEquals(job.id(), g.get("job").asText());
+    assertEquals("resgraph.graph/v2", g.get("schema").asText());
+    JsonNode about = g.get("job");
+    assertEquals(Set.of("id", "release", "chain", "saes_settings"), keys(about));
+    assertEquals(job.id(), about.get("id").asText());
+    List<String> hooks = new ArrayList<>();
+    about.get("chain").forEach(s -> hooks.add(s.get("hook").asText()));
+    assertEquals(List.of("blocks.0.hook_resid_pre", "blocks.1.hook_resid_pre", "blocks.2.hook_resid_pre"), hooks);
+    assertEquals("0", about.get("chain").get(0).get("node_prefix").asText());
     assertEquals(cluster.ref.getModel(), g.get("model").asText());
     assertEquals(cluster.ref.getSaes(), g.get("saes").asText());
     assertEquals(RealJob.PROMPT, g.get("prompt").asText());
@@ -112,7 +119,8 @@ class ExportTest {
     for (int i = 0; i < circuit.getNodesCount(); i++) {
       Node want = circuit.getNodes(i);
       JsonNode n = g.get("nodes").get(i);
-      assertEquals(Set.of("id", "layer", "latent", "activations", "promotes", "suppresses", "neuronpedia"), keys(n));
+      assertEquals(Set.of("id", "hook", "layer", "latent", "activations", "promotes", "suppresses", "neuronpedia"), keys(n));
+      assertEquals(want.getHookName(), n.get("hook").asText());
       assertEquals(want.getId(), n.get("id").asText());
       assertEquals(want.getLayer(), n.get("layer").asInt());
       assertEquals(want.getLatent(), n.get("latent").asInt());
@@ -130,9 +138,9 @@ class ExportTest {
 
   @Test
   void aHostedReleaseLinksEachNodeToItsNeuronpediaPage() throws IOException {
-    assertEquals("https://www.neuronpedia.org/gpt2-small/5-res-jb/10603",
-        Neuronpedia.of("gpt2-small-res-jb").orElseThrow().page(5, 10603));
-    assertTrue(Neuronpedia.of("demo").isEmpty());
+    SiteChain chain = SiteChain.of(hosted().getJob());
+    assertEquals("https://www.neuronpedia.org/gpt2-small/5-res-jb/10603", chain.neuronpedia(0, 10603));
+    assertEquals("", SiteChain.of(job.job()).neuronpedia(0, 1), "a local SAE folder has no Neuronpedia page");
     JsonNode node = JSON.readTree(GraphJsonExport.render(hosted())).get("nodes").get(0);
     assertEquals("https://www.neuronpedia.org/gpt2-small/5-res-jb/10603", node.get("neuronpedia").asText());
   }
@@ -145,8 +153,9 @@ class ExportTest {
     String svg = render(dot);
     for (Node n : circuit.getNodesList()) assertTrue(svg.contains("id=\"" + CircuitDot.id(n.getId()) + "\""), n.getId());
     for (Edge e : circuit.getEdgesList()) assertTrue(svg.contains("id=\"" + CircuitDot.edgeId(e) + "\""), e.toString());
+    // one rank per site of the chain, labelled with its layer
     for (Integer layer : circuit.getNodesList().stream().map(Node::getLayer).distinct().toList()) {
-      assertTrue(dot.contains("{ rank=same; layer" + layer + " "), "rank of layer " + layer);
+      assertTrue(dot.contains("{ rank=same; site" + layer + " ") && dot.contains("label=\"layer " + layer + "\""), "rank of layer " + layer);
     }
   }
 
@@ -264,14 +273,19 @@ class ExportTest {
         .setSpec(JobSpec.newBuilder().setRef(ModelRef.newBuilder().setModel("openai-community/gpt2").setSaes("gpt2-small-res-jb"))
             .setPrompt(String.join("", tokens.subList(1, tokens.size()))).setPruning(Pruning.newBuilder().setThreshold(0.25)))
         .addAllTokenStrings(tokens).setTarget(tokens.size() - 1).setLayerStart(5).setLayerEnd(7)
+        .addChain(ChainSite.newBuilder().setHookName("blocks.5.hook_resid_pre").setSite("5").setLayer(5).setNodePrefix("5")
+            .setNeuronpedia("gpt2-small/5-res-jb"))
+        .addChain(ChainSite.newBuilder().setHookName("blocks.6.hook_resid_pre").setSite("6").setLayer(6).setNodePrefix("6")
+            .setNeuronpedia("gpt2-small/6-res-jb"))
         .build();
     for (int i = 0; i < tokens.size(); i++) job = job.toBuilder().addTokens(i).build();
     List<Float> zeros = new ArrayList<>();
     for (int i = 0; i < tokens.size(); i++) zeros.add(i == tokens.size() - 1 ? 3.5f : 0f);
-    Node a = Node.newBuilder().setId("5.10603").setLayer(5).setLatent(10603).addAllActivations(zeros)
-        .addPromotes(TokenValue.newBuilder().setId(7).setToken("\"}\\").setValue(0.5f))
-        .setNeuronpedia(Neuronpedia.of("gpt2-small-res-jb").orElseThrow().page(5, 10603)).build();
-    Node b = Node.newBuilder().setId("6.2").setLayer(6).setLatent(2).addAllActivations(zeros).build();
+    Node a = Node.newBuilder().setId("5.10603").setLayer(5).setLatent(10603).setHookName("blocks.5.hook_resid_pre")
+        .addAllActivations(zeros).addPromotes(TokenValue.newBuilder().setId(7).setToken("\"}\\").setValue(0.5f))
+        .setNeuronpedia("https://www.neuronpedia.org/gpt2-small/5-res-jb/10603").build();
+    Node b = Node.newBuilder().setId("6.2").setLayer(6).setLatent(2).setHookName("blocks.6.hook_resid_pre")
+        .addAllActivations(zeros).build();
     return Circuit.newBuilder().setJob(job).addNodes(a).addNodes(b)
         .addEdges(Edge.newBuilder().setSource("5.10603").setTarget("6.2").setWeight(-0.75f)).build();
   }

@@ -63,7 +63,7 @@ class FinalizeTest {
 
   private static Set<Edge> edges(Iterable<RawEdge> raw) {
     Set<Edge> out = new HashSet<>();
-    for (RawEdge e : raw) out.add(StoredCircuits.edge(e));
+    for (RawEdge e : raw) out.add(StoredCircuits.edge(e, SiteChain.of(job.job())));
     return out;
   }
 
@@ -81,13 +81,14 @@ class FinalizeTest {
     assertFalse(expected.isEmpty(), "the test job should have a circuit");
     List<RawEdge> ordered = new ArrayList<>(expected);
     ordered.sort(CircuitPruner.ORDER);
-    assertEquals(ordered.stream().map(StoredCircuits::edge).toList(), circuit.getEdgesList());
+    SiteChain chain = SiteChain.of(job.job());
+    assertEquals(ordered.stream().map(e -> StoredCircuits.edge(e, chain)).toList(), circuit.getEdgesList());
     assertEquals(expected.size(), finalized.getEdges());
 
     TreeSet<String> nodeIds = new TreeSet<>();
     for (RawEdge e : expected) {
-      nodeIds.add(e.sourceId());
-      nodeIds.add(e.targetId());
+      nodeIds.add(chain.nodeId(e.site(), e.source()));
+      nodeIds.add(chain.nodeId(e.site() + 1, e.target()));
     }
     assertEquals(nodeIds, new TreeSet<>(circuit.getNodesList().stream().map(Node::getId).toList()));
     assertEquals(nodeIds.size(), finalized.getNodes());

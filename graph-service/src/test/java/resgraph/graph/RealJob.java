@@ -43,7 +43,7 @@ record RealJob(String id, Job job, TraceResponse trace, List<RawEdge> rawEdges, 
     Job job = Job.newBuilder().setId(id)
         .setSpec(JobSpec.newBuilder().setRef(cluster.ref).setPrompt(PROMPT).setPruning(Pruning.newBuilder().setTopK(TOP_K)))
         .addAllTokens(tokens.getTokensList()).addAllTokenStrings(tokens.getTokenStringsList())
-        .setTarget(trace.getTarget()).setLayerStart(0).setLayerEnd(3)
+        .setTarget(trace.getTarget()).setLayerStart(0).setLayerEnd(3).addAllChain(trace.getChainList())
         .setCreated(Timestamp.newBuilder().setSeconds(1_790_000_000L))
         .build();
     cluster.register(RegisterJobRequest.newBuilder().setJob(job).addAllActivations(trace.getLayersList())
@@ -53,12 +53,13 @@ record RealJob(String id, Job job, TraceResponse trace, List<RawEdge> rawEdges, 
     List<TaskEffects> tasks = new ArrayList<>();
     for (int layer = 0; layer < 2; layer++) {
       AblateResponse effects = cluster.model().ablate(AblateRequest.newBuilder().setRef(cluster.ref)
-          .addAllTokens(tokens.getTokensList()).setLayer(layer).setTarget(trace.getTarget()).build());
+          .addAllTokens(tokens.getTokensList()).setHookName(Fixtures.hook(layer)).setMeasureHookName(Fixtures.hook(layer + 1))
+          .setTarget(trace.getTarget()).build());
       List<LatentEffects> all = effects.getEffectsList();
       // two tasks per layer, as the orchestrator splits candidates into batches
       for (List<LatentEffects> half : List.of(all.subList(0, all.size() / 2), all.subList(all.size() / 2, all.size()))) {
         tasks.add(TaskEffects.newBuilder().setJobId(id).setTask(tasks.size()).setLayer(layer).setTarget(trace.getTarget())
-            .addAllEffects(half).build());
+            .setHookName(effects.getHookName()).setMeasureHookName(effects.getMeasureHookName()).addAllEffects(half).build());
       }
       for (LatentEffects e : all) {
         for (int i = 0; i < e.getDownstreamCount(); i++) {

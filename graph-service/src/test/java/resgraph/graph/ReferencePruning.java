@@ -20,18 +20,18 @@ final class ReferencePruning {
     }
     Set<RawEdge> circuit = new HashSet<>();
     for (RawEdge e : kept) {
-      boolean sourceHasIncoming = kept.stream().anyMatch(x -> x.layer() + 1 == e.layer() && x.target() == e.source());
-      boolean targetHasOutgoing = kept.stream().anyMatch(x -> x.layer() == e.layer() + 1 && x.source() == e.target());
+      boolean sourceHasIncoming = kept.stream().anyMatch(x -> x.site() + 1 == e.site() && x.target() == e.source());
+      boolean targetHasOutgoing = kept.stream().anyMatch(x -> x.site() == e.site() + 1 && x.source() == e.target());
       if (sourceHasIncoming || targetHasOutgoing) circuit.add(e);
     }
     return circuit;
   }
 
-  /** Among the top k of its layer pair (fewer than k edges come before it), or over the threshold. */
+  /** Among the top k of its pair of sites (fewer than k edges come before it), or over the threshold. */
   private static boolean strong(RawEdge e, List<RawEdge> raw, Pruning rule) {
     if (rule.getRuleCase() == Pruning.RuleCase.THRESHOLD) return Math.abs(e.weight()) >= rule.getThreshold();
     int k = rule.getRuleCase() == Pruning.RuleCase.TOP_K ? rule.getTopK() : 10;
-    long before = raw.stream().filter(x -> x.layer() == e.layer() && comesBefore(x, e)).count();
+    long before = raw.stream().filter(x -> x.site() == e.site() && comesBefore(x, e)).count();
     return before < k;
   }
 

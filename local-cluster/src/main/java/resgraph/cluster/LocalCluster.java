@@ -35,12 +35,20 @@ public final class LocalCluster {
       String viewer) {}
 
   /** What cluster.json holds. */
-  public record State(Endpoints endpoints, List<Proc> processes, String model, String saes) {}
+  public record State(Endpoints endpoints, List<Proc> processes, String model, String saes, String centering, String cacheDir,
+      String hubUrl) {}
 
-  /** What to start. */
-  public record Options(int workers, String model, String saes) {
+  /**
+   * What to start: the workers, and the pair the model server loads at start. {@code centering},
+   * {@code cacheDir} and {@code hubUrl} null leave the model server's defaults.
+   */
+  public record Options(int workers, String model, String saes, String centering, String cacheDir, String hubUrl) {
     public Options {
       if (workers < 1) throw new IllegalArgumentException("--workers must be at least 1, not " + workers);
+    }
+
+    public Options(int workers, String model, String saes) {
+      this(workers, model, saes, null, null, null);
     }
   }
 
@@ -147,7 +155,7 @@ public final class LocalCluster {
       State s = JSON.readValue(file.toFile(), State.class);
       long workers = s.processes().stream().filter(p -> p.name().startsWith("worker-")).count();
       return Optional.of(new LocalCluster(dir.toAbsolutePath(), s.processes(), s.endpoints(),
-          new Options((int) Math.max(1, workers), s.model(), s.saes())));
+          new Options((int) Math.max(1, workers), s.model(), s.saes(), s.centering(), s.cacheDir(), s.hubUrl())));
     } catch (IOException e) {
       throw new UncheckedIOException("cannot read " + file, e);
     }
@@ -215,10 +223,13 @@ public final class LocalCluster {
 
   /** The model server, loading the cluster's model as soon as it listens. */
   private Started launchModelServer() {
-    return launch("model-server", "model-server", "resgraph.modelserver.ModelServer",
-        List.of("-Xmx3g", "-Dai.djl.offline=true", "-Dgrpc.server.port=" + port(endpoints.modelServer()), "-Dgrpc.server.host=127.0.0.1",
-            "-Dresgraph.model-server.preload-model=" + options.model(), "-Dresgraph.model-server.preload-saes=" + options.saes()),
-        List.of(), port(endpoints.modelServer()));
+    List<String> jvm = new ArrayList<>(List.of("-Xmx3g", "-Dai.djl.offline=true", "-Dgrpc.server.port=" + port(endpoints.modelServer()),
+        "-Dgrpc.server.host=127.0.0.1", "-Dresgraph.model-server.preload-model=" + options.model(),
+        "-Dresgraph.model-server.preload-saes=" + options.saes()));
+    if (options.centering() != null) jvm.add("-Dresgraph.model-server.preload-centering=" + options.centering());
+    if (options.cacheDir() != null) jvm.add("-Dresgraph.cache-dir=" + options.cacheDir());
+    if (options.hubUrl() != null) jvm.add("-Dresgraph.hub.url=" + options.hubUrl());
+    return launch("model-server", "model-server", "resgraph.modelserver.ModelServer", jvm, List.of(), port(endpoints.modelServer()));
   }
 
   private synchronized Started launch(String name, String module, String main, List<String> jvm, List<String> args, int port) {
@@ -239,7 +250,8 @@ public final class LocalCluster {
     try {
       Files.createDirectories(dir);
       Path tmp = dir.resolve("cluster.json.tmp");
-      JSON.writeValue(tmp.toFile(), new State(endpoints, processes, options.model(), options.saes()));
+      JSON.writeValue(tmp.toFile(), new State(endpoints, processes, options.model(), options.saes(), options.centering(),
+          options.cacheDir(), options.hubUrl()));
       Files.move(tmp, dir.resolve("cluster.json"), java.nio.file.StandardCopyOption.REPLACE_EXISTING,
           java.nio.file.StandardCopyOption.ATOMIC_MOVE);
     } catch (IOException e) {

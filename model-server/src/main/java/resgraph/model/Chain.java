@@ -32,7 +32,7 @@ public record Chain(List<Site> sites) {
    * or hook names) when given; else the layer range a:b of the one site kind that has an SAE at
    * every layer a..b-1; else every SAE.
    */
-  public static Chain resolve(Collection<Site> available, Integer layerStart, Integer layerEnd, List<String> names) {
+  public static Chain resolve(Collection<Site> available, int nLayer, Integer layerStart, Integer layerEnd, List<String> names) {
     Set<Site> have = new TreeSet<>(available);
     if (!names.isEmpty()) {
       List<Site> chosen = new ArrayList<>();
@@ -49,16 +49,28 @@ public record Chain(List<Site> sites) {
       return new Chain(chosen);
     }
     if (layerStart == null && layerEnd == null) return new Chain(List.copyOf(have));
-    return byLayers(have, layerStart, layerEnd);
+    return byLayers(have, nLayer, layerStart, layerEnd);
   }
 
-  private static Chain byLayers(Set<Site> have, Integer start, Integer end) {
-    int maxLayer = have.stream().mapToInt(Site::layer).max().orElse(0);
-    int a = start != null ? start : 0, b = end != null ? end : maxLayer + 1;
-    if (a < 0 || b < 0) throw ModelException.badRequest("layer range " + a + ":" + b + " is negative");
+  private static Chain byLayers(Set<Site> have, int nLayer, Integer start, Integer end) {
+    int a = start != null ? start : 0, b = end != null ? end : nLayer;
+    if (a < 0) throw ModelException.badRequest("layer_start " + a + " is negative");
+    if (b < 0) throw ModelException.badRequest("layer_end " + b + " is negative");
+    if (a >= b) throw ModelException.badRequest("layer range " + a + ":" + b + ": the start (" + a + ") must be below the end (" + b + ")");
     if (b - a < 2) {
-      throw ModelException.badRequest("layer range " + a + ":" + b + " holds fewer than two layers; it needs at least two "
-          + "(a:b ablates layers a..b-2 and measures their effects at a+1..b-1)");
+      throw ModelException.badRequest("layer range " + a + ":" + b + " holds one layer; it needs at least two (a:b ablates layers "
+          + "a..b-2 and measures their effects at a+1..b-1)");
+    }
+    if (b > nLayer) {
+      throw ModelException.badRequest("layer range " + a + ":" + b + " goes beyond the model, which has " + nLayer
+          + " layers: layer_end can be at most " + nLayer);
+    }
+    for (int l = a; l < b; l++) {
+      int layer = l;
+      if (have.stream().noneMatch(s -> s.layer() == layer)) {
+        throw ModelException.badRequest("layer range " + a + ":" + b + " needs an SAE at each of layers " + a + ".." + (b - 1)
+            + ", but layer " + l + " has none (SAEs are at " + describe(have) + ")");
+      }
     }
     List<Site.Kind> kinds = new ArrayList<>();
     for (Site.Kind k : Site.Kind.values()) {
@@ -68,7 +80,7 @@ public record Chain(List<Site> sites) {
     }
     if (kinds.size() != 1) {
       throw ModelException.badRequest("layer range " + a + ":" + b + (kinds.isEmpty()
-          ? " needs an SAE of one kind at each of layers " + a + ".." + (b - 1)
+          ? " has no one kind of site with an SAE at every layer " + a + ".." + (b - 1)
           : " has SAEs of several kinds at each layer") + "; SAEs are at " + describe(have) + " (name the chain with sites instead)");
     }
     List<Site> chain = new ArrayList<>();
@@ -96,7 +108,7 @@ public record Chain(List<Site> sites) {
     return Site.mixesKinds(sites);
   }
 
-  public String nodeId(Site s, int latent) {
-    return s.nodeId(latent, mixesKinds());
+  public String nodePrefix(Site s) {
+    return s.nodePrefix(mixesKinds());
   }
 }

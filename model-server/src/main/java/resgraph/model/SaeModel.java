@@ -155,7 +155,7 @@ public final class SaeModel implements AutoCloseable {
 
   /** The chain a request names (see {@link Chain#resolve}). */
   public Chain chain(Integer layerStart, Integer layerEnd, List<String> sites) {
-    return Chain.resolve(saes.keySet(), layerStart, layerEnd, sites);
+    return Chain.resolve(saes.keySet(), gpt2.config.n_layer(), layerStart, layerEnd, sites);
   }
 
   // ---- request checks: each names the bad value and what would be accepted ----

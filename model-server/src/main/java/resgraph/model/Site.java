@@ -86,9 +86,12 @@ public record Site(int layer, Kind kind) implements Comparable<Site> {
     throw new IllegalArgumentException(word);
   }
 
-  /** Node ids of a chain: "5.10603" when every site is of one kind, "5m.10603" and "5p.10603" when they mix. */
-  public String nodeId(int latent, boolean mixedKinds) {
-    return (mixedKinds ? shortName() : Integer.toString(layer)) + "." + latent;
+  /**
+   * What node ids of this site start with (METHOD.md): "5" in "5.10603" when every site of the
+   * chain is of one kind, "5m" or "5p" when they mix.
+   */
+  public String nodePrefix(boolean mixedKinds) {
+    return mixedKinds ? shortName() : Integer.toString(layer);
   }
 
   /** Whether sites of more than one kind are among these. */

@@ -23,6 +23,7 @@ import resgraph.model.Site;
 import resgraph.model.Trace;
 import resgraph.v1.AblateRequest;
 import resgraph.v1.AblateResponse;
+import resgraph.v1.ChainSite;
 import resgraph.v1.DescribeResponse;
 import resgraph.v1.LatentEffects;
 import resgraph.v1.LatentLogitEffects;
@@ -86,11 +87,16 @@ public final class ModelRequests {
             .setSite(s.site().shortName()).setDSae(s.d_sae()).setApplyBDecToInput(s.cfg.applyBDecToInput())
             .setCentered(s.centered).setArchitecture(s.architecture().word()).setK(s.cfg.k())
             .setNormalizeActivations(s.cfg.normalization().word)
-            .setNeuronpedia(release.flatMap(r -> r.release().member(s.site())).map(SaeReleases.Member::neuronpedia).orElse("")));
+            .setNeuronpedia(neuronpedia(lease.loaded(), s.site())));
       }
       out.addAllSettings(settings(m.saes(), release));
       return out.build();
     }
+  }
+
+  /** The SAE's id on Neuronpedia, when its release is hosted there; else empty. */
+  private static String neuronpedia(ModelRegistry.Loaded loaded, Site site) {
+    return loaded.release().flatMap(r -> r.release().member(site)).map(SaeReleases.Member::neuronpedia).orElse("");
   }
 
   /** Each decision about the SAEs once, with the hooks it applies to when it does not apply to all. */
@@ -134,7 +140,9 @@ public final class ModelRequests {
       int target = m.target(req.hasTarget() ? req.getTarget() : null, tokens.length);
       TraceResponse.Builder out = TraceResponse.newBuilder().setTarget(target);
       for (Site site : chain.sites()) {
-        out.addChain(site.hookName());
+        out.addChain(ChainSite.newBuilder().setHookName(site.hookName()).setSite(site.shortName()).setLayer(site.layer())
+            .setDSae(m.sae(site).d_sae()).setNodePrefix(chain.nodePrefix(site))
+            .setNeuronpedia(neuronpedia(lease.loaded(), site)));
         LayerActivations.Builder layer = LayerActivations.newBuilder().setLayer(site.layer()).setHookName(site.hookName());
         for (Trace.SparseRow row : t.acts(site)) {
           SparseActivations.Builder p = SparseActivations.newBuilder();

@@ -49,6 +49,7 @@ import resgraph.model.Shapes;
 import resgraph.model.Trace;
 import resgraph.v1.AblateRequest;
 import resgraph.v1.AblateResponse;
+import resgraph.v1.ChainSite;
 import resgraph.v1.DescribeRequest;
 import resgraph.v1.DescribeResponse;
 import resgraph.v1.LatentEffects;
@@ -260,7 +261,8 @@ class ModelServerTest {
     assertEquals("blocks.0.hook_resid_pre", byHook.getHookName());
     assertEquals("blocks.1.hook_resid_pre", byHook.getMeasureHookName());
     TraceResponse chain = stub().trace(trace(goodRef, goodTokens).addSites("1").addSites("0").build());
-    assertEquals(List.of("blocks.0.hook_resid_pre", "blocks.1.hook_resid_pre"), chain.getChainList());
+    assertEquals(List.of("blocks.0.hook_resid_pre", "blocks.1.hook_resid_pre"), chain.getChainList().stream().map(ChainSite::getHookName).toList());
+    assertEquals("1", chain.getChain(1).getNodePrefix());
     refused(Status.Code.INVALID_ARGUMENT, () -> stub().trace(trace(goodRef, goodTokens).addSites("1").build()),
         "at least two sites");
   }

@@ -6,40 +6,41 @@ import java.util.Map;
 import java.util.function.Function;
 import java.util.stream.Collectors;
 import resgraph.platform.ResgraphException;
-import resgraph.platform.job.JobRules.LayerRange;
 import resgraph.v1.AblationTask;
+import resgraph.v1.ChainSite;
 import resgraph.v1.JobSpec;
 import resgraph.v1.LayerCandidates;
 import resgraph.v1.TraceResponse;
 
 /**
- * A job's tasks: the candidates of each ablated layer (METHOD.md step 2, as the model server's
- * trace reports them) cut into batches of task_batch_size latents.
+ * A job's tasks: the candidates of each site of its chain but the last (METHOD.md step 2, as the
+ * model server's trace reports them), cut into batches of task_batch_size latents, each measured
+ * at the next site of the chain.
  */
 final class JobPlanner {
 
-  /** A job's tasks, numbered from 0 in layer order, and how many latents they ablate in all. */
+  /** A job's tasks, numbered from 0 in chain order, and how many latents they ablate in all. */
   record Plan(List<AblationTask> tasks, int candidates) {}
 
   private JobPlanner() {}
 
-  /**
-   * One task per (ablated layer, batch of at most task_batch_size candidates), for layers
-   * a..b-2 of the range; each task carries everything a worker needs.
-   */
-  static Plan plan(String jobId, JobSpec spec, List<Integer> tokens, TraceResponse trace, LayerRange range) {
-    Map<Integer, LayerCandidates> byLayer = trace.getCandidatesList().stream()
-        .collect(Collectors.toMap(LayerCandidates::getLayer, Function.identity()));
+  /** One task per (ablated site, batch of at most task_batch_size candidates); each carries everything a worker needs. */
+  static Plan plan(String jobId, JobSpec spec, List<Integer> tokens, TraceResponse trace) {
+    Map<String, LayerCandidates> bySite = trace.getCandidatesList().stream()
+        .collect(Collectors.toMap(LayerCandidates::getHookName, Function.identity()));
     int size = spec.getTaskBatchSize();
     List<AblationTask> tasks = new ArrayList<>();
     int candidates = 0;
-    for (int layer = range.start(); layer <= range.end() - 2; layer++) {
-      LayerCandidates layerCandidates = byLayer.get(layer);
-      if (layerCandidates == null) {
-        // Describe promised this layer an SAE; a trace without it is the model server's fault.
-        throw new ResgraphException(ResgraphException.Kind.INTERNAL, "the model server's trace has no candidates for layer " + layer);
+    List<ChainSite> chain = trace.getChainList();
+    for (int s = 0; s + 1 < chain.size(); s++) {
+      ChainSite site = chain.get(s);
+      LayerCandidates siteCandidates = bySite.get(site.getHookName());
+      if (siteCandidates == null) {
+        // the chain and the candidates come in one answer: one without the other is the model server's fault
+        throw new ResgraphException(ResgraphException.Kind.INTERNAL, "the model server's trace has no candidates for "
+            + site.getHookName());
       }
-      List<Integer> latents = layerCandidates.getLatentsList();
+      List<Integer> latents = siteCandidates.getLatentsList();
       candidates += latents.size();
       for (int from = 0; from < latents.size(); from += size) {
         tasks.add(AblationTask.newBuilder()
@@ -47,7 +48,9 @@ final class JobPlanner {
             .setTask(tasks.size())
             .setRef(spec.getRef())
             .addAllTokens(tokens)
-            .setLayer(layer)
+            .setLayer(site.getLayer())
+            .setHookName(site.getHookName())
+            .setMeasureHookName(chain.get(s + 1).getHookName())
             .addAllLatents(latents.subList(from, Math.min(from + size, latents.size())))
             .setTarget(trace.getTarget())
             .build());

@@ -10,8 +10,8 @@ import org.slf4j.LoggerFactory;
 import resgraph.orchestrator.JobPlanner.Plan;
 import resgraph.platform.ResgraphException;
 import resgraph.platform.job.JobRules;
-import resgraph.platform.job.JobRules.LayerRange;
 import resgraph.v1.AblationTask;
+import resgraph.v1.ChainSite;
 import resgraph.v1.DescribeResponse;
 import resgraph.v1.Job;
 import resgraph.v1.JobRecord;
@@ -58,15 +58,19 @@ public final class Submission {
     long start = System.nanoTime();
     JobSpec spec = JobRules.resolve(request);
     DescribeResponse described = model.describe(spec.getRef());
-    LayerRange layers = JobRules.layers(spec, described);
     TokenizeResponse tokens = model.tokenize(spec.getRef(), spec.getPrompt());
-    TraceRequest.Builder traceRequest = TraceRequest.newBuilder().setRef(spec.getRef()).addAllTokens(tokens.getTokensList());
+    // the model server resolves the chain the spec names against its SAEs, and checks it
+    TraceRequest.Builder traceRequest = TraceRequest.newBuilder().setRef(spec.getRef()).addAllTokens(tokens.getTokensList())
+        .addAllSites(spec.getSitesList());
     if (spec.hasTarget()) traceRequest.setTarget(spec.getTarget());
+    if (spec.hasLayerStart()) traceRequest.setLayerStart(spec.getLayerStart());
+    if (spec.hasLayerEnd()) traceRequest.setLayerEnd(spec.getLayerEnd());
     TraceResponse trace = model.trace(traceRequest.build());
+    List<ChainSite> chain = trace.getChainList();
 
     Instant now = Instant.now();
     String id = ids.next(now, taken -> store.get(taken).isPresent());
-    Plan plan = JobPlanner.plan(id, spec, tokens.getTokensList(), trace, layers);
+    Plan plan = JobPlanner.plan(id, spec, tokens.getTokensList(), trace);
     Timestamp created = JobLifecycle.timestamp(now);
     Job job = Job.newBuilder()
         .setId(id)
@@ -76,8 +80,11 @@ public final class Submission {
         .addAllTokens(tokens.getTokensList())
         .addAllTokenStrings(tokens.getTokenStringsList())
         .setTarget(trace.getTarget())
-        .setLayerStart(layers.start())
-        .setLayerEnd(layers.end())
+        .setLayerStart(chain.get(0).getLayer())
+        .setLayerEnd(chain.get(chain.size() - 1).getLayer() + 1)
+        .addAllChain(chain)
+        .addAllSaesSettings(described.getSettingsList())
+        .setRelease(described.getRelease())
         .setCreated(created)
         .setUpdated(created)
         .build();
@@ -88,8 +95,8 @@ public final class Submission {
     queue(id, plan.tasks());
     Duration planning = Duration.ofNanos(System.nanoTime() - start);
     JobRecord queued = store.update(id, r -> JobLifecycle.running(r, planning));
-    LOG.info("job {}: {} candidates in {} tasks, layers {}:{}", id, plan.candidates(), plan.tasks().size(), layers.start(),
-        layers.end());
+    LOG.info("job {}: {} candidates in {} tasks over {}", id, plan.candidates(), plan.tasks().size(),
+        chain.stream().map(ChainSite::getSite).toList());
     finalization.finalizeIfDue(queued.getJob());
     return queued.getJob();
   }

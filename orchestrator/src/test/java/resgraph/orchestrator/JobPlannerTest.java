@@ -6,31 +6,41 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 import resgraph.platform.ResgraphException;
-import resgraph.platform.job.JobRules.LayerRange;
 import resgraph.v1.AblationTask;
+import resgraph.v1.ChainSite;
 import resgraph.v1.JobSpec;
 import resgraph.v1.LayerCandidates;
 import resgraph.v1.ModelRef;
 import resgraph.v1.TraceResponse;
 
-/** How a job's tasks cut METHOD.md step 2's candidates, as the trace reports them, on a trace written by hand. */
+/** How a job's tasks cut METHOD.md step 2's candidates along its chain, as the trace reports them, on a trace written by hand. */
 class JobPlannerTest {
 
-  private static LayerCandidates candidates(int layer, Integer... latents) {
-    return LayerCandidates.newBuilder().setLayer(layer).addAllLatents(List.of(latents)).build();
+  private static ChainSite site(String hook, int layer) {
+    return ChainSite.newBuilder().setHookName(hook).setLayer(layer).build();
+  }
+
+  private static LayerCandidates candidates(String hook, Integer... latents) {
+    return LayerCandidates.newBuilder().setHookName(hook).addAllLatents(List.of(latents)).build();
   }
 
   @Test
-  void tasksAreNumberedInLayerOrderAndNoLargerThanTheBatch() {
+  void tasksAreNumberedInChainOrderNoLargerThanTheBatchAndMeasuredAtTheNextSite() {
+    // a chain that mixes kinds of site: 3m -> 3p -> 4m
+    String mid3 = "blocks.3.hook_resid_mid", post3 = "blocks.3.hook_resid_post", mid4 = "blocks.4.hook_resid_mid";
     TraceResponse trace = TraceResponse.newBuilder().setTarget(2)
-        .addCandidates(candidates(0, 3, 7, 40)).addCandidates(candidates(1, 4, 7, 40)).addCandidates(candidates(2, 9)).build();
+        .addChain(site(mid3, 3)).addChain(site(post3, 3)).addChain(site(mid4, 4))
+        .addCandidates(candidates(mid4, 9)).addCandidates(candidates(mid3, 3, 7, 40)).addCandidates(candidates(post3, 4, 7, 40))
+        .build();
     ModelRef ref = ModelRef.newBuilder().setModel("m").setSaes("s").build();
     JobSpec spec = JobSpec.newBuilder().setRef(ref).setTaskBatchSize(2).build();
-    JobPlanner.Plan plan = JobPlanner.plan("j-1", spec, List.of(50256, 1, 2, 3), trace, new LayerRange(0, 3));
+    JobPlanner.Plan plan = JobPlanner.plan("j-1", spec, List.of(50256, 1, 2, 3), trace);
 
     assertEquals(6, plan.candidates());
     List<AblationTask> tasks = plan.tasks();
-    assertEquals(List.of(0, 0, 1, 1), tasks.stream().map(AblationTask::getLayer).toList(), "layers 0 and 1 ablated, not 2");
+    assertEquals(List.of(mid3, mid3, post3, post3), tasks.stream().map(AblationTask::getHookName).toList(), "the last site is not ablated");
+    assertEquals(List.of(post3, post3, mid4, mid4), tasks.stream().map(AblationTask::getMeasureHookName).toList());
+    assertEquals(List.of(3, 3, 3, 3), tasks.stream().map(AblationTask::getLayer).toList());
     assertEquals(List.of(List.of(3, 7), List.of(40), List.of(4, 7), List.of(40)), tasks.stream().map(AblationTask::getLatentsList).toList());
     assertEquals(List.of(0, 1, 2, 3), tasks.stream().map(AblationTask::getTask).toList());
     for (AblationTask t : tasks) {
@@ -42,11 +52,11 @@ class JobPlannerTest {
   }
 
   @Test
-  void aTraceWithoutCandidatesForAnAblatedLayerIsTheModelServersFault() {
-    TraceResponse trace = TraceResponse.newBuilder().setTarget(2).addCandidates(candidates(0, 3)).build();
+  void aTraceWithoutCandidatesForAnAblatedSiteIsTheModelServersFault() {
+    TraceResponse trace = TraceResponse.newBuilder().setTarget(2).addChain(site("blocks.0.hook_resid_pre", 0))
+        .addChain(site("blocks.1.hook_resid_pre", 1)).addCandidates(candidates("blocks.1.hook_resid_pre", 3)).build();
     JobSpec spec = JobSpec.newBuilder().setTaskBatchSize(2).build();
-    ResgraphException e = assertThrows(ResgraphException.class,
-        () -> JobPlanner.plan("j-1", spec, List.of(1, 2, 3), trace, new LayerRange(0, 3)));
+    ResgraphException e = assertThrows(ResgraphException.class, () -> JobPlanner.plan("j-1", spec, List.of(1, 2, 3), trace));
     assertEquals(ResgraphException.Kind.INTERNAL, e.kind());
   }
 }

@@ -151,6 +151,8 @@ class SubmitTest extends OrchestratorTest {
     refused(Status.Code.INVALID_ARGUMENT, h.spec().setLayerStart(2).setLayerEnd(3), "2:3", "at least two");
     refused(Status.Code.INVALID_ARGUMENT, h.spec().setLayerStart(-1).setLayerEnd(3), "layer_start", "negative");
     refused(Status.Code.INVALID_ARGUMENT, h.spec().setLayerStart(0).setLayerEnd(99), "0:99", "layer_end", "at most 4");
+    refused(Status.Code.INVALID_ARGUMENT, h.spec().addSites("1").addSites("2m"), "2m", "has no SAE");
+    refused(Status.Code.INVALID_ARGUMENT, h.spec().addSites("1").addSites("2").setLayerEnd(3), "give one of them");
     refused(Status.Code.INVALID_ARGUMENT, h.spec().setLayerStart(5), "5:4", "must be below the end");
     refused(Status.Code.INVALID_ARGUMENT, h.spec().setPruning(Pruning.newBuilder().setTopK(0)), "top_k");
     refused(Status.Code.INVALID_ARGUMENT, h.spec().setPruning(Pruning.newBuilder().setThreshold(0)), "threshold");

@@ -5,6 +5,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.stream.Collectors;
+import resgraph.v1.ChainSite;
 import resgraph.v1.Circuit;
 import resgraph.v1.Edge;
 import resgraph.v1.Job;
@@ -37,15 +38,18 @@ public final class CircuitDot {
     d.append("];\n");
     d.append("  node [shape=plain, fontname=\"Helvetica\", fontsize=10];\n");
     d.append("  edge [arrowsize=0.6];\n");
-    Map<Integer, List<Node>> layers = new TreeMap<>(c.getNodesList().stream().collect(Collectors.groupingBy(Node::getLayer)));
+    // one rank per site of the chain, in forward order
+    List<String> hooks = job.getChainList().stream().map(ChainSite::getHookName).toList();
+    Map<Integer, List<Node>> sites = new TreeMap<>(c.getNodesList().stream()
+        .collect(Collectors.groupingBy(n -> hooks.indexOf(n.getHookName()))));
     String previous = null;
-    for (Map.Entry<Integer, List<Node>> layer : layers.entrySet()) {
-      String rank = "layer" + layer.getKey();
-      d.append("  { rank=same; ").append(rank).append(" [id=\"").append(rank).append("\", shape=plaintext, fontsize=12, fontcolor=\"#777777\", label=\"layer ")
-          .append(layer.getKey()).append("\"];");
-      for (Node n : layer.getValue()) d.append(' ').append(id(n.getId())).append(';');
+    for (Map.Entry<Integer, List<Node>> site : sites.entrySet()) {
+      String rank = "site" + site.getKey();
+      d.append("  { rank=same; ").append(rank).append(" [id=\"").append(rank).append("\", shape=plaintext, fontsize=12, fontcolor=\"#777777\", label=\"")
+          .append(siteLabel(job.getChain(site.getKey()))).append("\"];");
+      for (Node n : site.getValue()) d.append(' ').append(id(n.getId())).append(';');
       d.append(" }\n");
-      // an invisible spine keeps the layer labels in order down the left
+      // an invisible spine keeps the site labels in order down the left
       if (previous != null) d.append("  ").append(previous).append(" -> ").append(rank).append(" [style=invis];\n");
       previous = rank;
     }
@@ -64,6 +68,12 @@ public final class CircuitDot {
               e.getWeight()));
     }
     return d.append("}\n").toString();
+  }
+
+  /** "layer 5", or "layer 5 mid" and "layer 5 post" beside resid_pre sites. */
+  static String siteLabel(ChainSite site) {
+    String kind = site.getHookName().substring(site.getHookName().lastIndexOf('_') + 1);
+    return "layer " + site.getLayer() + (kind.equals("pre") ? "" : " " + kind);
   }
 
   /** The DOT and SVG id of a node: "5.10603" becomes "n5_10603". */
@@ -123,7 +133,8 @@ public final class CircuitDot {
     return "<FONT POINT-SIZE=\"13\"><B>" + html(job.getSpec().getRef().getModel()) + "</B> with SAEs <B>"
         + html(job.getSpec().getRef().getSaes()) + "</B></FONT><BR/>" + prompt + "  →  " + predictions + "<BR/>"
         + "<FONT POINT-SIZE=\"10\" COLOR=\"#555555\">" + PruningCaption.of(job) + "; the edges shown carry "
-        + String.format(Locale.ROOT, "%.1f%%", 100 * c.getEffectShown()) + " of the total |effect|; red: excites, blue: inhibits</FONT>";
+        + String.format(Locale.ROOT, "%.1f%%", 100 * c.getEffectShown()) + " of the total |effect|; red: excites, blue: inhibits<BR/>"
+        + html(SaesCaption.of(job)) + "</FONT>";
   }
 
   /** White to blue as a fraction goes from 0 to 1. */

@@ -10,6 +10,7 @@ import resgraph.v1.Circuit;
 import resgraph.v1.Edge;
 import resgraph.v1.Job;
 import resgraph.v1.Node;
+import resgraph.v1.SaeSetting;
 import resgraph.v1.TokenValue;
 
 /**
@@ -48,6 +49,12 @@ public final class CircuitPage {
     j.put("prompt", job.getSpec().getPrompt());
     j.put("target", job.getTarget());
     j.put("pruning", PruningCaption.of(job));
+    j.put("release", job.getRelease());
+    ArrayNode settings = j.putArray("saes_settings");
+    for (SaeSetting s : job.getSaesSettingsList()) {
+      ObjectNode o = settings.addObject().put("name", s.getName()).put("value", s.getValue()).put("source", s.getSource());
+      s.getHooksList().forEach(o.putArray("hooks")::add);
+    }
     job.getTokenStringsList().forEach(j.putArray("token_strings")::add);
     tokens(d.putArray("predictions"), c.getPredictionsList());
     d.put("effect_shown", c.getEffectShown());
@@ -60,6 +67,7 @@ public final class CircuitPage {
       o.put("id", n.getId());
       o.put("dom", CircuitDot.id(n.getId()));
       o.put("layer", n.getLayer());
+      o.put("hook", n.getHookName());
       o.put("latent", n.getLatent());
       n.getActivationsList().forEach(o.putArray("activations")::add);
       tokens(o.putArray("promotes"), n.getPromotesList());

@@ -48,6 +48,13 @@
       el("span", {}, j.pruning),
       el("span", {}, `${data.nodes.length} nodes, ${data.edges.length} edges of ${data.raw_edge_count.toLocaleString()} raw`),
       el("span", {}, `the edges shown carry ${(100 * data.effect_shown).toFixed(1)}% of the total |effect|`)));
+    // how the SAEs were read, each decision with where it came from
+    const settings = el("details", {class: "settings"}, el("summary", {}, "how the SAEs were read"));
+    const rows = el("table");
+    j.saes_settings.forEach(s => rows.append(el("tr", {},
+      el("td", {}, s.name), el("td", {}, s.value), el("td", {}, s.source + (s.hooks ? ` (at ${s.hooks.join(", ")})` : "")))));
+    settings.append(rows);
+    h.append(settings);
   }
 
   function mount(svg) {
@@ -115,7 +122,7 @@
     document.getElementById(node.dom)?.classList.add("selected");
     const panel = document.getElementById("details");
     panel.replaceChildren();
-    panel.append(el("h2", {}, node.id), el("div", {class: "meta"}, `layer ${node.layer}, latent ${node.latent}`));
+    panel.append(el("h2", {}, node.id), el("div", {class: "meta"}, `${node.hook}, latent ${node.latent}`));
     if (node.neuronpedia) panel.append(el("p", {}, el("a", {href: node.neuronpedia, target: "_blank", rel: "noopener"}, "Open on Neuronpedia ↗")));
 
     const peak = Math.max(...node.activations, 0);

@@ -83,7 +83,8 @@
 
   function nodeName(n) {
     const p = n.properties;
-    if (n.labels.includes("Feature")) return `${p.layer}.${p.latent}`;
+    // the site's kind beside the layer unless it is resid_pre, as node ids of a chain that mixes kinds read
+    if (n.labels.includes("Feature")) return `${p.layer}${{mid: "m", post: "p"}[(p.hook || "").split("_").pop()] || ""}.${p.latent}`;
     if (n.labels.includes("Job")) return `job ${p.id}`;
     if (n.labels.includes("Task")) return `task ${p.task}`;
     return n.labels.join(":") || n.id;
@@ -109,15 +110,16 @@
     const maxWeight = Math.max(1e-12, ...[...rels.values()].map(r => Math.abs(r.properties.weight || 0)));
     const lines = ["digraph g {", "node [shape=box, style=\"rounded,filled\", fillcolor=\"#f6f8fa\","
       + " color=\"#8c959f\", fontname=Helvetica, fontsize=11]; edge [arrowsize=0.7];"];
-    const layers = new Map();
+    const sites = new Map(); // one rank per site
     for (const [id, n] of nodes) {
       lines.push(`${ids.get(id)} [label=${q(nodeName(n))}, tooltip=${q(JSON.stringify(n.properties).slice(0, 400))}];`);
       if (n.labels.includes("Feature")) {
-        if (!layers.has(n.properties.layer)) layers.set(n.properties.layer, []);
-        layers.get(n.properties.layer).push(ids.get(id));
+        const site = n.properties.hook ?? n.properties.layer;
+        if (!sites.has(site)) sites.set(site, []);
+        sites.get(site).push(ids.get(id));
       }
     }
-    for (const members of layers.values()) lines.push(`{ rank=same; ${members.join(" ")} }`);
+    for (const members of sites.values()) lines.push(`{ rank=same; ${members.join(" ")} }`);
     for (const r of rels.values()) {
       // a relationship to a node the rows did not return has nothing to point at
       if (!ids.has(r.start) || !ids.has(r.end)) continue;

@@ -1,5 +1,6 @@
 package resgraph.viewer;
 
+import resgraph.v1.ChainSite;
 import resgraph.v1.Circuit;
 import resgraph.v1.Edge;
 import resgraph.v1.Job;
@@ -7,6 +8,7 @@ import resgraph.v1.JobSpec;
 import resgraph.v1.ModelRef;
 import resgraph.v1.Node;
 import resgraph.v1.Pruning;
+import resgraph.v1.SaeSetting;
 import resgraph.v1.TokenValue;
 
 /** A small circuit made by hand, with awkward token strings, for tests of the drawings. */
@@ -20,13 +22,20 @@ public final class SampleCircuits {
         .setSpec(JobSpec.newBuilder().setRef(ModelRef.newBuilder().setModel("demo").setSaes("gpt2-small-res-jb"))
             .setPrompt("When Mary & <John>\n gave \"a\" drink to").setPruning(Pruning.newBuilder().setTopK(10)));
     for (int i = 0; i < tokens.length; i++) job.addTokens(i).addTokenStrings(tokens[i]);
+    for (int l = 0; l < 3; l++) {
+      job.addChain(ChainSite.newBuilder().setHookName(hook(l)).setSite("" + l).setLayer(l).setNodePrefix("" + l)
+          .setNeuronpedia("gpt2-small/" + l + "-res-jb"));
+    }
+    job.setRelease("gpt2-small-res-jb (by name)")
+        .addSaesSettings(SaeSetting.newBuilder().setName("centering").setValue("on").setSource("release gpt2-small-res-jb (by name)"))
+        .addSaesSettings(SaeSetting.newBuilder().setName("architecture").setValue("standard").setSource("cfg.json architecture"));
     Circuit.Builder c = Circuit.newBuilder().setJob(job).setRawEdgeCount(7).setEffectShown(0.42)
         .addPredictions(TokenValue.newBuilder().setId(1).setToken(" Mary").setValue(0.31f))
         .addPredictions(TokenValue.newBuilder().setId(2).setToken(" John").setValue(0.12f));
     String[] ids = {"0.17", "0.3", "1.42", "1.7", "2.5", "2.900"};
     for (String id : ids) {
       int layer = Integer.parseInt(id.substring(0, 1));
-      Node.Builder n = Node.newBuilder().setId(id).setLayer(layer).setLatent(Integer.parseInt(id.substring(2)))
+      Node.Builder n = Node.newBuilder().setId(id).setLayer(layer).setHookName(hook(layer)).setLatent(Integer.parseInt(id.substring(2)))
           .setNeuronpedia("https://www.neuronpedia.org/gpt2-small/" + layer + "-res-jb/" + id.substring(2));
       for (int p = 0; p < tokens.length; p++) n.addActivations(p == 0 ? 0 : (p * 7 + layer) % 5 * 0.5f);
       n.addPromotes(TokenValue.newBuilder().setId(3).setToken(" <b>").setValue(0.8f))
@@ -41,6 +50,10 @@ public final class SampleCircuits {
     edge(c, "1.7", "2.900", 0.3f);
     c.addRawEdges(Edge.newBuilder().setSource("0.17").setTarget("1.99").setWeight(0.01f));
     return c.build();
+  }
+
+  private static String hook(int layer) {
+    return "blocks." + layer + ".hook_resid_pre";
   }
 
   private static void edge(Circuit.Builder c, String from, String to, float w) {

@@ -33,6 +33,8 @@ final class AblateClient implements Ablator {
         .setRef(task.getRef())
         .addAllTokens(task.getTokensList())
         .setLayer(task.getLayer())
+        .setHookName(task.getHookName())
+        .setMeasureHookName(task.getMeasureHookName())
         .addAllLatents(task.getLatentsList())
         .setTarget(task.getTarget())
         .build();

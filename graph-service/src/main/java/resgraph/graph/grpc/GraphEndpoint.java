@@ -4,13 +4,11 @@ import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import jakarta.inject.Singleton;
 import java.time.Instant;
-import java.util.List;
 import java.util.concurrent.locks.LockSupport;
 import resgraph.graph.CircuitAnnotator;
 import resgraph.graph.CypherQuery;
 import resgraph.graph.Exports;
 import resgraph.graph.JobNodes;
-import resgraph.graph.RawEdge;
 import resgraph.graph.Neo4jFactory;
 import resgraph.graph.StoredCircuits;
 import resgraph.platform.ResgraphException;
@@ -18,7 +16,6 @@ import resgraph.platform.grpc.GrpcCalls;
 import resgraph.v1.AnnotateRequest;
 import resgraph.v1.AnnotateResponse;
 import resgraph.v1.Circuit;
-import resgraph.v1.CircuitEdge;
 import resgraph.v1.ExportRequest;
 import resgraph.v1.ExportResponse;
 import resgraph.v1.GetCircuitRequest;
@@ -62,17 +59,14 @@ public final class GraphEndpoint extends GraphServiceGrpc.GraphServiceImplBase {
   public void prune(PruneRequest req, StreamObserver<PruneResponse> out) {
     CALLS.unary(out, () -> {
       StoredCircuits.Pruned p = circuits.prune(req.getJobId(), req.getPruning());
-      return PruneResponse.newBuilder().addAllEdges(p.edges().stream().map(GraphEndpoint::edge).toList())
-          .addAllNodes(p.nodes()).setRawEdges(p.rawEdges()).build();
+      return PruneResponse.newBuilder().addAllEdges(p.edges()).addAllNodes(p.nodes()).setRawEdges(p.rawEdges()).build();
     });
   }
 
   @Override
   public void annotate(AnnotateRequest req, StreamObserver<AnnotateResponse> out) {
     CALLS.unary(out, () -> {
-      List<RawEdge> edges = req.getEdgesList().stream()
-          .map(e -> new RawEdge(e.getLayer(), e.getSource(), e.getTarget(), e.getWeight())).toList();
-      CircuitAnnotator.Annotated a = annotator.annotate(req.getJobId(), edges, req.getAnnotationsList());
+      CircuitAnnotator.Annotated a = annotator.annotate(req.getJobId(), req.getEdgesList(), req.getAnnotationsList());
       return AnnotateResponse.newBuilder().setNodes(a.nodes()).setEdges(a.edges()).setRawEdges(a.rawEdges()).build();
     });
   }
@@ -114,9 +108,5 @@ public final class GraphEndpoint extends GraphServiceGrpc.GraphServiceImplBase {
     if (call.isCancelled()) return false;
     call.onNext(row);
     return true;
-  }
-
-  private static CircuitEdge edge(RawEdge e) {
-    return CircuitEdge.newBuilder().setLayer(e.layer()).setSource(e.source()).setTarget(e.target()).setWeight(e.weight()).build();
   }
 }

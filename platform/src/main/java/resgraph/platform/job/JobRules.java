@@ -1,11 +1,7 @@
 package resgraph.platform.job;
 
-import java.util.Set;
-import java.util.TreeSet;
 import resgraph.platform.ResgraphException;
-import resgraph.v1.DescribeResponse;
 import resgraph.v1.JobSpec;
-import resgraph.v1.LayerSae;
 import resgraph.v1.Phase;
 import resgraph.v1.Pruning;
 
@@ -21,18 +17,19 @@ public final class JobRules {
   /** Latents per ablation task when a spec names no task_batch_size. */
   public static final int DEFAULT_TASK_BATCH_SIZE = 128;
 
-  /** A resolved layer range a:b: SAEs at a..b-1, latents of a..b-2 ablated (METHOD.md). */
-  public record LayerRange(int start, int end) {}
-
   private JobRules() {}
 
   /**
    * The spec with its defaults written in (pruning top_k 10, 128 latents per task); BAD_REQUEST
-   * naming the first bad field. Checks what needs no model; {@link #layers} checks the rest.
+   * naming the first bad field. Checks what needs no model; the model server checks the chain
+   * the spec names against its SAEs (a layer range, or sites), when it traces the prompt.
    */
   public static JobSpec resolve(JobSpec spec) {
     if (spec.getPrompt().isBlank()) throw ResgraphException.badRequest("prompt is empty");
-    if (spec.hasLayerStart() && spec.hasLayerEnd()) checkLayerRange(spec.getLayerStart(), spec.getLayerEnd());
+    if (spec.getSitesCount() > 0 && (spec.hasLayerStart() || spec.hasLayerEnd())) {
+      throw ResgraphException.badRequest("the spec names its chain by sites " + spec.getSitesList() + " and by a layer range: "
+          + "give one of them");
+    }
     JobSpec.Builder out = spec.toBuilder().setPruning(checkPruning(spec.getPruning()));
     if (spec.getTaskBatchSize() < 0) {
       throw ResgraphException.badRequest("task_batch_size must be positive (or 0 for the default " + DEFAULT_TASK_BATCH_SIZE
@@ -60,44 +57,6 @@ public final class JobRules {
       case RULE_NOT_SET -> { }
     }
     return pruningOrDefault(rule);
-  }
-
-  /**
-   * A layer range a:b on its own: both bounds non-negative, and at least two layers (a:b ablates
-   * layers a..b-2 and measures their effects at a+1..b-1).
-   */
-  public static void checkLayerRange(int a, int b) {
-    if (a < 0) throw ResgraphException.badRequest("layer_start " + a + " is negative");
-    if (b < 0) throw ResgraphException.badRequest("layer_end " + b + " is negative");
-    if (a >= b) throw ResgraphException.badRequest("layer range " + a + ":" + b + ": the start (" + a + ") must be below the end (" + b + ")");
-    if (b - a < 2) {
-      throw ResgraphException.badRequest("layer range " + a + ":" + b + " holds one layer; it needs at least two (a:b ablates layers"
-          + " a..b-2 and measures their effects at a+1..b-1)");
-    }
-  }
-
-  /**
-   * The spec's layer range against the model: absent bounds are 0 and n_layer, the range lies
-   * within 0..n_layer, and every layer a..b-1 has an SAE (each ablated pair needs one at both ends).
-   */
-  public static LayerRange layers(JobSpec spec, DescribeResponse model) {
-    int n = model.getNLayer();
-    int a = spec.hasLayerStart() ? spec.getLayerStart() : 0;
-    int b = spec.hasLayerEnd() ? spec.getLayerEnd() : n;
-    checkLayerRange(a, b);
-    if (b > n) {
-      throw ResgraphException.badRequest("layer range " + a + ":" + b + " goes beyond the model, which has " + n
-          + " layers: layer_end can be at most " + n);
-    }
-    Set<Integer> withSae = new TreeSet<>();
-    for (LayerSae s : model.getLayersList()) withSae.add(s.getLayer());
-    for (int l = a; l < b; l++) {
-      if (!withSae.contains(l)) {
-        throw ResgraphException.badRequest("layer range " + a + ":" + b + " needs an SAE at each of layers " + a + ".." + (b - 1)
-            + ", but layer " + l + " has none (SAEs at layers " + withSae + ")");
-      }
-    }
-    return new LayerRange(a, b);
   }
 
   /** Whether a job in this phase is over: it changes no more. */

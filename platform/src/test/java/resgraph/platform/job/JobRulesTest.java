@@ -4,12 +4,11 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.function.Executable;
 import resgraph.platform.ResgraphException;
-import resgraph.v1.DescribeResponse;
 import resgraph.v1.JobSpec;
-import resgraph.v1.LayerSae;
 import resgraph.v1.Pruning;
 
 /** A spec's defaults and checks, in their one home. */
@@ -41,15 +40,8 @@ class JobRulesTest {
   }
 
   @Test
-  void aLayerRangeHoldsTwoLayersAtLeastAndFitsTheModel() {
-    refused(() -> JobRules.checkLayerRange(-1, 3), "negative");
-    refused(() -> JobRules.checkLayerRange(3, 1), "must be below the end");
-    refused(() -> JobRules.checkLayerRange(2, 3), "at least two");
-    DescribeResponse model = DescribeResponse.newBuilder().setNLayer(4)
-        .addLayers(LayerSae.newBuilder().setLayer(0)).addLayers(LayerSae.newBuilder().setLayer(1))
-        .addLayers(LayerSae.newBuilder().setLayer(3)).build();
-    assertEquals(new JobRules.LayerRange(0, 2), JobRules.layers(PROMPT.toBuilder().setLayerEnd(2).build(), model));
-    refused(() -> JobRules.layers(PROMPT, model), "layer 2 has none");
-    refused(() -> JobRules.layers(PROMPT.toBuilder().setLayerStart(0).setLayerEnd(5).build(), model), "at most 4");
+  void aChainIsNamedBySitesOrByLayersNotBoth() {
+    refused(() -> JobRules.resolve(PROMPT.toBuilder().addSites("3m").setLayerEnd(4).build()), "give one of them");
+    assertEquals(List.of("3m", "4m"), JobRules.resolve(PROMPT.toBuilder().addSites("3m").addSites("4m").build()).getSitesList());
   }
 }
