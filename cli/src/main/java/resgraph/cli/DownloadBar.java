@@ -36,7 +36,7 @@ final class DownloadBar implements HubClient.Progress {
     if (terminal ? !finished && now - lastDrawn < REDRAW_NANOS : tenth == lastTenth && !finished) return;
     lastDrawn = now;
     lastTenth = tenth;
-    String name = url.substring(url.indexOf("/resolve/") < 0 ? 0 : url.indexOf("/resolve/") + "/resolve/main/".length());
+    String name = java.net.URI.create(url).getPath().substring(1).replaceFirst("/resolve/[^/]+/", " "); // "acme/gpt2 model.safetensors"
     double seconds = Math.max(1e-3, (now - started) / 1e9);
     String line = total > 0
         ? String.format(Locale.ROOT, "downloading %s [%s%s] %3d%% %.1f/%.1f MB %.1f MB/s", name,

@@ -115,6 +115,62 @@ class CommandsTest {
         "not a multiple");
   }
 
+  /**
+   * The hub path as a new user meets it: a repository id downloaded from a mirror (--hub-url) once,
+   * with its progress on the terminal, then ablated; and with no hub to reach, one line saying so.
+   */
+  @Test
+  void hubRepositoriesDownloadFromAMirrorWithProgressOrSayWhyNot() throws Exception {
+    com.sun.net.httpserver.HttpServer mirror = com.sun.net.httpserver.HttpServer.create(
+        new java.net.InetSocketAddress(java.net.InetAddress.getLoopbackAddress(), 0), 0);
+    Map<String, Path> repos = Map.of("acme/tiny-gpt2", model, "acme/tiny-saes", saes);
+    mirror.createContext("/", exchange -> {
+      try (exchange) {
+        String[] parts = exchange.getRequestURI().getPath().substring(1).split("/resolve/main/", 2);
+        java.util.Optional<Path> file = parts.length < 2 || !repos.containsKey(parts[0]) ? java.util.Optional.empty()
+            : java.util.Optional.of(repos.get(parts[0]).resolve(parts[1])).filter(Files::isRegularFile);
+        if (exchange.getRequestURI().getPath().equals("/api/models/acme/tiny-saes/tree/main")) {
+          StringBuilder list = new StringBuilder("[");
+          try (var walk = Files.walk(saes)) {
+            for (Path f : walk.filter(Files::isRegularFile).toList()) {
+              list.append(list.length() > 1 ? "," : "").append("{\"type\":\"file\",\"path\":\"")
+                  .append(saes.relativize(f)).append("\"}");
+            }
+          }
+          byte[] body = list.append(']').toString().getBytes(java.nio.charset.StandardCharsets.UTF_8);
+          exchange.sendResponseHeaders(200, body.length);
+          exchange.getResponseBody().write(body);
+        } else if (file.isEmpty()) {
+          exchange.sendResponseHeaders(404, -1);
+        } else {
+          byte[] body = Files.readAllBytes(file.get());
+          exchange.sendResponseHeaders(200, body.length);
+          exchange.getResponseBody().write(body);
+        }
+      }
+    });
+    mirror.start();
+    try {
+      String url = "http://127.0.0.1:" + mirror.getAddress().getPort();
+      Cli.Run r = Cli.resgraph("ablate", "--model", "acme/tiny-gpt2", "--saes", "acme/tiny-saes", "--hub-url", url,
+          "--cache-dir", dir.resolve("hub-cache").toString(), "--prompt", PROMPT, "--layer", "0", "--latents", "1,2");
+      assertEquals(0, r.code(), r.err());
+      assertTrue(r.err().contains("downloading acme/tiny-gpt2 model.safetensors [") && r.err().contains("100%"),
+          "the download shows its progress: " + r.err());
+      assertEquals(2, new ObjectMapper().readTree(r.out()).get("effects").size());
+    } finally {
+      mirror.stop(0);
+    }
+    int closed;
+    try (ServerSocket s = new ServerSocket(0)) {
+      closed = s.getLocalPort();
+    }
+    Cli.Run offline = Cli.resgraph("ablate", "--model", "gpt2", "--saes", "gpt2-small-res-jb", "--hub-url", "http://127.0.0.1:" + closed,
+        "--cache-dir", dir.resolve("empty-cache").toString(), "--prompt", PROMPT, "--layer", "0");
+    assertFails(offline, 1, "cannot reach http://127.0.0.1:" + closed);
+    assertTrue(offline.err().contains("openai-community/gpt2"), offline.err());
+  }
+
   private static void assertFails(Cli.Run r, int code, String words) {
     assertEquals(code, r.code(), r.out() + r.err());
     assertTrue(r.out().isEmpty(), "nothing on stdout: " + r.out());
