@@ -3,7 +3,6 @@ package resgraph.cli;
 import io.grpc.StatusRuntimeException;
 import java.io.UncheckedIOException;
 import picocli.CommandLine;
-import resgraph.model.ModelException;
 import resgraph.platform.ResgraphException;
 
 /** Runs a picocli command so that every failure is one readable line and an exit code, never a stack trace. */
@@ -29,7 +28,7 @@ public final class CommandLines {
   public static String describe(Throwable e) {
     // a failure while a service starts in this JVM comes wrapped in the framework's own exceptions
     for (Throwable c = e; c != null; c = c.getCause()) {
-      if (c instanceof ModelException || c instanceof ResgraphException || c instanceof IllegalArgumentException) return c.getMessage();
+      if (c instanceof ResgraphException || c instanceof IllegalArgumentException) return c.getMessage();
     }
     if (e instanceof StatusRuntimeException s) {
       String d = s.getStatus().getDescription();

@@ -6,6 +6,7 @@ import java.util.List;
 import java.util.Set;
 import java.util.TreeSet;
 import java.util.stream.Collectors;
+import resgraph.platform.ResgraphException;
 
 /**
  * The sites of a job, in forward-pass order (METHOD.md "SAE architectures, normalisation and hook
@@ -17,11 +18,11 @@ public record Chain(List<Site> sites) {
   public Chain {
     sites = List.copyOf(new TreeSet<>(sites));
     if (sites.size() < 2) {
-      throw ModelException.badRequest("a chain needs at least two sites to have an edge between them, not " + sites);
+      throw ResgraphException.badRequest("a chain needs at least two sites to have an edge between them, not " + sites);
     }
     for (int i = 1; i < sites.size(); i++) {
       if (sites.get(i).stream() == sites.get(i - 1).stream()) {
-        throw ModelException.badRequest(sites.get(i - 1) + " and " + sites.get(i) + " read the same residual stream; "
+        throw ResgraphException.badRequest(sites.get(i - 1) + " and " + sites.get(i) + " read the same residual stream; "
             + "a chain holds one of them");
       }
     }
@@ -41,9 +42,9 @@ public record Chain(List<Site> sites) {
         try {
           s = Site.parse(name);
         } catch (IllegalArgumentException e) {
-          throw ModelException.badRequest(e.getMessage());
+          throw ResgraphException.badRequest(e.getMessage());
         }
-        if (!have.contains(s)) throw ModelException.badRequest("site " + name + " has no SAE; SAEs are at " + describe(have));
+        if (!have.contains(s)) throw ResgraphException.badRequest("site " + name + " has no SAE; SAEs are at " + describe(have));
         chosen.add(s);
       }
       return new Chain(chosen);
@@ -54,21 +55,21 @@ public record Chain(List<Site> sites) {
 
   private static Chain byLayers(Set<Site> have, int nLayer, Integer start, Integer end) {
     int a = start != null ? start : 0, b = end != null ? end : nLayer;
-    if (a < 0) throw ModelException.badRequest("layer_start " + a + " is negative");
-    if (b < 0) throw ModelException.badRequest("layer_end " + b + " is negative");
-    if (a >= b) throw ModelException.badRequest("layer range " + a + ":" + b + ": the start (" + a + ") must be below the end (" + b + ")");
+    if (a < 0) throw ResgraphException.badRequest("layer_start " + a + " is negative");
+    if (b < 0) throw ResgraphException.badRequest("layer_end " + b + " is negative");
+    if (a >= b) throw ResgraphException.badRequest("layer range " + a + ":" + b + ": the start (" + a + ") must be below the end (" + b + ")");
     if (b - a < 2) {
-      throw ModelException.badRequest("layer range " + a + ":" + b + " holds one layer; it needs at least two (a:b ablates layers "
+      throw ResgraphException.badRequest("layer range " + a + ":" + b + " holds one layer; it needs at least two (a:b ablates layers "
           + "a..b-2 and measures their effects at a+1..b-1)");
     }
     if (b > nLayer) {
-      throw ModelException.badRequest("layer range " + a + ":" + b + " goes beyond the model, which has " + nLayer
+      throw ResgraphException.badRequest("layer range " + a + ":" + b + " goes beyond the model, which has " + nLayer
           + " layers: layer_end can be at most " + nLayer);
     }
     for (int l = a; l < b; l++) {
       int layer = l;
       if (have.stream().noneMatch(s -> s.layer() == layer)) {
-        throw ModelException.badRequest("layer range " + a + ":" + b + " needs an SAE at each of layers " + a + ".." + (b - 1)
+        throw ResgraphException.badRequest("layer range " + a + ":" + b + " needs an SAE at each of layers " + a + ".." + (b - 1)
             + ", but layer " + l + " has none (SAEs are at " + describe(have) + ")");
       }
     }
@@ -79,7 +80,7 @@ public record Chain(List<Site> sites) {
       if (everyLayer) kinds.add(k);
     }
     if (kinds.size() != 1) {
-      throw ModelException.badRequest("layer range " + a + ":" + b + (kinds.isEmpty()
+      throw ResgraphException.badRequest("layer range " + a + ":" + b + (kinds.isEmpty()
           ? " has no one kind of site with an SAE at every layer " + a + ".." + (b - 1)
           : " has SAEs of several kinds at each layer") + "; SAEs are at " + describe(have) + " (name the chain with sites instead)");
     }
@@ -97,7 +98,7 @@ public record Chain(List<Site> sites) {
   public Site next(Site s) {
     int i = sites.indexOf(s);
     if (i < 0 || i == sites.size() - 1) {
-      throw ModelException.badRequest(s.shortName() + (i < 0 ? " is not in the chain " : " is the last site of the chain ")
+      throw ResgraphException.badRequest(s.shortName() + (i < 0 ? " is not in the chain " : " is the last site of the chain ")
           + describe(sites) + ": its latents have no site after it to be measured at");
     }
     return sites.get(i + 1);

@@ -11,6 +11,7 @@ import java.util.List;
 import java.util.TreeSet;
 import java.util.stream.IntStream;
 import resgraph.model.SaeConfig.Architecture;
+import resgraph.platform.ResgraphException;
 
 /**
  * METHOD.md steps 3-5 for many latents of one site at once: ablate each, run only the computation
@@ -66,7 +67,7 @@ public final class ExactAblation {
   /** The effects of each latent of {@code up} on the latents of {@code down} at the target, in the order given. */
   public static List<Effects> run(SaeModel model, Trace trace, Site up, Site down, int[] latents, int target, int batch) {
     if (down.compareTo(up) <= 0 || down.stream() == up.stream()) {
-      throw ModelException.badRequest("effects are measured at a site after the ablated one, and " + down.shortName()
+      throw ResgraphException.badRequest("effects are measured at a site after the ablated one, and " + down.shortName()
           + " is not after " + up.shortName());
     }
     Sae from = model.sae(up);

@@ -10,6 +10,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import resgraph.platform.ResgraphException;
 
 /**
  * GPT-2 in the Hugging Face layout, as DJL arrays. Weights are immutable and shared by every
@@ -56,8 +57,8 @@ public final class Gpt2 {
   public static Gpt2 load(Path dir, NDManager manager) {
     Path configFile = dir.resolve("config.json");
     Path weightsFile = dir.resolve("model.safetensors");
-    if (!Files.isRegularFile(configFile)) throw ModelException.unusable(dir, "has no config.json");
-    if (!Files.isRegularFile(weightsFile)) throw ModelException.unusable(dir, "has no model.safetensors");
+    if (!Files.isRegularFile(configFile)) throw ResgraphException.unusable(dir, "has no config.json");
+    if (!Files.isRegularFile(weightsFile)) throw ResgraphException.unusable(dir, "has no model.safetensors");
     return of(Gpt2Config.read(configFile), SafeTensors.open(weightsFile), manager);
   }
 
@@ -178,7 +179,7 @@ public final class Gpt2 {
     NDArray get(String key, long... shape) {
       String name = tensors.has(key) ? key : "transformer." + key;
       if (!tensors.has(name)) {
-        throw ModelException.unusable(tensors.origin(), "has no tensor " + key + " (nor transformer." + key + ")");
+        throw ResgraphException.unusable(tensors.origin(), "has no tensor " + key + " (nor transformer." + key + ")");
       }
       return manager.create(tensors.read(name, shape), new Shape(shape));
     }

@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import resgraph.platform.ResgraphException;
 
 /** The shape of a GPT-2, as its Hugging Face {@code config.json} gives it. */
 public record Gpt2Config(
@@ -30,16 +31,16 @@ public record Gpt2Config(
     try {
       c = new ObjectMapper().readTree(Files.readString(file));
     } catch (IOException e) {
-      throw ModelException.unusable(file, "cannot read as JSON: " + e.getMessage());
+      throw ResgraphException.unusable(file, "cannot read as JSON: " + e.getMessage());
     }
-    if (c == null || !c.isObject()) throw ModelException.unusable(file, "is not a JSON object");
+    if (c == null || !c.isObject()) throw ResgraphException.unusable(file, "is not a JSON object");
     String act = c.path("activation_function").asText("gelu_new");
     // gelu_pytorch_tanh is the same tanh approximation under another name.
     if (!act.equals("gelu_new") && !act.equals("gelu_pytorch_tanh")) {
-      throw ModelException.unusable(file, "activation_function is " + act + "; only gelu_new (GPT-2's tanh GELU) is supported");
+      throw ResgraphException.unusable(file, "activation_function is " + act + "; only gelu_new (GPT-2's tanh GELU) is supported");
     }
     if (!c.path("scale_attn_weights").asBoolean(true) || c.path("scale_attn_by_inverse_layer_idx").asBoolean(false)) {
-      throw ModelException.unusable(file, "only GPT-2's attention scale 1/sqrt(head size) is supported");
+      throw ResgraphException.unusable(file, "only GPT-2's attention scale 1/sqrt(head size) is supported");
     }
     int nEmbd = intField(c, file, "n_embd");
     int nPositions = c.has("n_positions") ? intField(c, file, "n_positions") : intField(c, file, "n_ctx");
@@ -48,13 +49,13 @@ public record Gpt2Config(
       return new Gpt2Config(intField(c, file, "n_layer"), nEmbd, intField(c, file, "n_head"), nPositions,
           intField(c, file, "vocab_size"), nInner, c.path("layer_norm_epsilon").asDouble(1e-5));
     } catch (IllegalArgumentException e) {
-      throw ModelException.unusable(file, e.getMessage());
+      throw ResgraphException.unusable(file, e.getMessage());
     }
   }
 
   private static int intField(JsonNode c, Path file, String name) {
     JsonNode v = c.get(name);
-    if (v == null || !v.canConvertToInt()) throw ModelException.unusable(file, "field " + name + " is missing or not an integer");
+    if (v == null || !v.canConvertToInt()) throw ResgraphException.unusable(file, "field " + name + " is missing or not an integer");
     return v.asInt();
   }
 }

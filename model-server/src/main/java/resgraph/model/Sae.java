@@ -13,6 +13,7 @@ import java.util.TreeSet;
 import resgraph.model.SaeConfig.Architecture;
 import resgraph.model.SaeConfig.Normalization;
 import resgraph.model.SaeConfig.Setting;
+import resgraph.platform.ResgraphException;
 
 /**
  * A sparse autoencoder on one site of the residual stream, in the SAELens layout
@@ -204,12 +205,12 @@ public final class Sae {
    */
   public static Sae load(Path folder, SaeConfig cfg, Gpt2Config model, Setting centering, NDManager manager) {
     Path weights = folder.resolve("sae_weights.safetensors");
-    if (!Files.isRegularFile(weights)) throw ModelException.unusable(folder, "has no sae_weights.safetensors");
+    if (!Files.isRegularFile(weights)) throw ResgraphException.unusable(folder, "has no sae_weights.safetensors");
     if (cfg.d_in() != model.n_embd()) {
-      throw ModelException.unusable(cfg.file(), "d_in is " + cfg.d_in() + " but the model's n_embd is " + model.n_embd());
+      throw ResgraphException.unusable(cfg.file(), "d_in is " + cfg.d_in() + " but the model's n_embd is " + model.n_embd());
     }
     if (cfg.site().layer() >= model.n_layer()) {
-      throw ModelException.unusable(cfg.file(), "hook " + cfg.site().hookName() + " is beyond the model's "
+      throw ResgraphException.unusable(cfg.file(), "hook " + cfg.site().hookName() + " is beyond the model's "
           + model.n_layer() + " layers");
     }
     return of(cfg, centering, SafeTensors.open(weights), manager);
@@ -222,7 +223,7 @@ public final class Sae {
     unknown.removeAll(expectedTensors(cfg.architecture()));
     unknown.remove("scaling_factor");
     if (!unknown.isEmpty()) {
-      throw ModelException.unusable(w.origin(), "holds tensor" + (unknown.size() > 1 ? "s " : " ") + String.join(", ", unknown)
+      throw ResgraphException.unusable(w.origin(), "holds tensor" + (unknown.size() > 1 ? "s " : " ") + String.join(", ", unknown)
           + ", which a " + cfg.architecture().word() + " SAE does not have; resgraph reads "
           + String.join(", ", new TreeSet<>(expectedTensors(cfg.architecture()))) + " and scaling_factor");
     }
@@ -258,7 +259,7 @@ public final class Sae {
     int d = cfg.d_in(), s = cfg.d_sae();
     if (!w.has("scaling_factor")) {
       if (cfg.finetuningScalingFactor()) {
-        throw ModelException.unusable(w.origin(), "has no scaling_factor tensor, but cfg.json says finetuning_scaling_factor");
+        throw ResgraphException.unusable(w.origin(), "has no scaling_factor tensor, but cfg.json says finetuning_scaling_factor");
       }
       return;
     }
@@ -270,7 +271,7 @@ public final class Sae {
       return;
     }
     if (!cfg.finetuningScalingFactor()) {
-      throw ModelException.unusable(w.origin(), "holds a scaling_factor that is not all ones, but "
+      throw ResgraphException.unusable(w.origin(), "holds a scaling_factor that is not all ones, but "
           + cfg.file().getFileName() + " does not set finetuning_scaling_factor: the SAE's decoder is ambiguous");
     }
     for (int j = 0; j < s; j++) for (int k = 0; k < d; k++) wDec[j * d + k] *= factor[j];
@@ -301,7 +302,7 @@ public final class Sae {
   private static double[] threshold(Tensors w, int s, List<Setting> notes) {
     boolean direct = w.has("threshold"), log = w.has("log_threshold");
     if (direct == log) {
-      throw ModelException.unusable(w.origin(), (direct ? "holds both threshold and log_threshold" : "has neither threshold nor "
+      throw ResgraphException.unusable(w.origin(), (direct ? "holds both threshold and log_threshold" : "has neither threshold nor "
           + "log_threshold") + ": a jumprelu SAE needs exactly one");
     }
     float[] t = w.read(direct ? "threshold" : "log_threshold", s);

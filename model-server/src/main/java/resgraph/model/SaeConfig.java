@@ -9,6 +9,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import resgraph.platform.ResgraphException;
 
 /**
  * What an SAELens {@code cfg.json} says about one SAE, read from either layout SAELens writes:
@@ -58,15 +59,15 @@ public record SaeConfig(
     settings = List.copyOf(settings);
   }
 
-  /** Reads and checks a cfg.json; {@code ModelException} naming the file and field for anything it cannot run. */
+  /** Reads and checks a cfg.json; {@code ResgraphException} naming the file and field for anything it cannot run. */
   public static SaeConfig read(Path file) {
     JsonNode root;
     try {
       root = new ObjectMapper().readTree(Files.readString(file));
     } catch (IOException e) {
-      throw ModelException.unusable(file, "cannot read as JSON: " + e.getMessage());
+      throw ResgraphException.unusable(file, "cannot read as JSON: " + e.getMessage());
     }
-    if (root == null || !root.isObject()) throw ModelException.unusable(file, "is not a JSON object");
+    if (root == null || !root.isObject()) throw ResgraphException.unusable(file, "is not a JSON object");
     return of(root, file);
   }
 
@@ -246,8 +247,8 @@ public record SaeConfig(
       return "cfg.json " + field(name);
     }
 
-    private ModelException refusal(String field, String problem) {
-      return ModelException.unusable(file, field + " " + problem);
+    private ResgraphException refusal(String field, String problem) {
+      return ResgraphException.unusable(file, field + " " + problem);
     }
   }
 }

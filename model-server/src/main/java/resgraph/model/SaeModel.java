@@ -22,6 +22,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import resgraph.model.SaeConfig.Normalization;
 import resgraph.model.SaeConfig.Setting;
+import resgraph.platform.ResgraphException;
 
 /**
  * GPT-2 with SAEs on sites of its residual stream: everything METHOD.md runs on. Immutable once
@@ -72,14 +73,14 @@ public final class SaeModel implements AutoCloseable {
         Sae sae = Sae.load(cfg.file().getParent(), cfg, gpt2.config, centred, manager);
         Sae twin = saes.put(cfg.site(), sae);
         if (twin != null) {
-          throw ModelException.unusable(saesDir, "holds two SAEs at " + cfg.site() + ": " + twin.cfg.file().getParent()
+          throw ResgraphException.unusable(saesDir, "holds two SAEs at " + cfg.site() + ": " + twin.cfg.file().getParent()
               + " and " + cfg.file().getParent() + "; point at a folder with one of them");
         }
       }
       Sae first = saes.firstEntry().getValue();
       for (Sae s : saes.values()) {
         if (s.cfg.prependBos() != first.cfg.prependBos()) {
-          throw ModelException.unusable(saesDir, "the SAEs disagree on prepend_bos (" + first.site() + " says "
+          throw ResgraphException.unusable(saesDir, "the SAEs disagree on prepend_bos (" + first.site() + " says "
               + first.cfg.prependBos() + ", " + s.site() + " says " + s.cfg.prependBos() + ")");
         }
       }
@@ -99,10 +100,10 @@ public final class SaeModel implements AutoCloseable {
         if (Files.isRegularFile(dir.resolve("cfg.json"))) out.add(SaeConfig.read(dir.resolve("cfg.json")));
       }
     } catch (IOException e) {
-      throw ModelException.unusable(saesDir, "cannot list: " + e.getMessage());
+      throw ResgraphException.unusable(saesDir, "cannot list: " + e.getMessage());
     }
     if (out.isEmpty()) {
-      throw ModelException.unusable(saesDir, "holds no SAE: no cfg.json in it or in any folder directly inside it");
+      throw ResgraphException.unusable(saesDir, "holds no SAE: no cfg.json in it or in any folder directly inside it");
     }
     return out;
   }
@@ -122,7 +123,7 @@ public final class SaeModel implements AutoCloseable {
     if (cfg.normalization() == Normalization.LAYER_NORM) {
       return new Setting("centering", "off", "no effect: the SAE's layer_norm input removes the mean");
     }
-    throw ModelException.unusable(cfg.file(), "does not say whether the SAE reads the residual with its mean removed "
+    throw ResgraphException.unusable(cfg.file(), "does not say whether the SAE reads the residual with its mean removed "
         + "(model_from_pretrained_kwargs.center_writing_weights), and its folder is no release resgraph knows: "
         + "say --centering on (trained on TransformerLens's GPT-2 with centred writing weights, as gpt2-small-res-jb) "
         + "or --centering off (trained on the plain residual)");
@@ -162,20 +163,20 @@ public final class SaeModel implements AutoCloseable {
 
   public void checkTokens(int[] tokens) {
     if (tokens.length <= firstAblatable()) {
-      throw ModelException.badRequest("the prompt is empty" + (tokens.length == 1 ? " (only the BOS token)" : ""));
+      throw ResgraphException.badRequest("the prompt is empty" + (tokens.length == 1 ? " (only the BOS token)" : ""));
     }
     int max = gpt2.config.n_positions();
     if (tokens.length > max) {
-      throw ModelException.badRequest("the prompt is " + tokens.length + " tokens" + (prependBos ? " with BOS" : "")
+      throw ResgraphException.badRequest("the prompt is " + tokens.length + " tokens" + (prependBos ? " with BOS" : "")
           + "; this model takes at most " + max);
     }
     if (prependBos && tokens[0] != Gpt2Tokenizer.END_OF_TEXT) {
-      throw ModelException.badRequest("the tokens start with " + tokens[0] + ", not <|endoftext|> (" + Gpt2Tokenizer.END_OF_TEXT
+      throw ResgraphException.badRequest("the tokens start with " + tokens[0] + ", not <|endoftext|> (" + Gpt2Tokenizer.END_OF_TEXT
           + "): these SAEs were trained with it prepended (prepend_bos), as Tokenize returns them");
     }
     for (int i = 0; i < tokens.length; i++) {
       if (tokens[i] < 0 || tokens[i] >= gpt2.config.vocab_size()) {
-        throw ModelException.badRequest("token " + tokens[i] + " at position " + i + " is outside the vocabulary 0.."
+        throw ResgraphException.badRequest("token " + tokens[i] + " at position " + i + " is outside the vocabulary 0.."
             + (gpt2.config.vocab_size() - 1));
       }
     }
@@ -185,7 +186,7 @@ public final class SaeModel implements AutoCloseable {
   public int target(Integer target, int length) {
     if (target == null) return length - 1;
     if (target < firstAblatable() || target >= length) {
-      throw ModelException.badRequest("target position " + target + " is outside " + firstAblatable() + ".."
+      throw ResgraphException.badRequest("target position " + target + " is outside " + firstAblatable() + ".."
           + (length - 1) + (prependBos ? " (position 0 is the BOS token)" : ""));
     }
     return target;
@@ -194,7 +195,7 @@ public final class SaeModel implements AutoCloseable {
   /** The SAE at a site, or a clear refusal naming the sites that have one. */
   public Sae sae(Site site) {
     Sae s = saes.get(site);
-    if (s == null) throw ModelException.badRequest(site.shortName() + " (" + site + ") has no SAE; SAEs are at "
+    if (s == null) throw ResgraphException.badRequest(site.shortName() + " (" + site + ") has no SAE; SAEs are at "
         + Chain.describe(saes.keySet()));
     return s;
   }
@@ -206,14 +207,14 @@ public final class SaeModel implements AutoCloseable {
   public Site siteOfLayer(int layer) {
     List<Site> atLayer = saes.keySet().stream().filter(s -> s.layer() == layer).toList();
     if (atLayer.size() == 1) return atLayer.get(0);
-    throw ModelException.badRequest("layer " + layer + (atLayer.isEmpty() ? " has no SAE" : " has SAEs at several sites")
+    throw ResgraphException.badRequest("layer " + layer + (atLayer.isEmpty() ? " has no SAE" : " has SAEs at several sites")
         + "; SAEs are at " + Chain.describe(saes.keySet()) + (atLayer.isEmpty() ? "" : ": name the site (e.g. " + atLayer.get(0).shortName() + ")"));
   }
 
   public void checkLatent(Site site, long latent) {
     int size = sae(site).d_sae();
     if (latent < 0 || latent >= size) {
-      throw ModelException.badRequest("latent " + latent + " is outside 0.." + (size - 1) + " of the SAE at " + site.shortName());
+      throw ResgraphException.badRequest("latent " + latent + " is outside 0.." + (size - 1) + " of the SAE at " + site.shortName());
     }
   }
 

@@ -19,6 +19,7 @@ import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Set;
+import resgraph.platform.ResgraphException;
 
 /**
  * The safetensors format: an 8-byte little-endian header length, a JSON header mapping each
@@ -83,16 +84,16 @@ public final class SafeTensors implements Tensors {
   public static SafeTensors open(Path file) {
     try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
       long size = ch.size();
-      if (size < 8) throw ModelException.unusable(file, "too short to be safetensors (" + size + " bytes)");
+      if (size < 8) throw ResgraphException.unusable(file, "too short to be safetensors (" + size + " bytes)");
       ByteBuffer lenBuf = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
       readFully(ch, lenBuf, 0, file);
       long headerLen = lenBuf.flip().getLong();
       if (headerLen < 2 || headerLen > MAX_HEADER_BYTES) {
-        throw ModelException.unusable(file, "safetensors header length " + headerLen
+        throw ResgraphException.unusable(file, "safetensors header length " + headerLen
             + " is outside 2.." + MAX_HEADER_BYTES + " bytes (truncated or not a safetensors file)");
       }
       if (8 + headerLen > size) {
-        throw ModelException.unusable(file, "safetensors header length " + headerLen
+        throw ResgraphException.unusable(file, "safetensors header length " + headerLen
             + " runs past the end of the file (" + size + " bytes)");
       }
       ByteBuffer header = ByteBuffer.allocate((int) headerLen);
@@ -100,7 +101,7 @@ public final class SafeTensors implements Tensors {
       long dataStart = 8 + headerLen;
       return new SafeTensors(file, parseHeader(file, header.array(), dataStart, size - dataStart));
     } catch (IOException e) {
-      throw new ModelException(ModelException.Kind.UNUSABLE_FILE, file + ": cannot read: " + e.getMessage(), e);
+      throw new ResgraphException(ResgraphException.Kind.UNUSABLE_FILE, file + ": cannot read: " + e.getMessage(), e);
     }
   }
 
@@ -109,9 +110,9 @@ public final class SafeTensors implements Tensors {
     try {
       root = JSON.readTree(new String(header, StandardCharsets.UTF_8).trim());
     } catch (JsonProcessingException e) {
-      throw ModelException.unusable(file, "safetensors header is not valid JSON: " + e.getOriginalMessage());
+      throw ResgraphException.unusable(file, "safetensors header is not valid JSON: " + e.getOriginalMessage());
     }
-    if (root == null || !root.isObject()) throw ModelException.unusable(file, "safetensors header is not a JSON object");
+    if (root == null || !root.isObject()) throw ResgraphException.unusable(file, "safetensors header is not a JSON object");
     Map<String, Entry> entries = new LinkedHashMap<>();
     for (Iterator<Map.Entry<String, JsonNode>> it = root.fields(); it.hasNext(); ) {
       Map.Entry<String, JsonNode> field = it.next();
@@ -122,30 +123,30 @@ public final class SafeTensors implements Tensors {
       JsonNode offsets = t.get("data_offsets");
       if (!t.path("dtype").isTextual() || shapeNode == null || !shapeNode.isArray()
           || offsets == null || !offsets.isArray() || offsets.size() != 2) {
-        throw ModelException.unusable(file, "tensor " + name + " needs dtype, shape and two data_offsets");
+        throw ResgraphException.unusable(file, "tensor " + name + " needs dtype, shape and two data_offsets");
       }
       long[] shape = new long[shapeNode.size()];
       long elements = 1;
       for (int i = 0; i < shape.length; i++) {
         shape[i] = shapeNode.get(i).asLong(-1);
         if (shape[i] < 0 || shape[i] > Integer.MAX_VALUE) {
-          throw ModelException.unusable(file, "tensor " + name + " has a bad shape " + shapeNode);
+          throw ResgraphException.unusable(file, "tensor " + name + " has a bad shape " + shapeNode);
         }
         elements = Math.multiplyExact(elements, shape[i]);
       }
       long begin = offsets.get(0).asLong(-1);
       long end = offsets.get(1).asLong(-1);
       if (begin < 0 || end < begin) {
-        throw ModelException.unusable(file, "tensor " + name + " has bad data_offsets " + offsets);
+        throw ResgraphException.unusable(file, "tensor " + name + " has bad data_offsets " + offsets);
       }
       if (end > dataSize) {
-        throw ModelException.unusable(file, "tensor " + name + " data_offsets " + offsets
+        throw ResgraphException.unusable(file, "tensor " + name + " data_offsets " + offsets
             + " run past the end of the file (data section is " + dataSize + " bytes)");
       }
       String dtype = t.get("dtype").asText();
       DType known = dtypeOrNull(dtype);
       if (known != null && end - begin != elements * known.bytes) {
-        throw ModelException.unusable(file, "tensor " + name + " is " + (end - begin) + " bytes but shape "
+        throw ResgraphException.unusable(file, "tensor " + name + " is " + (end - begin) + " bytes but shape "
             + Arrays.toString(shape) + " of " + dtype + " needs " + elements * known.bytes);
       }
       entries.put(name, new Entry(name, dtype, shape, dataStart + begin, dataStart + end));
@@ -176,13 +177,13 @@ public final class SafeTensors implements Tensors {
   /** The tensor's values as float32 (widened from F16/BF16), refusing NaN and infinities. */
   public float[] read(String name) {
     Entry e = entries.get(name);
-    if (e == null) throw ModelException.unusable(file, "has no tensor named " + name);
+    if (e == null) throw ResgraphException.unusable(file, "has no tensor named " + name);
     DType dtype = dtypeOrNull(e.dtype());
     if (dtype == null) {
-      throw ModelException.unusable(file, "tensor " + name + " has dtype " + e.dtype() + "; expected F32, F16 or BF16");
+      throw ResgraphException.unusable(file, "tensor " + name + " has dtype " + e.dtype() + "; expected F32, F16 or BF16");
     }
     long elements = e.elements();
-    if (elements > Integer.MAX_VALUE - 8) throw ModelException.unusable(file, "tensor " + name + " is too large to load");
+    if (elements > Integer.MAX_VALUE - 8) throw ResgraphException.unusable(file, "tensor " + name + " is too large to load");
     float[] out = new float[(int) elements];
     try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
       // Read in chunks so a multi-gigabyte tensor never needs a second full-size buffer.
@@ -202,11 +203,11 @@ public final class SafeTensors implements Tensors {
         }
       }
     } catch (IOException ex) {
-      throw new ModelException(ModelException.Kind.UNUSABLE_FILE, file + ": cannot read tensor " + name + ": " + ex.getMessage(), ex);
+      throw new ResgraphException(ResgraphException.Kind.UNUSABLE_FILE, file + ": cannot read tensor " + name + ": " + ex.getMessage(), ex);
     }
     for (int j = 0; j < out.length; j++) {
       if (!Float.isFinite(out[j])) {
-        throw ModelException.unusable(file, "tensor " + name + " holds " + out[j] + " at flat index " + j);
+        throw ResgraphException.unusable(file, "tensor " + name + " holds " + out[j] + " at flat index " + j);
       }
     }
     return out;
@@ -217,7 +218,7 @@ public final class SafeTensors implements Tensors {
   public float[] read(String name, long... expected) {
     Entry e = entries.get(name);
     if (e != null && !Arrays.equals(e.shape(), expected)) {
-      throw ModelException.unusable(file, "tensor " + name + " has shape " + Arrays.toString(e.shape())
+      throw ResgraphException.unusable(file, "tensor " + name + " has shape " + Arrays.toString(e.shape())
           + ", expected " + Arrays.toString(expected));
     }
     return read(name);
@@ -287,7 +288,7 @@ public final class SafeTensors implements Tensors {
     long pos = position;
     while (buf.hasRemaining()) {
       int n = ch.read(buf, pos);
-      if (n < 0) throw ModelException.unusable(file, "ends early, at byte " + pos);
+      if (n < 0) throw ResgraphException.unusable(file, "ends early, at byte " + pos);
       pos += n;
     }
   }

@@ -3,6 +3,7 @@ package resgraph.model;
 import java.util.Arrays;
 import java.util.Map;
 import java.util.Set;
+import resgraph.platform.ResgraphException;
 
 /** Named float32 tensors of known shapes: a safetensors file, or arrays a generator just made. */
 public interface Tensors {
@@ -35,9 +36,9 @@ public interface Tensors {
       @Override
       public float[] read(String name, long... shape) {
         SafeTensors.Tensor t = tensors.get(name);
-        if (t == null) throw ModelException.unusable(origin, "has no tensor named " + name);
+        if (t == null) throw ResgraphException.unusable(origin, "has no tensor named " + name);
         if (!Arrays.equals(t.shape(), shape)) {
-          throw ModelException.unusable(origin, "tensor " + name + " has shape " + Arrays.toString(t.shape())
+          throw ResgraphException.unusable(origin, "tensor " + name + " has shape " + Arrays.toString(t.shape())
               + ", expected " + Arrays.toString(shape));
         }
         return t.data();

@@ -32,8 +32,8 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.locks.ReentrantLock;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
-import resgraph.model.ModelException;
-import resgraph.model.ModelException.Kind;
+import resgraph.platform.ResgraphException;
+import resgraph.platform.ResgraphException.Kind;
 
 /**
  * Downloads files from a Hugging Face hub into a local cache, once.
@@ -80,7 +80,7 @@ public final class HubClient {
     Objects.requireNonNull(progress, "progress");
     String scheme = baseUrl.getScheme();
     if (!"https".equalsIgnoreCase(scheme) && !"http".equalsIgnoreCase(scheme)) {
-      throw ModelException.badRequest("hub URL " + baseUrl + " is not an http(s) URL");
+      throw ResgraphException.badRequest("hub URL " + baseUrl + " is not an http(s) URL");
     }
     String b = baseUrl.toString();
     while (b.endsWith("/")) b = b.substring(0, b.length() - 1);
@@ -109,7 +109,7 @@ public final class HubClient {
     return fetchIfExists(repo, path)
         .orElseThrow(
             () ->
-                new ModelException(
+                new ResgraphException(
                     Kind.NOT_FOUND, url(repo, path) + " does not exist on the hub (404)"));
   }
 
@@ -119,7 +119,7 @@ public final class HubClient {
     checkRelative("path", path);
     if (path.endsWith(PART_SUFFIX)) {
       // Would collide with the partial download of another file.
-      throw ModelException.badRequest(
+      throw ResgraphException.badRequest(
           "path \"" + path + "\" ends with " + PART_SUFFIX + ", which the cache reserves");
     }
     Path target = target(repo, path);
@@ -130,7 +130,7 @@ public final class HubClient {
       lock.lockInterruptibly();
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
-      throw new ModelException(
+      throw new ResgraphException(
           Kind.UNAVAILABLE, "interrupted while waiting for " + url(repo, path), e);
     }
     try {
@@ -159,16 +159,16 @@ public final class HubClient {
     try {
       response = follow(URI.create(url));
     } catch (IOException e) {
-      throw new ModelException(Kind.UNAVAILABLE, "cannot reach " + base + ": " + reason(e) + " (listing " + url + ")", e);
+      throw new ResgraphException(Kind.UNAVAILABLE, "cannot reach " + base + ": " + reason(e) + " (listing " + url + ")", e);
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
-      throw new ModelException(Kind.UNAVAILABLE, "interrupted while listing " + url, e);
+      throw new ResgraphException(Kind.UNAVAILABLE, "interrupted while listing " + url, e);
     }
     try (InputStream body = response.body()) {
       int status = response.statusCode();
-      if (status == 404) throw new ModelException(Kind.NOT_FOUND, "the hub has no repository " + repo + " (" + url + ": 404)");
+      if (status == 404) throw new ResgraphException(Kind.NOT_FOUND, "the hub has no repository " + repo + " (" + url + ": 404)");
       if (status != 200) {
-        throw new ModelException(Kind.UNAVAILABLE, "the hub answered " + status + hubMessage(response) + " for " + url);
+        throw new ResgraphException(Kind.UNAVAILABLE, "the hub answered " + status + hubMessage(response) + " for " + url);
       }
       List<String> paths = new ArrayList<>();
       for (JsonNode entry : JSON.readTree(body)) {
@@ -176,7 +176,7 @@ public final class HubClient {
       }
       return paths;
     } catch (IOException e) {
-      throw new ModelException(Kind.UNAVAILABLE, "cannot read the hub's file list of " + repo + ": " + reason(e), e);
+      throw new ResgraphException(Kind.UNAVAILABLE, "cannot read the hub's file list of " + repo + ": " + reason(e), e);
     }
   }
 
@@ -184,11 +184,11 @@ public final class HubClient {
     try {
       Path target = root.resolve(repo).resolve(path).normalize();
       if (!target.startsWith(root) || target.equals(root)) {
-        throw ModelException.badRequest(repo + "/" + path + " resolves outside the cache");
+        throw ResgraphException.badRequest(repo + "/" + path + " resolves outside the cache");
       }
       return target;
     } catch (InvalidPathException e) {
-      throw ModelException.badRequest(
+      throw ResgraphException.badRequest(
           "\"" + repo + "/" + path + "\" is not a usable file name: " + e.getMessage());
     }
   }
@@ -196,22 +196,22 @@ public final class HubClient {
   /** A repo id or file path: '/'-separated, non-empty segments, none of them "." or "..". */
   private static void checkRelative(String what, String value) {
     if (value == null || value.isEmpty()) {
-      throw ModelException.badRequest(what + " is empty");
+      throw ResgraphException.badRequest(what + " is empty");
     }
     if (value.indexOf('\\') >= 0) {
-      throw ModelException.badRequest(what + " \"" + value + "\" contains a backslash");
+      throw ResgraphException.badRequest(what + " \"" + value + "\" contains a backslash");
     }
     for (int i = 0; i < value.length(); i++) {
       if (Character.isISOControl(value.charAt(i))) {
-        throw ModelException.badRequest(what + " \"" + value + "\" contains a control character");
+        throw ResgraphException.badRequest(what + " \"" + value + "\" contains a control character");
       }
     }
     if (value.startsWith("/")) {
-      throw ModelException.badRequest(what + " \"" + value + "\" is an absolute path");
+      throw ResgraphException.badRequest(what + " \"" + value + "\" is an absolute path");
     }
     for (String segment : value.split("/", -1)) {
       if (segment.isEmpty() || segment.equals(".") || segment.equals("..")) {
-        throw ModelException.badRequest(
+        throw ResgraphException.badRequest(
             what + " \"" + value + "\" has an empty, \".\" or \"..\" segment");
       }
     }
@@ -236,13 +236,13 @@ public final class HubClient {
     try {
       response = follow(URI.create(url));
     } catch (IOException e) {
-      throw new ModelException(
+      throw new ResgraphException(
           Kind.UNAVAILABLE,
           "cannot reach " + base + ": " + reason(e) + " (fetching " + url + ")",
           e);
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
-      throw new ModelException(Kind.UNAVAILABLE, "interrupted while requesting " + url, e);
+      throw new ResgraphException(Kind.UNAVAILABLE, "interrupted while requesting " + url, e);
     }
 
     InputStream body = response.body();
@@ -250,7 +250,7 @@ public final class HubClient {
       int status = response.statusCode();
       if (status == 404) return Optional.empty();
       if (status == 401 || status == 403) {
-        throw new ModelException(
+        throw new ResgraphException(
             Kind.UNAVAILABLE,
             "the hub refused "
                 + url
@@ -261,7 +261,7 @@ public final class HubClient {
                 + (token == null ? "" : ", or the given token lacks access"));
       }
       if (status != 200) {
-        throw new ModelException(
+        throw new ResgraphException(
             Kind.UNAVAILABLE, "the hub answered " + status + hubMessage(response) + " for " + url);
       }
       long total = response.headers().firstValueAsLong("Content-Length").orElse(-1);
@@ -303,7 +303,7 @@ public final class HubClient {
       try {
         Files.createDirectories(target.getParent());
       } catch (IOException e) {
-        throw new ModelException(
+        throw new ResgraphException(
             Kind.UNAVAILABLE, "cannot create cache folder " + target.getParent() + ": " + e, e);
       }
       long done = 0;
@@ -330,7 +330,7 @@ public final class HubClient {
           progress.update(url, done, total);
         }
       } catch (IOException e) {
-        throw new ModelException(Kind.UNAVAILABLE, "cannot write " + part + ": " + e, e);
+        throw new ResgraphException(Kind.UNAVAILABLE, "cannot write " + part + ": " + e, e);
       }
 
       if (readFailure != null || (total >= 0 && done != total)) {
@@ -340,7 +340,7 @@ public final class HubClient {
                 : readFailure != null
                     ? "connection lost: " + reason(readFailure)
                     : done < total ? "the connection closed early" : "more bytes than announced";
-        throw new ModelException(
+        throw new ResgraphException(
             Kind.UNAVAILABLE,
             "download of "
                 + url
@@ -358,7 +358,7 @@ public final class HubClient {
         Files.move(
             part, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
       } catch (IOException e) {
-        throw new ModelException(
+        throw new ResgraphException(
             Kind.UNAVAILABLE, "cannot move " + part + " to " + target + ": " + e, e);
       }
       moved = true;

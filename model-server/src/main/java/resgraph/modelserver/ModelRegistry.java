@@ -10,8 +10,8 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
-import resgraph.model.ModelException;
 import resgraph.model.SaeModel;
+import resgraph.platform.ResgraphException;
 import resgraph.v1.Centering;
 import resgraph.v1.ModelRef;
 
@@ -28,7 +28,7 @@ public final class ModelRegistry implements AutoCloseable {
   public record Key(String model, String saes, Centering centering) {
     public static Key of(ModelRef ref) {
       if (ref.getCentering() == Centering.UNRECOGNIZED) {
-        throw ModelException.badRequest("ref.centering " + ref.getCenteringValue() + " is none of CENTERING_AUTO (0), "
+        throw ResgraphException.badRequest("ref.centering " + ref.getCenteringValue() + " is none of CENTERING_AUTO (0), "
             + "CENTERING_ON (1), CENTERING_OFF (2)");
       }
       return new Key(ref.getModel().strip(), ref.getSaes().strip(), ref.getCentering());

@@ -9,18 +9,18 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.Semaphore;
 import java.util.function.Supplier;
+import resgraph.model.Chain;
 import resgraph.model.ExactAblation;
 import resgraph.model.Gpt2Config;
 import resgraph.model.Gpt2Tokenizer;
 import resgraph.model.LogitEffects;
-import resgraph.model.ModelException;
 import resgraph.model.NaiveAblation;
-import resgraph.model.Chain;
 import resgraph.model.Sae;
 import resgraph.model.SaeConfig;
 import resgraph.model.SaeModel;
 import resgraph.model.Site;
 import resgraph.model.Trace;
+import resgraph.platform.ResgraphException;
 import resgraph.v1.AblateRequest;
 import resgraph.v1.AblateResponse;
 import resgraph.v1.ChainSite;
@@ -162,7 +162,7 @@ public final class ModelRequests {
 
   public AblateResponse ablate(AblateRequest req) {
     if (req.getStrategy() == Strategy.UNRECOGNIZED) {
-      throw ModelException.badRequest("strategy " + req.getStrategyValue() + " is none of STRATEGY_EXACT (0), STRATEGY_NAIVE (1)");
+      throw ResgraphException.badRequest("strategy " + req.getStrategyValue() + " is none of STRATEGY_EXACT (0), STRATEGY_NAIVE (1)");
     }
     try (ModelRegistry.Lease lease = registry.acquire(req.getRef())) {
       SaeModel m = lease.loaded().model();
@@ -224,13 +224,13 @@ public final class ModelRequests {
       m.sae(s);
       return s;
     } catch (IllegalArgumentException e) {
-      throw ModelException.badRequest(e.getMessage());
+      throw ResgraphException.badRequest(e.getMessage());
     }
   }
 
   /** A count a request may leave at 0 for the default, but not make negative. */
   private static int count(int value, String field) {
-    if (value < 0) throw ModelException.badRequest(field + " is " + value + "; it must be 0 (the default) or more");
+    if (value < 0) throw ResgraphException.badRequest(field + " is " + value + "; it must be 0 (the default) or more");
     return value;
   }
 
@@ -244,7 +244,7 @@ public final class ModelRequests {
       compute.acquire();
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
-      throw new ModelException(ModelException.Kind.UNAVAILABLE, "interrupted while waiting for the device");
+      throw new ResgraphException(ResgraphException.Kind.UNAVAILABLE, "interrupted while waiting for the device");
     }
     try {
       return work.get();

@@ -20,12 +20,12 @@ import java.util.regex.Pattern;
 import java.util.stream.Stream;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
-import resgraph.model.ModelException;
 import resgraph.model.SaeConfig;
 import resgraph.model.SaeConfig.Setting;
 import resgraph.model.SaeModel;
 import resgraph.model.SyntheticModel;
 import resgraph.modelserver.SaeReleases.Release;
+import resgraph.platform.ResgraphException;
 
 /**
  * Turns the names in a request into a loaded model: "demo" (generated once into the cache), a
@@ -88,7 +88,7 @@ public final class ModelSources {
   public Opened open(String model, String saes, Boolean centering, Device device) {
     if (model.startsWith(SYNTHETIC) || saes.startsWith(SYNTHETIC)) {
       if (!model.equals(saes)) {
-        throw ModelException.badRequest("a synthetic model comes with its own SAEs: name both " + model);
+        throw ResgraphException.badRequest("a synthetic model comes with its own SAEs: name both " + model);
       }
       return new Opened(SyntheticModel.build(synthetic(model), device), "(in memory)", "(in memory)", Optional.empty());
     }
@@ -107,21 +107,21 @@ public final class ModelSources {
     try {
       spec = SyntheticModel.Spec.named(parts[0]);
     } catch (IllegalArgumentException e) {
-      throw new ModelException(ModelException.Kind.NOT_FOUND, "no synthetic shape " + parts[0]
+      throw new ResgraphException(ResgraphException.Kind.NOT_FOUND, "no synthetic shape " + parts[0]
           + ": use synthetic:demo, synthetic:tiny or synthetic:gpt2-small, optionally with :SEED");
     }
     if (parts.length == 1) return spec;
     try {
       return spec.toBuilder().seed(Long.parseLong(parts[1])).build();
     } catch (NumberFormatException e) {
-      throw ModelException.badRequest("the seed in " + name + " is not a whole number");
+      throw ResgraphException.badRequest("the seed in " + name + " is not a whole number");
     }
   }
 
   /** Finds (downloading what is missing) the files of a pair, and the release its SAEs are. */
   public Located locate(String model, String saes) {
-    if (model.isBlank()) throw ModelException.badRequest("no model named: give a folder, a hub repository id, gpt2 or \"demo\"");
-    if (saes.isBlank()) throw ModelException.badRequest("no SAEs named: give a folder, a release, a hub repository id or \"demo\"");
+    if (model.isBlank()) throw ResgraphException.badRequest("no model named: give a folder, a hub repository id, gpt2 or \"demo\"");
+    if (saes.isBlank()) throw ResgraphException.badRequest("no SAEs named: give a folder, a release, a hub repository id or \"demo\"");
     Path modelDir = model.equals(DEMO) ? demo().resolve("model") : modelFolder(model);
     if (saes.equals(DEMO)) return new Located(modelDir, demo().resolve("saes"), Optional.empty());
     Optional<Release> named = SaeReleases.named(saes);
@@ -175,7 +175,7 @@ public final class ModelSources {
       if (files.contains(folder + "/sae_weights.safetensors") && !folder.contains("/")) folders.add(folder);
     }
     if (folders.isEmpty()) {
-      throw new ModelException(ModelException.Kind.NOT_FOUND, "hub repository " + repo
+      throw new ResgraphException(ResgraphException.Kind.NOT_FOUND, "hub repository " + repo
           + " has no SAE folders (a folder with cfg.json and sae_weights.safetensors)");
     }
     for (String folder : folders) {
@@ -267,9 +267,9 @@ public final class ModelSources {
     }
   }
 
-  private static ModelException notFound(String what, String name) {
+  private static ResgraphException notFound(String what, String name) {
     String known = SaeReleases.ALL.stream().map(Release::name).toList().toString();
-    return new ModelException(ModelException.Kind.NOT_FOUND, "no " + what + " folder at " + name
+    return new ResgraphException(ResgraphException.Kind.NOT_FOUND, "no " + what + " folder at " + name
         + ", and it is not a hub repository id (owner/name)" + (what.equals("SAEs") ? " or a known release " + known
         : " or gpt2"));
   }

@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.util.List;
 import java.util.Set;
 import org.junit.jupiter.api.Test;
+import resgraph.platform.ResgraphException;
 
 /** Which sites a request's chain holds (METHOD.md "hook sites"), and how its nodes are named. */
 class ChainTest {
@@ -24,8 +25,8 @@ class ChainTest {
   }
 
   private static void refused(Runnable r, String... named) {
-    ModelException e = assertThrows(ModelException.class, r::run);
-    assertEquals(ModelException.Kind.BAD_REQUEST, e.kind());
+    ResgraphException e = assertThrows(ResgraphException.class, r::run);
+    assertEquals(ResgraphException.Kind.BAD_REQUEST, e.kind());
     for (String n : named) assertTrue(e.getMessage().contains(n), "\"" + e.getMessage() + "\" should name " + n);
   }
 

@@ -13,6 +13,7 @@ import org.junit.jupiter.api.Test;
 import resgraph.model.SaeConfig.Architecture;
 import resgraph.model.SaeConfig.Normalization;
 import resgraph.model.SaeConfig.Setting;
+import resgraph.platform.ResgraphException;
 
 /** cfg.json in the layouts SAELens has written over the years, and what resgraph refuses to guess. */
 class SaeConfigTest {
@@ -29,8 +30,8 @@ class SaeConfigTest {
   }
 
   private static void refused(String json, String... named) {
-    ModelException e = assertThrows(ModelException.class, () -> read(json));
-    assertEquals(ModelException.Kind.UNUSABLE_FILE, e.kind());
+    ResgraphException e = assertThrows(ResgraphException.class, () -> read(json));
+    assertEquals(ResgraphException.Kind.UNUSABLE_FILE, e.kind());
     assertTrue(e.getMessage().startsWith(FILE.toString()), e.getMessage());
     for (String n : named) assertTrue(e.getMessage().contains(n), "\"" + e.getMessage() + "\" should name " + n);
   }
@@ -124,7 +125,7 @@ class SaeConfigTest {
     assertEquals(new Setting("centering", "on", "cfg.json model_from_pretrained_kwargs.center_writing_weights"),
         SaeModel.centering(says, null, null));
     assertTrue(SaeModel.centering(layerNorm, null, null).source().contains("layer_norm"));
-    ModelException e = assertThrows(ModelException.class, () -> SaeModel.centering(silent, null, null));
+    ResgraphException e = assertThrows(ResgraphException.class, () -> SaeModel.centering(silent, null, null));
     assertTrue(e.getMessage().contains("--centering on") && e.getMessage().contains("--centering off"), e.getMessage());
     assertTrue(e.getMessage().startsWith(FILE.toString()), e.getMessage());
   }

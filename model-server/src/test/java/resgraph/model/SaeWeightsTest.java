@@ -17,6 +17,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import resgraph.model.SaeConfig.Setting;
 import resgraph.model.SafeTensors.Tensor;
+import resgraph.platform.ResgraphException;
 
 /** sae_weights.safetensors: each architecture's tensors, what SAELens folds in, and tensors nobody asked for. */
 class SaeWeightsTest {
@@ -64,10 +65,10 @@ class SaeWeightsTest {
   void anUnknownTensorIsRefusedByName() {
     Map<String, Tensor> t = standard();
     t.put("W_skip", new Tensor(new long[] {2, 2}, new float[4]));
-    ModelException e = assertThrows(ModelException.class, () -> sae("", t));
+    ResgraphException e = assertThrows(ResgraphException.class, () -> sae("", t));
     assertTrue(e.getMessage().contains("W_skip") && e.getMessage().contains("/saes/sae_weights.safetensors"), e.getMessage());
     Map<String, Tensor> gated = standard(); // a standard SAE's b_enc is not a gated SAE's
-    ModelException g = assertThrows(ModelException.class, () -> sae(", 'architecture': 'gated'", gated));
+    ResgraphException g = assertThrows(ResgraphException.class, () -> sae(", 'architecture': 'gated'", gated));
     assertTrue(g.getMessage().contains("b_enc"), g.getMessage());
   }
 
@@ -81,12 +82,12 @@ class SaeWeightsTest {
 
     Map<String, Tensor> scaled = standard();
     scaled.put("scaling_factor", new Tensor(new long[] {3}, new float[] {1, 0.5f, 2}));
-    ModelException e = assertThrows(ModelException.class, () -> sae("", scaled));
+    ResgraphException e = assertThrows(ResgraphException.class, () -> sae("", scaled));
     assertTrue(e.getMessage().contains("finetuning_scaling_factor"), e.getMessage());
     Sae s = sae(", 'finetuning_scaling_factor': true", scaled);
     assertArrayEquals(new float[] {1.5f, 2}, s.decoderRow(1).toFloatArray());
     assertArrayEquals(new float[] {10, 12}, s.decoderRow(2).toFloatArray());
-    assertThrows(ModelException.class, () -> sae(", 'finetuning_scaling_factor': true", standard()), "the flag without the tensor");
+    assertThrows(ResgraphException.class, () -> sae(", 'finetuning_scaling_factor': true", standard()), "the flag without the tensor");
   }
 
   @Test
@@ -106,8 +107,8 @@ class SaeWeightsTest {
     Map<String, Tensor> both = standard();
     both.putAll(t);
     both.put("log_threshold", log.get("log_threshold"));
-    assertThrows(ModelException.class, () -> sae(", 'architecture': 'jumprelu'", both));
-    assertThrows(ModelException.class, () -> sae(", 'architecture': 'jumprelu'", standard()));
+    assertThrows(ResgraphException.class, () -> sae(", 'architecture': 'jumprelu'", both));
+    assertThrows(ResgraphException.class, () -> sae(", 'architecture': 'jumprelu'", standard()));
   }
 
   @Test

@@ -17,6 +17,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import resgraph.model.SafeTensors.DType;
 import resgraph.model.SafeTensors.Tensor;
+import resgraph.platform.ResgraphException;
 
 /** The safetensors reader on well-formed and malformed files, byte by byte. */
 class SafeTensorsTest {
@@ -85,16 +86,16 @@ class SafeTensorsTest {
     Map<String, Tensor> tensors = Map.of("h.0.w", new Tensor(new long[] {2}, new float[] {1, Float.NaN}));
     Path f = dir.resolve("nan.safetensors");
     SafeTensors.write(f, tensors, Map.of());
-    ModelException nan = assertThrows(ModelException.class, () -> SafeTensors.open(f).read("h.0.w", 2));
+    ResgraphException nan = assertThrows(ResgraphException.class, () -> SafeTensors.open(f).read("h.0.w", 2));
     assertTrue(nan.getMessage().contains("h.0.w") && nan.getMessage().contains("NaN"), nan.getMessage());
-    ModelException shape = assertThrows(ModelException.class, () -> SafeTensors.open(f).read("h.0.w", 1, 2));
+    ResgraphException shape = assertThrows(ResgraphException.class, () -> SafeTensors.open(f).read("h.0.w", 1, 2));
     assertTrue(shape.getMessage().contains("[2]") && shape.getMessage().contains("[1, 2]"), shape.getMessage());
-    assertEquals(ModelException.Kind.UNUSABLE_FILE, shape.kind());
+    assertEquals(ResgraphException.Kind.UNUSABLE_FILE, shape.kind());
   }
 
   private static void assertProblem(Path f, String words) {
-    ModelException e = assertThrows(ModelException.class, () -> SafeTensors.open(f));
-    assertEquals(ModelException.Kind.UNUSABLE_FILE, e.kind());
+    ResgraphException e = assertThrows(ResgraphException.class, () -> SafeTensors.open(f));
+    assertEquals(ResgraphException.Kind.UNUSABLE_FILE, e.kind());
     assertTrue(e.getMessage().contains(f.toString()) && e.getMessage().contains(words), e.getMessage());
   }
 }

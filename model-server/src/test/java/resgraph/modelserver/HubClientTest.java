@@ -37,8 +37,8 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
-import resgraph.model.ModelException;
-import resgraph.model.ModelException.Kind;
+import resgraph.platform.ResgraphException;
+import resgraph.platform.ResgraphException.Kind;
 
 /** HubClient against an in-process HTTP server laid out like the hub. */
 @Timeout(value = 30, unit = TimeUnit.SECONDS)
@@ -202,7 +202,7 @@ class HubClientTest {
   void missingFile() {
     HubClient hub = client(null);
 
-    ModelException e = assertThrows(ModelException.class, () -> hub.fetch(REPO, "nope.json"));
+    ResgraphException e = assertThrows(ResgraphException.class, () -> hub.fetch(REPO, "nope.json"));
     assertEquals(Kind.NOT_FOUND, e.kind());
     assertTrue(e.getMessage().contains(base + hubPath(REPO, "nope.json")), e.getMessage());
     assertTrue(e.getMessage().contains("404"), e.getMessage());
@@ -219,7 +219,7 @@ class HubClientTest {
     routes.put(hubPath(REPO, path), truncated(Arrays.copyOf(bytes, 70_000), 200_000));
     HubClient hub = client(null);
 
-    ModelException e = assertThrows(ModelException.class, () -> hub.fetch(REPO, path));
+    ResgraphException e = assertThrows(ResgraphException.class, () -> hub.fetch(REPO, path));
     assertEquals(Kind.UNAVAILABLE, e.kind());
     assertTrue(e.getMessage().contains(base + hubPath(REPO, path)), e.getMessage());
     assertTrue(e.getMessage().contains("200000"), e.getMessage());
@@ -246,7 +246,7 @@ class HubClientTest {
     URI nowhere = URI.create("http://127.0.0.1:" + closedPort);
     HubClient hub = new HubClient(nowhere, cache, null, (url, done, total) -> {});
 
-    ModelException e = assertThrows(ModelException.class, () -> hub.fetch(REPO, "config.json"));
+    ResgraphException e = assertThrows(ResgraphException.class, () -> hub.fetch(REPO, "config.json"));
     assertEquals(Kind.UNAVAILABLE, e.kind());
     assertTrue(e.getMessage().contains("cannot reach " + nowhere), e.getMessage());
   }
@@ -257,13 +257,13 @@ class HubClientTest {
     routes.put(hubPath(REPO, "broken.json"), status(500));
     HubClient hub = client(null);
 
-    ModelException gated =
-        assertThrows(ModelException.class, () -> hub.fetchIfExists(REPO, "gated.json"));
+    ResgraphException gated =
+        assertThrows(ResgraphException.class, () -> hub.fetchIfExists(REPO, "gated.json"));
     assertEquals(Kind.UNAVAILABLE, gated.kind());
     assertTrue(gated.getMessage().contains("HF_TOKEN"), gated.getMessage());
 
-    ModelException broken =
-        assertThrows(ModelException.class, () -> hub.fetch(REPO, "broken.json"));
+    ResgraphException broken =
+        assertThrows(ResgraphException.class, () -> hub.fetch(REPO, "broken.json"));
     assertEquals(Kind.UNAVAILABLE, broken.kind());
     assertTrue(broken.getMessage().contains("500"), broken.getMessage());
     assertTrue(broken.getMessage().contains(base + hubPath(REPO, "broken.json")));
@@ -283,7 +283,7 @@ class HubClientTest {
             new String[] {"org/model", "dir/"},
             new String[] {"org/model", ""});
     for (String[] b : bad) {
-      ModelException e = assertThrows(ModelException.class, () -> hub.fetch(b[0], b[1]));
+      ResgraphException e = assertThrows(ResgraphException.class, () -> hub.fetch(b[0], b[1]));
       assertEquals(Kind.BAD_REQUEST, e.kind(), e.getMessage());
       String named = b[0].equals("org/model") ? b[1] : b[0];
       if (!named.isEmpty()) assertTrue(e.getMessage().contains(named), e.getMessage());

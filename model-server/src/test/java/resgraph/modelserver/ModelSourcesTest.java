@@ -9,8 +9,8 @@ import java.net.URI;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import resgraph.model.ModelException;
 import resgraph.model.SyntheticModel;
+import resgraph.platform.ResgraphException;
 
 /** Names that are not folders: synthetic models built in memory, and names that mean nothing. */
 class ModelSourcesTest {
@@ -35,12 +35,12 @@ class ModelSourcesTest {
 
   @Test
   void badSyntheticNamesAreRefusedWithTheReason() {
-    ModelException mixed = assertThrows(ModelException.class, () -> sources().open("synthetic:demo", "demo", null, Device.cpu()));
-    assertEquals(ModelException.Kind.BAD_REQUEST, mixed.kind());
-    ModelException shape = assertThrows(ModelException.class, () -> ModelSources.synthetic("synthetic:gpt5"));
-    assertEquals(ModelException.Kind.NOT_FOUND, shape.kind());
+    ResgraphException mixed = assertThrows(ResgraphException.class, () -> sources().open("synthetic:demo", "demo", null, Device.cpu()));
+    assertEquals(ResgraphException.Kind.BAD_REQUEST, mixed.kind());
+    ResgraphException shape = assertThrows(ResgraphException.class, () -> ModelSources.synthetic("synthetic:gpt5"));
+    assertEquals(ResgraphException.Kind.NOT_FOUND, shape.kind());
     assertTrue(shape.getMessage().contains("gpt5"), shape.getMessage());
-    ModelException seed = assertThrows(ModelException.class, () -> ModelSources.synthetic("synthetic:demo:x"));
+    ResgraphException seed = assertThrows(ResgraphException.class, () -> ModelSources.synthetic("synthetic:demo:x"));
     assertTrue(seed.getMessage().contains("seed"), seed.getMessage());
   }
 }

@@ -14,10 +14,10 @@ import java.util.Optional;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import resgraph.model.ModelException;
 import resgraph.model.Sae;
 import resgraph.model.SaeModel;
 import resgraph.model.Shapes;
+import resgraph.platform.ResgraphException;
 
 /**
  * SAELens releases found wherever a user keeps them: by name, by the origin a download recorded,
@@ -59,9 +59,9 @@ class ReleasesTest {
   @Test
   void aCopyNothingRecognisesIsRefusedNamingTheOption() throws IOException {
     Path copy = silentCopy(dir.resolve("my-saes"));
-    ModelException e = assertThrows(ModelException.class,
+    ResgraphException e = assertThrows(ResgraphException.class,
         () -> sources(dir.resolve("hf")).open(model().toString(), copy.toString(), null, Device.cpu()));
-    assertEquals(ModelException.Kind.UNUSABLE_FILE, e.kind());
+    assertEquals(ResgraphException.Kind.UNUSABLE_FILE, e.kind());
     assertTrue(e.getMessage().contains("--centering on") && e.getMessage().contains("center_writing_weights"), e.getMessage());
     try (SaeModel m = sources(dir.resolve("hf")).open(model().toString(), copy.toString(), true, Device.cpu()).model()) {
       assertTrue(m.saes().stream().allMatch(s -> s.centered), "--centering on decides");
@@ -129,9 +129,9 @@ class ReleasesTest {
       assertEquals(snapshot, sources(dir.resolve("hf")).locate(name, saes.toString()).model(), name);
     }
     // not in the cache: the unreachable hub is asked, and says so
-    ModelException e = assertThrows(ModelException.class,
+    ResgraphException e = assertThrows(ResgraphException.class,
         () -> sources(dir.resolve("empty")).locate("gpt2", saes.toString()));
-    assertEquals(ModelException.Kind.UNAVAILABLE, e.kind());
+    assertEquals(ResgraphException.Kind.UNAVAILABLE, e.kind());
     assertTrue(e.getMessage().contains("openai-community/gpt2"), e.getMessage());
   }
 }

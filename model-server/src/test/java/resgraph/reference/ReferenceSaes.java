@@ -1,9 +1,7 @@
 package resgraph.reference;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -631,37 +629,12 @@ public final class ReferenceSaes {
         Arrays.stream(m).flatMapToDouble(Arrays::stream).toArray());
   }
 
-  /**
-   * Writes a safetensors file: 8-byte little-endian header length, the JSON header padded with
-   * spaces to a multiple of 8, then each tensor's row-major data (F32 or BF16).
-   */
+  /** Writes a safetensors file, each tensor's data as its dtype (F32 or BF16) says. */
   static void writeSafetensors(Path file, Map<String, Tensor> tensors) throws IOException {
-    ObjectNode header = JSON.createObjectNode();
-    header.putObject("__metadata__").put("format", "pt");
-    ByteArrayOutputStream data = new ByteArrayOutputStream();
-    for (Map.Entry<String, Tensor> e : tensors.entrySet()) {
-      Tensor tensor = e.getValue();
-      ObjectNode t = header.putObject(e.getKey());
-      t.put("dtype", tensor.dtype());
-      ArrayNode shape = t.putArray("shape");
-      for (int size : tensor.shape()) {
-        shape.add(size);
-      }
-      ArrayNode offsets = t.putArray("data_offsets");
-      offsets.add(data.size());
-      data.write(encode(tensor.data(), Dtype.valueOf(tensor.dtype())));
-      offsets.add(data.size());
-    }
-    byte[] json = JSON.writeValueAsBytes(header);
-    int padded = (json.length + 7) / 8 * 8;
-    ByteBuffer out = ByteBuffer.allocate(8 + padded + data.size()).order(ByteOrder.LITTLE_ENDIAN);
-    out.putLong(padded);
-    out.put(json);
-    for (int i = json.length; i < padded; i++) {
-      out.put((byte) ' ');
-    }
-    out.put(data.toByteArray());
-    Files.write(file, out.array());
+    Map<String, TinyModels.Entry> entries = new LinkedHashMap<>();
+    tensors.forEach((name, t) ->
+        entries.put(name, new TinyModels.Entry(t.dtype(), t.shape(), encode(t.data(), Dtype.valueOf(t.dtype())))));
+    TinyModels.writeSafetensors(file, entries);
   }
 
   private static byte[] encode(double[] values, Dtype dtype) {

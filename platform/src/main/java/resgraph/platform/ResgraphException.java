@@ -54,6 +54,11 @@ public final class ResgraphException extends RuntimeException {
     return new ResgraphException(Kind.BAD_REQUEST, message);
   }
 
+  /** A file that exists but cannot be used, named with what is wrong with it. */
+  public static ResgraphException unusable(Object file, String problem) {
+    return new ResgraphException(Kind.UNUSABLE_FILE, file + ": " + problem);
+  }
+
   public static ResgraphException notFound(String message) {
     return new ResgraphException(Kind.NOT_FOUND, message);
   }

@@ -2,9 +2,7 @@ package resgraph.modelserver.grpc;
 
 import io.grpc.stub.StreamObserver;
 import jakarta.inject.Singleton;
-import resgraph.model.ModelException;
 import resgraph.modelserver.ModelRequests;
-import resgraph.platform.ResgraphException;
 import resgraph.platform.grpc.GrpcCalls;
 import resgraph.v1.AblateRequest;
 import resgraph.v1.AblateResponse;
@@ -22,7 +20,7 @@ import resgraph.v1.TraceResponse;
 @Singleton
 public final class ModelEndpoint extends ModelServiceGrpc.ModelServiceImplBase {
 
-  private static final GrpcCalls CALLS = new GrpcCalls("model server", ModelEndpoint::platform);
+  private static final GrpcCalls CALLS = new GrpcCalls("model server", null);
 
   private final ModelRequests requests;
 
@@ -53,11 +51,5 @@ public final class ModelEndpoint extends ModelServiceGrpc.ModelServiceImplBase {
   @Override
   public void logitEffects(LogitEffectsRequest req, StreamObserver<LogitEffectsResponse> out) {
     CALLS.unary(out, () -> requests.logitEffects(req));
-  }
-
-  /** The model's own errors as the platform's: each of ModelException's kinds is the platform kind of its name. */
-  static ResgraphException platform(RuntimeException e) {
-    if (!(e instanceof ModelException m)) return null;
-    return new ResgraphException(ResgraphException.Kind.valueOf(m.kind().name()), m.getMessage(), m);
   }
 }
