@@ -23,6 +23,7 @@ import resgraph.model.SaeModel;
 import resgraph.model.Site;
 import resgraph.model.Trace;
 import resgraph.modelserver.ModelServer;
+import resgraph.reference.ReferenceMethod;
 
 /** The resgraph command as a user runs it: arguments in, JSON or one error line out, an exit code. */
 class CommandsTest {
@@ -98,6 +99,59 @@ class CommandsTest {
       assertEquals(4, json.get("target").asInt());
       assertEquals(3, json.get("effects").size());
       assertEquals(2, json.get("effects").get(1).get("latent").asInt());
+    }
+  }
+
+  /**
+   * ablate at resid_mid and resid_post sites, each effect e[i, j] against an independent float64
+   * implementation of METHOD.md reading the same files: after an attention alone, an MLP alone, and
+   * across whole blocks when --sites skips sites; TopK SAEs with layer-normed inputs, at GPT-2's
+   * magnitudes.
+   */
+  @Test
+  void ablateAtASiteMatchesTheIndependentReferenceEdgeByEdge() throws Exception {
+    Path out = dir.resolve("sites");
+    Cli.Run g = Cli.resgraph("generate", "--out", out.toString(), "--layers", "3", "--d-model", "40", "--heads", "5",
+        "--d-sae", "200", "--l0", "8", "--seed", "5", "--sites", "mid,post", "--architecture", "topk",
+        "--normalization", "layer_norm", "--realistic");
+    assertEquals(0, g.code(), g.err());
+    ReferenceMethod reference = ReferenceMethod.load(out.resolve("model"), out.resolve("saes"), null);
+    int[] tokens = Gpt2Tokenizer.encode(PROMPT, true);
+    int target = tokens.length - 1;
+    // the site ablated, the chain if any, and where the effects must be measured
+    String[][] runs = {
+        {"1m", null, "blocks.1.hook_resid_post"}, // the next SAE: block 1's MLP alone
+        {"0p", "0p,1m", "blocks.1.hook_resid_mid"}, // block 1's attention alone
+        {"1m", "0m,1m,2p", "blocks.2.hook_resid_post"}, // block 1's MLP, then all of block 2
+    };
+    for (String[] run : runs) {
+      List<String> args = new java.util.ArrayList<>(List.of("ablate", "--model", out.resolve("model").toString(),
+          "--saes", out.resolve("saes").toString(), "--cache-dir", dir.resolve("cache").toString(), "--prompt", PROMPT,
+          "--site", run[0]));
+      if (run[1] != null) args.addAll(List.of("--sites", run[1]));
+      Cli.Run r = Cli.resgraph(args.toArray(String[]::new));
+      assertEquals(0, r.code(), r.err());
+      JsonNode json = new ObjectMapper().readTree(r.out());
+      String from = json.get("site").asText(), to = json.get("measured_at").asText();
+      assertEquals(Site.parse(run[0]).hookName(), from);
+      assertEquals(run[2], to);
+      assertArrayEquals(reference.candidates(from, tokens, target), json.get("effects").findValues("latent").stream()
+          .mapToInt(JsonNode::asInt).toArray(), "the latents ablated at " + from);
+      int compared = 0;
+      for (JsonNode e : json.get("effects")) {
+        double[] expected = reference.ablate(from, e.get("latent").asInt(), to, tokens, target);
+        double[] ours = new double[expected.length];
+        for (JsonNode d : e.get("downstream")) ours[d.get(0).asInt()] = d.get(1).asDouble();
+        double largest = java.util.Arrays.stream(expected).map(Math::abs).max().orElse(0);
+        for (int j = 0; j < expected.length; j++) {
+          // float32 in the JSON and in the linear maps: relative 2e-4, and a millionth of the largest
+          double tolerance = 2e-4 * Math.abs(expected[j]) + 1e-6 * largest;
+          assertTrue(Math.abs(ours[j] - expected[j]) <= tolerance, from + "." + e.get("latent") + " -> " + to + "." + j
+              + ": ours " + ours[j] + ", reference " + expected[j]);
+          if (expected[j] != 0) compared++;
+        }
+      }
+      assertTrue(compared > 0, "no nonzero effects from " + from + " to " + to);
     }
   }
 
