@@ -6,7 +6,7 @@ import java.nio.file.Path;
 import java.util.concurrent.TimeUnit;
 
 /**
- * graph.svg from graph.dot with Graphviz's {@code dot}, which users install themselves: without
+ * graph.svg from graph.dot (and corpus.svg from corpus.dot) with Graphviz's {@code dot}, which users install themselves: without
  * it, one line says how to get it, and every other file is still written.
  */
 final class GraphvizSvg {
@@ -15,11 +15,12 @@ final class GraphvizSvg {
 
   /** Whether the SVG was drawn; a reason is printed on stderr when it was not. */
   static boolean draw(Path dot, Path svg) throws InterruptedException {
+    String no = "resgraph: no " + svg.getFileName() + ": ";
     Process p;
     try {
       p = new ProcessBuilder("dot", "-Tsvg", "-o", svg.toString(), dot.toString()).redirectErrorStream(true).start();
     } catch (IOException e) {
-      System.err.println("resgraph: no graph.svg: Graphviz's dot is not installed (Debian/Ubuntu: sudo apt-get install graphviz;"
+      System.err.println(no + "Graphviz's dot is not installed (Debian/Ubuntu: sudo apt-get install graphviz;"
           + " macOS: brew install graphviz); graph.html shows the same drawing");
       return false;
     }
@@ -31,11 +32,11 @@ final class GraphvizSvg {
     }
     if (!p.waitFor(120, TimeUnit.SECONDS)) {
       p.destroyForcibly();
-      System.err.println("resgraph: no graph.svg: dot took longer than two minutes");
+      System.err.println(no + "dot took longer than two minutes");
       return false;
     }
     if (p.exitValue() != 0) {
-      System.err.println("resgraph: no graph.svg: dot failed: " + messages.lines().findFirst().orElse("exit " + p.exitValue()));
+      System.err.println(no + "dot failed: " + messages.lines().findFirst().orElse("exit " + p.exitValue()));
       return false;
     }
     return true;

@@ -32,15 +32,20 @@ import resgraph.v1.JobSpec;
 import resgraph.v1.Phase;
 import resgraph.v1.Pruning;
 import resgraph.v1.SaeSetting;
+import resgraph.v1.StoreEdges;
 
 /**
  * {@code resgraph run}: one circuit, start to finish. Uses the cluster named by --cluster, else
  * the one {@code up} left running, else starts a local cluster for this run and stops it after.
  */
 @Command(name = "run", mixinStandardHelpOptions = true,
-    description = "Compute a circuit: submit a job, show its progress, write graph.json, graph.dot, graph.svg, graph.html and "
-        + "neuronpedia.json, print the circuit.")
+    description = "Compute a circuit: submit a job, show its progress, write graph.json, raw_edges.parquet, graph.dot, graph.svg, "
+        + "graph.html and neuronpedia.json, print the circuit. With --prompts, the same for each prompt of a corpus, and the "
+        + "circuit they share.")
 final class RunCommand implements Callable<Integer> {
+
+  /** The corpus circuit's edges, and its table of nodes, at most. */
+  private static final int CORPUS_TOP = 50;
 
   static final String DEFAULT_PROMPT = "When Mary and John went to the store, John gave a drink to";
 
@@ -50,6 +55,15 @@ final class RunCommand implements Callable<Integer> {
   @Option(names = "--prompt", defaultValue = DEFAULT_PROMPT, paramLabel = "TEXT",
       description = "The prompt (default: \"${DEFAULT-VALUE}\").")
   String prompt;
+
+  @Option(names = "--prompts", paramLabel = "FILE",
+      description = "A corpus instead: one prompt a line, or JSON lines {\"prompt\": ..., \"target\": ...}. Each prompt's files go "
+          + "to a folder of its own under --out, with corpus.json, corpus_edges.parquet, corpus.svg and corpus.html beside them.")
+  Path prompts;
+
+  @Option(names = "--min-share", paramLabel = "S", defaultValue = "0.5",
+      description = "With --prompts: the corpus circuit's edges are nonzero in at least this share of the prompts (default: ${DEFAULT-VALUE}).")
+  double minShare;
 
   @Option(names = "--layers", paramLabel = "a:b",
       description = "SAEs of one kind of site at layers a..b-1: latents of a..b-2 are ablated, effects measured at a+1..b-1 "
@@ -79,6 +93,11 @@ final class RunCommand implements Callable<Integer> {
       description = "Latents per ablation task (default: ${DEFAULT-VALUE}).")
   int batch;
 
+  @Option(names = "--store-edges", paramLabel = "candidates|all", defaultValue = "candidates",
+      description = "Which raw edges Neo4j holds as EFFECT relationships: the candidates (default), or all, for small jobs "
+          + "queried edge by edge in Cypher. Every raw edge is in the Parquet edge files either way.")
+  String storeEdges;
+
   @Option(names = "--workers", defaultValue = "2", description = "Workers of a cluster started for this run (default: ${DEFAULT-VALUE}).")
   int workers;
 
@@ -95,6 +114,8 @@ final class RunCommand implements Callable<Integer> {
   @Override
   public Integer call() throws Exception {
     JobSpec spec = spec();
+    List<CorpusRun.Prompt> corpus = prompts == null ? null : CorpusRun.read(prompts);
+    if (corpus != null && !(minShare > 0 && minShare <= 1)) throw new IllegalArgumentException("--min-share must be in (0, 1], not " + minShare);
     LocalCluster temporary = null;
     String orchestrator, graphService, viewer = null;
     if (cluster != null) {
@@ -120,6 +141,10 @@ final class RunCommand implements Callable<Integer> {
     }
     ManagedChannel jobs = GrpcChannels.open(orchestrator), graphs = GrpcChannels.open(graphService);
     try {
+      if (corpus != null) {
+        return CorpusRun.run(JobServiceGrpc.newBlockingStub(jobs), GraphServiceGrpc.newBlockingStub(graphs), spec, corpus, out, minShare,
+            CORPUS_TOP);
+      }
       Job job = JobServiceGrpc.newBlockingStub(jobs).submit(spec);
       System.err.println("resgraph: job " + job.getId() + ": " + job.getProgress().getCandidates() + " latents to ablate in "
           + job.getProgress().getTasksTotal() + " tasks over sites " + job.getChainList().stream().map(ChainSite::getSite)
@@ -136,15 +161,7 @@ final class RunCommand implements Callable<Integer> {
         return 1;
       }
       GraphServiceGrpc.GraphServiceBlockingStub g = GraphServiceGrpc.newBlockingStub(graphs);
-      Files.createDirectories(out);
-      List<String> written = new ArrayList<>();
-      for (ExportFormat f : new ExportFormat[] {ExportFormat.EXPORT_FORMAT_JSON, ExportFormat.EXPORT_FORMAT_DOT,
-          ExportFormat.EXPORT_FORMAT_HTML, ExportFormat.EXPORT_FORMAT_NEURONPEDIA}) {
-        ExportResponse r = g.export(ExportRequest.newBuilder().setJobId(job.getId()).setFormat(f).build());
-        Files.write(out.resolve(r.getFilename()), r.getContent().toByteArray());
-        written.add(r.getFilename());
-      }
-      if (GraphvizSvg.draw(out.resolve("graph.dot"), out.resolve("graph.svg"))) written.add(2, "graph.svg");
+      List<String> written = writeJobFiles(g, job.getId(), out);
       Circuit circuit = g.getCircuit(GetCircuitRequest.newBuilder().setJobId(job.getId()).build());
       System.out.print(CircuitReport.text(circuit));
       System.err.println("resgraph: wrote " + String.join(", ", written) + " to " + out.toAbsolutePath());
@@ -156,6 +173,21 @@ final class RunCommand implements Callable<Integer> {
       GrpcChannels.close(graphs);
       if (temporary != null) remove(temporary);
     }
+  }
+
+  /** Writes every export of the finished job, and graph.svg when Graphviz is there, into {@code dir}; the files' names. */
+  static List<String> writeJobFiles(GraphServiceGrpc.GraphServiceBlockingStub g, String jobId, Path dir)
+      throws IOException, InterruptedException {
+    Files.createDirectories(dir);
+    List<String> written = new ArrayList<>();
+    for (ExportFormat f : new ExportFormat[] {ExportFormat.EXPORT_FORMAT_JSON, ExportFormat.EXPORT_FORMAT_PARQUET,
+        ExportFormat.EXPORT_FORMAT_DOT, ExportFormat.EXPORT_FORMAT_HTML, ExportFormat.EXPORT_FORMAT_NEURONPEDIA}) {
+      ExportResponse r = g.export(ExportRequest.newBuilder().setJobId(jobId).setFormat(f).build());
+      Files.write(dir.resolve(r.getFilename()), r.getContent().toByteArray());
+      written.add(r.getFilename());
+    }
+    if (GraphvizSvg.draw(dir.resolve("graph.dot"), dir.resolve("graph.svg"))) written.add(3, "graph.svg");
+    return written;
   }
 
   /** Stops a cluster started for this run, and removes its folder: its logs and data served only this run. */
@@ -182,6 +214,11 @@ final class RunCommand implements Callable<Integer> {
     }
     if (target != null) s.setTarget(target);
     if (sites != null) s.addAllSites(sites);
+    s.setStoreEdges(switch (storeEdges) {
+      case "candidates" -> StoreEdges.STORE_EDGES_CANDIDATES;
+      case "all" -> StoreEdges.STORE_EDGES_ALL;
+      default -> throw new IllegalArgumentException("--store-edges must be candidates or all, not " + storeEdges);
+    });
     // no rule given: the orchestrator writes in its default
     if (pruning != null && pruning.threshold != null) s.setPruning(Pruning.newBuilder().setThreshold(pruning.threshold));
     else if (pruning != null && pruning.topK != null) s.setPruning(Pruning.newBuilder().setTopK(pruning.topK));

@@ -15,6 +15,10 @@ import io.grpc.reflection.v1.ServiceResponse;
 import io.grpc.stub.StreamObserver;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.ResultSet;
+import java.sql.Statement;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
@@ -104,7 +108,7 @@ class PipelineTest {
     Cli.Run r = Cli.resgraph(args.toArray(String[]::new));
     assertEquals(0, r.code(), r.err());
     assertTrue(r.out().contains("circuit: "), r.out());
-    for (String f : List.of("graph.json", "graph.dot", "graph.svg", "graph.html", "neuronpedia.json")) {
+    for (String f : List.of("graph.json", "raw_edges.parquet", "graph.dot", "graph.svg", "graph.html", "neuronpedia.json")) {
       assertTrue(Files.size(dir.resolve(name).resolve(f)) > 0, f);
     }
     assertTrue(Files.readString(dir.resolve(name).resolve("graph.svg")).contains("<svg"), "graph.svg is an SVG");
@@ -165,6 +169,59 @@ class PipelineTest {
   }
 
   @Test
+  void aCorpusRunsEveryPromptAndSharesOutTheEdgesTheyHaveInCommon() throws Exception {
+    Path prompts = dir.resolve("prompts.txt");
+    Files.writeString(prompts, String.join("\n", PROMPT, "{\"prompt\": \"The cat sat on the mat and then it\", \"target\": 5}", "",
+        "Every morning the baker opened the shop before dawn") + "\n");
+    Path out = dir.resolve("corpus");
+    Cli.Run r = Cli.resgraph("run", "--dir", cluster.dir().toString(), "--model", model.toString(), "--saes", saes.toString(),
+        "--prompts", prompts.toString(), "--min-share", "0.6", "--out", out.toString());
+    assertEquals(0, r.code(), r.err());
+    assertTrue(r.err().contains("3/3 prompts"), r.err());
+    assertTrue(r.out().contains("corpus of 3 prompts"), r.out());
+
+    // every prompt's own files; the statistics recomputed here from their graph.json
+    Map<String, List<Double>> weights = new TreeMap<>();
+    for (int i = 1; i <= 3; i++) {
+      Path folder = out.resolve("prompt-00" + i);
+      for (String f : List.of("graph.json", "raw_edges.parquet", "graph.svg", "graph.html")) assertTrue(Files.size(folder.resolve(f)) > 0, f);
+      JsonNode g = JSON.readTree(folder.resolve("graph.json").toFile());
+      if (i == 2) assertEquals(5, g.get("target").asInt());
+      // each weight as the float it was written from (graph.json writes a float's shortest decimal)
+      edges(g, "raw_edges").forEach((k, w) -> weights.computeIfAbsent(k, x -> new ArrayList<>()).add((double) (float) (double) w));
+    }
+    JsonNode corpus = JSON.readTree(out.resolve("corpus.json").toFile());
+    assertEquals(3, corpus.get("jobs").asInt());
+    assertEquals(weights.size(), corpus.get("distinct_edges").asLong());
+    long shared = weights.values().stream().filter(w -> w.size() >= 2).count();
+    assertTrue(shared > 0, "the prompts should share some edges");
+    assertEquals(Math.min(50, shared), corpus.get("edges").size());
+    for (JsonNode e : corpus.get("edges")) {
+      List<Double> w = weights.get(e.get("source").asText() + "->" + e.get("target").asText());
+      double mean = w.stream().mapToDouble(Double::doubleValue).average().orElseThrow();
+      double variance = w.stream().mapToDouble(x -> (x - mean) * (x - mean)).sum() / w.size();
+      assertEquals(w.size(), e.get("jobs").asInt());
+      assertEquals(mean, e.get("mean").asDouble(), 1e-9 * Math.max(1, Math.abs(mean)));
+      assertEquals(variance, e.get("variance").asDouble(), 1e-9 * Math.max(1e-9, mean * mean));
+      assertEquals((float) w.stream().mapToDouble(Double::doubleValue).min().orElseThrow(), (float) e.get("min").asDouble());
+      assertEquals((float) w.stream().mapToDouble(Double::doubleValue).max().orElseThrow(), (float) e.get("max").asDouble());
+    }
+    assertTrue(Files.size(out.resolve("corpus_edges.parquet")) > 0);
+    assertTrue(Files.readString(out.resolve("corpus.svg")).contains("<svg"));
+    assertTrue(Files.readString(out.resolve("corpus.html")).contains("<svg"));
+  }
+
+  @Test
+  void aPromptsFileWithAMistakeNamesItsLine() throws Exception {
+    Path prompts = dir.resolve("bad-prompts.txt");
+    Files.writeString(prompts, PROMPT + "\n{\"prompt\": \"x\", \"tagret\": 3}\n");
+    Cli.Run r = Cli.resgraph("run", "--dir", cluster.dir().toString(), "--model", model.toString(), "--saes", saes.toString(),
+        "--prompts", prompts.toString(), "--out", dir.resolve("bad-corpus").toString());
+    assertEquals(2, r.code(), "a usage error");
+    assertTrue(r.err().contains("line 2") && r.err().contains("tagret") && !r.err().contains("\tat "), r.err());
+  }
+
+  @Test
   void everyRawEdgeIsWhatAblateGivesAndTheCircuitIsTheIndependentPruning() {
     ModelServiceGrpc.ModelServiceBlockingStub ms = ModelServiceGrpc.newBlockingStub(GrpcChannels.open(cluster.endpoints().modelServer()));
     ModelRef ref = ModelRef.newBuilder().setModel(model.toString()).setSaes(saes.toString()).build();
@@ -191,8 +248,22 @@ class PipelineTest {
           e.getKey() + ": stored " + s + ", Ablate " + e.getValue());
     }
     assertEquals(prune(stored, 10), edges(baseline, "edges").keySet(), "METHOD.md step 7, top 10");
-    assertEquals(baseline.get("raw_edges").size(), count("MATCH ()-[r:EFFECT {job: $job}]->() RETURN count(r) AS n"),
-        "every raw edge is in Neo4j");
+    long inNeo4j = count("MATCH ()-[r:EFFECT {job: $job}]->() RETURN count(r) AS n");
+    assertEquals(count("MATCH ()-[r:EFFECT {job: $job}]->() WHERE r.candidate RETURN count(r) AS n"), inNeo4j,
+        "Neo4j holds the candidates");
+    assertTrue(inNeo4j >= baseline.get("edges").size() && inNeo4j < stored.size(), inNeo4j + " candidates");
+  }
+
+  @Test
+  void rawEdgesParquetIsGraphJsonsRawEdges() throws Exception {
+    Map<String, Float> parquet = new TreeMap<>(), json = new TreeMap<>();
+    try (Connection c = DriverManager.getConnection("jdbc:duckdb:"); Statement s = c.createStatement();
+        ResultSet r = s.executeQuery("SELECT source, target, weight FROM read_parquet('" + dir.resolve("baseline/raw_edges.parquet") + "')")) {
+      while (r.next()) parquet.put(r.getString(1) + "->" + r.getString(2), r.getFloat(3));
+    }
+    // graph.json writes each float's shortest decimal, which reads back as that float exactly
+    edges(baseline, "raw_edges").forEach((k, w) -> json.put(k, (float) (double) w));
+    assertEquals(json, parquet);
   }
 
   /** METHOD.md step 7 written again from its text: top k per layer pair, then edges on a path of two. */

@@ -19,7 +19,10 @@ import resgraph.viewer.CircuitPage;
 @Singleton
 public final class Exports {
 
-  /** A format's file; {@code rawEdges}: whether it needs the job's raw edges, which can be hundreds of thousands. */
+  /**
+   * A format's file; {@code rawEdges}: whether it needs the job's raw edges in the circuit, which
+   * can be hundreds of thousands.
+   */
   private record Format(String filename, String contentType, boolean rawEdges, Function<Circuit, byte[]> render) {}
 
   /** Every format, in the order a list of downloads shows them. */
@@ -34,14 +37,18 @@ public final class Exports {
     // the viewer lists each node's raw edges in and out
     FORMATS.put(ExportFormat.EXPORT_FORMAT_HTML, new Format("graph.html", "text/html; charset=utf-8", true,
         c -> utf8(CircuitPage.html(c, null))));
+    // read from the edge files by the instance: see export
+    FORMATS.put(ExportFormat.EXPORT_FORMAT_PARQUET, new Format("raw_edges.parquet", "application/vnd.apache.parquet", false, null));
   }
 
   private final StoredCircuits circuits;
   private final JobNodes jobs;
+  private final EdgeFiles files;
 
-  Exports(StoredCircuits circuits, JobNodes jobs) {
+  Exports(StoredCircuits circuits, JobNodes jobs, EdgeFiles files) {
     this.circuits = circuits;
     this.jobs = jobs;
+    this.files = files;
   }
 
   /** The files a job can be exported as, e.g. "graph.json". */
@@ -58,14 +65,15 @@ public final class Exports {
     Format f = FORMATS.get(format);
     if (f == null) {
       throw ResgraphException.badRequest(
-          "format must be EXPORT_FORMAT_JSON, EXPORT_FORMAT_DOT, EXPORT_FORMAT_NEURONPEDIA or EXPORT_FORMAT_HTML");
+          "format must be EXPORT_FORMAT_JSON, EXPORT_FORMAT_DOT, EXPORT_FORMAT_NEURONPEDIA, EXPORT_FORMAT_HTML or EXPORT_FORMAT_PARQUET");
     }
     if (!jobs.stored(jobId).finalized()) {
       throw new ResgraphException(ResgraphException.Kind.NOT_READY, "job " + jobId + " has no circuit yet: it is not finalized");
     }
-    Circuit circuit = circuits.read(jobId, f.rawEdges());
+    byte[] content = format == ExportFormat.EXPORT_FORMAT_PARQUET ? files.parquet(jobId, SiteChain.of(jobs.recorded(jobId)))
+        : f.render().apply(circuits.read(jobId, f.rawEdges()));
     return ExportResponse.newBuilder()
-        .setContent(ByteString.copyFrom(f.render().apply(circuit)))
+        .setContent(ByteString.copyFrom(content))
         .setContentType(f.contentType())
         .setFilename(f.filename())
         .build();

@@ -8,12 +8,15 @@ import io.micronaut.core.bind.annotation.Bindable;
  * The graph service's settings (it also needs {@code kafka.bootstrap.servers} and {@link Neo4jConfig}).
  *
  * @param writers {@code resgraph.graph.writers} (2): tasks written to Neo4j at once (it writes faster from several transactions)
+ * @param edgesDir {@code resgraph.graph.edges-dir} (edges): the folder of the raw-edge Parquet files
+ *     ({@link EdgeFiles}); every replica of the service must see the same one (a shared volume)
  * @param httpHost {@code resgraph.http.host} (0.0.0.0): where the circuit browser listens
  * @param httpPort {@code resgraph.http.port} (8080; 0 picks a free port): the circuit browser's port
  */
 @ConfigurationProperties("resgraph.graph")
 public record GraphConfig(
     @Bindable(defaultValue = "2") int writers,
+    @Bindable(defaultValue = "edges") String edgesDir,
     @Property(name = "resgraph.http.host") @Bindable(defaultValue = "0.0.0.0") String httpHost,
     @Property(name = "resgraph.http.port") @Bindable(defaultValue = "8080") int httpPort) {
 

@@ -42,17 +42,18 @@ import resgraph.platform.Backoff;
  *     token strings, ids and log-probability differences as parallel lists.
  *
  * (:Feature)-[:EFFECT {job, weight, candidate, circuit}]->(:Feature)
- *     One raw edge of one job, from latent i of one site of its chain to latent j of the next
- *     (METHOD.md step 6): weight = e[i,j] in SAE
- *     activation units (negative: ablating i lowers j, so i excites j). candidate = true on the
- *     edges that pass the job's pruning rule among their task's edges (see
- *     CircuitPruner.strongest), absent otherwise. circuit = true on the edges of the pruned
- *     circuit once the job is annotated; absent otherwise. Indexed on job, and on (job, candidate).
+ *     One candidate edge of one job (every raw edge for a job stored with STORE_EDGES_ALL; every
+ *     raw edge is in the EdgeFiles either way), from latent i of one site of its chain to latent j
+ *     of the next (METHOD.md step 6): weight = e[i,j] in SAE activation units (negative: ablating
+ *     i lowers j, so i excites j). candidate = true on the edges that pass the job's pruning rule
+ *     among their task's edges (see CircuitPruner.strongest), absent otherwise. circuit = true on
+ *     the edges of the pruned circuit once the job is annotated; absent otherwise. Indexed on job,
+ *     and on (job, candidate).
  *
  * (:Task {job, task, edges, abs_sum})
  *     Marks a task whose effects are stored: edges = how many raw edges it added, abs_sum the sum
- *     of their |weight|. Unique on (job, task): the task's edges and this node are written in one
- *     transaction, so its presence is what makes storing a task idempotent.
+ *     of their |weight|. Unique on (job, task): the task's Neo4j edges and this node are written in
+ *     one transaction, after its edge file, so its presence is what makes storing a task idempotent.
  * </pre>
  */
 @Context

@@ -32,10 +32,12 @@ public final class StoredCircuits {
 
   private final JobNodes jobs;
   private final Driver driver;
+  private final EdgeFiles files;
 
-  StoredCircuits(JobNodes jobs, Driver driver) {
+  StoredCircuits(JobNodes jobs, Driver driver, EdgeFiles files) {
     this.jobs = jobs;
     this.driver = driver;
+    this.files = files;
   }
 
   /**
@@ -61,29 +63,33 @@ public final class StoredCircuits {
       for (RawEdge e : raw) c.addRawEdges(edge(e, chain));
       c.setRawEdgeCount(raw.size());
     } else {
-      c.setRawEdgeCount(job.finalized() ? job.rawEdges() : countRawEdges(jobId));
+      c.setRawEdgeCount(job.finalized() ? job.rawEdges() : totals(jobId).edges());
     }
     return c.build();
   }
 
   /**
-   * METHOD.md step 7 on the job's stored edges: the pruning of its candidates, which is the pruning
-   * of every raw edge (see {@link CircuitPruner#strongest}). BAD_REQUEST for a rule that makes no sense.
+   * METHOD.md step 7 on the job's stored edges. Under the job's own rule, the pruning of its
+   * candidates, which is the pruning of every raw edge (see {@link CircuitPruner#strongest}); under
+   * another rule, the pruning of every raw edge, read back from the edge files: re-pruning never
+   * recomputes. BAD_REQUEST for a rule that makes no sense.
    */
   public Pruned prune(String jobId, Pruning rule) {
     Pruning checked = JobRules.checkPruning(rule);
     jobs.stored(jobId); // NOT_FOUND for a job never registered
-    SiteChain chain = SiteChain.of(jobs.recorded(jobId));
-    List<RawEdge> circuit = CircuitPruner.prune(candidateEdges(jobId, chain), checked);
+    Job recorded = jobs.recorded(jobId);
+    SiteChain chain = SiteChain.of(recorded);
+    boolean ownRule = JobRules.pruningOrDefault(checked).equals(JobRules.pruningOrDefault(recorded.getSpec().getPruning()));
+    List<RawEdge> circuit = CircuitPruner.prune(ownRule ? candidateEdges(jobId, chain) : rawEdges(jobId, chain), checked);
     List<CircuitEdge> edges = circuit.stream().map(e -> CircuitEdge.newBuilder().setLayer(chain.layer(e.site()))
         .setSourceHook(chain.hook(e.site())).setSource(e.source()).setTargetHook(chain.hook(e.site() + 1)).setTarget(e.target())
         .setWeight(e.weight()).build()).toList();
     return new Pruned(edges, nodesOf(circuit, chain), totals(jobId).edges());
   }
 
-  /** Every raw edge of the job, in no particular order. */
+  /** Every raw edge of the job, in no particular order, from the edge files. */
   public List<RawEdge> rawEdges(String jobId, SiteChain chain) {
-    return edges(jobId, chain, "");
+    return files.read(jobId, chain);
   }
 
   /** The edges that passed the pruning rule within their task: a superset of the circuit (see {@link CircuitPruner#strongest}). */
@@ -115,13 +121,6 @@ public final class StoredCircuits {
           + " RETURN a.hook AS hook, a.latent AS source, b.latent AS target, e.weight AS weight", Map.of("job", jobId))
           .list(r -> new RawEdge(chain.position(r.get("hook").asString()), r.get("source").asInt(), r.get("target").asInt(),
               r.get("weight").asFloat())));
-    }
-  }
-
-  private long countRawEdges(String jobId) {
-    try (Session session = driver.session()) {
-      return session.executeRead(tx -> tx.run("MATCH ()-[e:EFFECT {job: $job}]->() RETURN count(e) AS n", Map.of("job", jobId))
-          .single().get("n").asLong());
     }
   }
 

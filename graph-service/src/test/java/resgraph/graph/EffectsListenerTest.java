@@ -4,6 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
@@ -17,6 +19,8 @@ import resgraph.v1.Edge;
 import resgraph.v1.GetCircuitRequest;
 import resgraph.v1.JobEvent;
 import resgraph.v1.LatentEffects;
+import resgraph.v1.RegisterJobRequest;
+import resgraph.v1.StoreEdges;
 import resgraph.v1.TaskEffects;
 import resgraph.v1.TaskStored;
 
@@ -100,6 +104,47 @@ class EffectsListenerTest {
     }
   }
 
+  /** Five edges of one task, of which the job's top 3 by |e| are 2->12, 3->10 and 1->10. */
+  private static final List<RawEdge> FIVE = List.of(new RawEdge(0, 1, 10, -0.75f), new RawEdge(0, 1, 11, 0.125f),
+      new RawEdge(0, 2, 10, 1.5e-3f), new RawEdge(0, 2, 12, 4f), new RawEdge(0, 3, 10, -2f));
+
+  /** The job's EFFECT relationships in Neo4j, each with whether it is marked a candidate. */
+  private Map<RawEdge, Boolean> neo4jEdges(String jobId) {
+    Map<RawEdge, Boolean> edges = new HashMap<>();
+    try (Session s = cluster.neo4j.session()) {
+      s.run("MATCH (a:Feature)-[e:EFFECT {job: $job}]->(b:Feature) RETURN a.layer AS layer, a.latent AS source, b.latent AS target,"
+          + " e.weight AS weight, e.candidate AS candidate", Map.of("job", jobId)).forEachRemaining(r -> edges.put(
+              new RawEdge(r.get("layer").asInt(), r.get("source").asInt(), r.get("target").asInt(), r.get("weight").asFloat()),
+              !r.get("candidate").isNull() && r.get("candidate").asBoolean()));
+    }
+    return edges;
+  }
+
+  @Test
+  void neo4jHoldsEachTasksCandidatesAndTheEdgeFilesEveryRawEdge() {
+    String job = registered("candidates");
+    cluster.publish(Fixtures.effects(job, 0, 0, FIVE));
+    assertEquals(List.of(stored(job, 0, 5)), untimed(cluster.events(job, 1)));
+
+    assertEquals(asEdges(FIVE), rawEdges(job));
+    assertTrue(Files.exists(cluster.edgeFiles(job).resolve("task-000000.parquet")));
+    assertEquals(Map.of(FIVE.get(0), true, FIVE.get(3), true, FIVE.get(4), true), neo4jEdges(job));
+  }
+
+  @Test
+  void aJobStoredWithAllKeepsEveryRawEdgeInNeo4jToo() {
+    String job = Fixtures.jobId("all");
+    RegisterJobRequest req = Fixtures.job(job);
+    cluster.register(req.toBuilder().setJob(req.getJob().toBuilder()
+        .setSpec(req.getJob().getSpec().toBuilder().setStoreEdges(StoreEdges.STORE_EDGES_ALL))).build());
+    cluster.publish(Fixtures.effects(job, 0, 0, FIVE));
+    assertEquals(List.of(stored(job, 0, 5)), untimed(cluster.events(job, 1)));
+
+    assertEquals(asEdges(FIVE), rawEdges(job));
+    assertEquals(Map.of(FIVE.get(0), true, FIVE.get(1), false, FIVE.get(2), false, FIVE.get(3), true, FIVE.get(4), true),
+        neo4jEdges(job));
+  }
+
   @Test
   void aRedeliveredTaskChangesNothingButIsReportedAgain() {
     String job = registered("redeliver");
@@ -152,6 +197,7 @@ class EffectsListenerTest {
   void effectsThatCanNeverBeEdgesFailTheTaskAndWriteNothing() {
     String job = registered("malformed");
     TaskEffects mismatched = TaskEffects.newBuilder().setJobId(job).setTask(2).setLayer(0)
+        .setHookName(Fixtures.hook(0)).setMeasureHookName(Fixtures.hook(1))
         .addEffects(LatentEffects.newBuilder().setLatent(1).addDownstream(10).addDownstream(11).addDelta(0.5f)).build();
     cluster.publish(mismatched);
 

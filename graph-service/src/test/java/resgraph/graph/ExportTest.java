@@ -10,6 +10,10 @@ import io.grpc.Status;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.ResultSet;
+import java.sql.Statement;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
@@ -134,6 +138,39 @@ class ExportTest {
     assertEquals(circuit.getEdgesList(), edges(g.get("edges")));
     assertEquals(job.rawEdges().size(), g.get("raw_edges").size());
     assertEquals(new HashSet<>(circuit.getRawEdgesList()), new HashSet<>(edges(g.get("raw_edges"))));
+  }
+
+  @Test
+  void rawEdgesParquetHoldsEveryRawEdgeAsTheModelReportedIt() throws Exception {
+    ExportResponse r = export(ExportFormat.EXPORT_FORMAT_PARQUET);
+    assertEquals("raw_edges.parquet", r.getFilename());
+    Path file = tmp.resolve(r.getFilename());
+    Files.write(file, r.getContent().toByteArray());
+
+    List<String> columns = new ArrayList<>();
+    List<RawEdge> rows = new ArrayList<>();
+    try (Connection c = DriverManager.getConnection("jdbc:duckdb:"); Statement s = c.createStatement();
+        ResultSet rs = s.executeQuery("SELECT * FROM read_parquet('" + file + "')")) {
+      for (int i = 1; i <= rs.getMetaData().getColumnCount(); i++) columns.add(rs.getMetaData().getColumnName(i));
+      while (rs.next()) {
+        int layer = rs.getInt("source_layer"), next = rs.getInt("target_layer");
+        int source = rs.getInt("source_latent"), target = rs.getInt("target_latent");
+        assertEquals(layer + "." + source, rs.getString("source"));
+        assertEquals(next + "." + target, rs.getString("target"));
+        assertEquals(layer + 1, next);
+        assertEquals(Fixtures.hook(layer), rs.getString("source_hook"));
+        assertEquals(Fixtures.hook(next), rs.getString("target_hook"));
+        rows.add(new RawEdge(layer, source, target, rs.getFloat("weight")));
+      }
+    }
+    assertEquals(List.of("source", "target", "weight", "source_layer", "source_latent", "target_layer", "target_latent",
+        "source_hook", "target_hook"), columns);
+    // exactly the model's effects, each once, in circuit order (by source, then target)
+    assertEquals(new HashSet<>(job.rawEdges()), new HashSet<>(rows));
+    assertEquals(job.rawEdges().size(), rows.size());
+    List<RawEdge> sorted = new ArrayList<>(rows);
+    sorted.sort(CircuitPruner.ORDER);
+    assertEquals(sorted, rows);
   }
 
   @Test

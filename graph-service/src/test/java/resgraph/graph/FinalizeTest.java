@@ -103,6 +103,35 @@ class FinalizeTest {
   }
 
   @Test
+  void anotherRuleReprunesEveryStoredRawEdgeWithoutRecomputing() {
+    SiteChain chain = SiteChain.of(job.job());
+    // wider than the job's top 5, so the job's candidates alone could not answer it
+    for (Pruning rule : List.of(Pruning.newBuilder().setTopK(40).build(), Pruning.newBuilder().setThreshold(1e-3).build())) {
+      List<RawEdge> expected = new ArrayList<>(ReferencePruning.circuit(job.rawEdges(), rule));
+      expected.sort(CircuitPruner.ORDER);
+      List<String> want = expected.stream().map(e -> e.site() + ":" + e.source() + "->" + e.target() + "=" + e.weight()).toList();
+      List<String> got = cluster.graph().prune(PruneRequest.newBuilder().setJobId(job.id()).setPruning(rule).build()).getEdgesList()
+          .stream().map(e -> chain.position(e.getSourceHook()) + ":" + e.getSource() + "->" + e.getTarget() + "=" + e.getWeight())
+          .toList();
+      assertTrue(want.size() > circuit.getEdgesCount(), rule + " should keep more than the job's circuit");
+      assertEquals(want, got, rule.toString());
+    }
+  }
+
+  @Test
+  void neo4jHoldsTheCandidatesNotEveryRawEdge() {
+    try (Session s = cluster.neo4j.session()) {
+      Map<String, Object> params = Map.of("job", job.id());
+      long relationships = s.run("MATCH ()-[e:EFFECT {job: $job}]->() RETURN count(e) AS n", params).single().get("n").asLong();
+      long candidates = s.run("MATCH ()-[e:EFFECT {job: $job}]->() WHERE e.candidate RETURN count(e) AS n", params)
+          .single().get("n").asLong();
+      assertEquals(relationships, candidates);
+      assertTrue(candidates <= (long) job.tasks() * RealJob.TOP_K && candidates >= circuit.getEdgesCount(), "candidates: " + candidates);
+      assertTrue(candidates < job.rawEdges().size());
+    }
+  }
+
+  @Test
   void nodesCarryTheirActivationsAndExactlyTheModelServersLogitEffects() {
     List<Latent> latents = circuit.getNodesList().stream()
         .map(n -> Latent.newBuilder().setLayer(n.getLayer()).setLatent(n.getLatent()).build()).toList();

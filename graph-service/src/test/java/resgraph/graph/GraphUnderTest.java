@@ -1,5 +1,6 @@
 package resgraph.graph;
 
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
@@ -71,7 +72,8 @@ final class GraphUnderTest {
         // short, so that an outage reaches the effects listener's own retries instead of waiting in the driver's
         "neo4j.max-retry-seconds", 1,
         "resgraph.http.host", "127.0.0.1",
-        "resgraph.http.port", 0));
+        "resgraph.http.port", 0,
+        "resgraph.graph.edges-dir", cluster.dir().resolve("graph-edges").toString()));
     neo4j = GraphDatabase.driver(cluster.bolt(), AuthTokens.none());
   }
 
@@ -91,6 +93,11 @@ final class GraphUnderTest {
   /** The served circuit browser, e.g. http://127.0.0.1:PORT. */
   String viewer() {
     return "http://127.0.0.1:" + service.context().getBean(CircuitBrowser.class).port();
+  }
+
+  /** The folder of the job's raw-edge Parquet files. */
+  Path edgeFiles(String jobId) {
+    return service.context().getBean(EdgeFiles.class).jobDir(jobId);
   }
 
   /** Registers the job and records it RUNNING on resgraph.jobs, as the orchestrator does before queueing its tasks. */

@@ -11,6 +11,7 @@ import resgraph.v1.Job;
 import resgraph.v1.JobEvent;
 import resgraph.v1.JobSpec;
 import resgraph.v1.LatentEffects;
+import resgraph.v1.ModelRef;
 import resgraph.v1.Pruning;
 import resgraph.v1.RegisterJobRequest;
 import resgraph.v1.TaskEffects;
@@ -32,16 +33,20 @@ record RealJob(String id, Job job, TraceResponse trace, List<RawEdge> rawEdges, 
   private static RealJob made;
 
   static synchronized RealJob get() {
-    if (made == null) made = make(GraphUnderTest.get());
+    if (made == null) made = make(GraphUnderTest.get(), "real", PROMPT, GraphUnderTest.get().ref);
     return made;
   }
 
-  private static RealJob make(GraphUnderTest cluster) {
-    String id = Fixtures.jobId("real");
-    TokenizeResponse tokens = cluster.model().tokenize(TokenizeRequest.newBuilder().setRef(cluster.ref).setText(PROMPT).build());
+  /**
+   * Another job on another prompt, registered as of {@code registeredAs} (the graph groups corpus
+   * statistics by it) while the model server computes it with the test model.
+   */
+  static RealJob make(GraphUnderTest cluster, String what, String prompt, ModelRef registeredAs) {
+    String id = Fixtures.jobId(what);
+    TokenizeResponse tokens = cluster.model().tokenize(TokenizeRequest.newBuilder().setRef(cluster.ref).setText(prompt).build());
     TraceResponse trace = cluster.model().trace(TraceRequest.newBuilder().setRef(cluster.ref).addAllTokens(tokens.getTokensList()).build());
     Job job = Job.newBuilder().setId(id)
-        .setSpec(JobSpec.newBuilder().setRef(cluster.ref).setPrompt(PROMPT).setPruning(Pruning.newBuilder().setTopK(TOP_K)))
+        .setSpec(JobSpec.newBuilder().setRef(registeredAs).setPrompt(prompt).setPruning(Pruning.newBuilder().setTopK(TOP_K)))
         .addAllTokens(tokens.getTokensList()).addAllTokenStrings(tokens.getTokenStringsList())
         .setTarget(trace.getTarget()).setLayerStart(0).setLayerEnd(3).addAllChain(trace.getChainList())
         .setCreated(Timestamp.newBuilder().setSeconds(1_790_000_000L))

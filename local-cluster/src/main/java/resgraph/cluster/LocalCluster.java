@@ -18,8 +18,8 @@ import java.util.function.Consumer;
  * workers, the graph service and the orchestrator, each its own OS process. What is running and
  * where is written to {@code DIR/cluster.json}, so a later command (or another language) can find it.
  *
- * <p>Layout of DIR: {@code kafka/} and {@code neo4j/} hold the data, {@code logs/} one log per
- * process, {@code cluster.json} the processes and endpoints.
+ * <p>Layout of DIR: {@code kafka/}, {@code neo4j/} and {@code edges/} (the raw-edge Parquet files)
+ * hold the data, {@code logs/} one log per process, {@code cluster.json} the processes and endpoints.
  */
 public final class LocalCluster {
 
@@ -93,7 +93,7 @@ public final class LocalCluster {
           List.of("-Xmx1g", "-Dgrpc.server.port=" + port(e.graphService()), "-Dkafka.bootstrap.servers=" + e.kafka(),
               "-Dneo4j.uri=" + e.bolt(), "-Dresgraph.model-server.address=" + e.modelServer(),
               "-Dresgraph.http.host=127.0.0.1", "-Dresgraph.http.port=" + port(e.viewer()),
-              "-Dresgraph.graph.writers=" + GRAPH_WRITERS),
+              "-Dresgraph.graph.writers=" + GRAPH_WRITERS, "-Dresgraph.graph.edges-dir=" + c.dir().resolve("edges")),
           List.of(), port(e.graphService()));
       Started orchestrator = c.launch("orchestrator", "orchestrator", "resgraph.orchestrator.Orchestrator",
           List.of("-Xmx512m", "-Dgrpc.server.port=" + port(e.orchestrator()), "-Dkafka.bootstrap.servers=" + e.kafka(),

@@ -6,6 +6,7 @@ import jakarta.inject.Singleton;
 import java.time.Instant;
 import java.util.concurrent.locks.LockSupport;
 import resgraph.graph.CircuitAnnotator;
+import resgraph.graph.CorpusCircuits;
 import resgraph.graph.CypherQuery;
 import resgraph.graph.Exports;
 import resgraph.graph.JobNodes;
@@ -16,9 +17,11 @@ import resgraph.platform.grpc.GrpcCalls;
 import resgraph.v1.AnnotateRequest;
 import resgraph.v1.AnnotateResponse;
 import resgraph.v1.Circuit;
+import resgraph.v1.Corpus;
 import resgraph.v1.ExportRequest;
 import resgraph.v1.ExportResponse;
 import resgraph.v1.GetCircuitRequest;
+import resgraph.v1.GetCorpusRequest;
 import resgraph.v1.GraphServiceGrpc;
 import resgraph.v1.PruneRequest;
 import resgraph.v1.PruneResponse;
@@ -38,13 +41,16 @@ public final class GraphEndpoint extends GraphServiceGrpc.GraphServiceImplBase {
   private final CircuitAnnotator annotator;
   private final CypherQuery query;
   private final Exports exports;
+  private final CorpusCircuits corpora;
 
-  GraphEndpoint(JobNodes jobs, StoredCircuits circuits, CircuitAnnotator annotator, CypherQuery query, Exports exports) {
+  GraphEndpoint(JobNodes jobs, StoredCircuits circuits, CircuitAnnotator annotator, CypherQuery query, Exports exports,
+      CorpusCircuits corpora) {
     this.jobs = jobs;
     this.circuits = circuits;
     this.annotator = annotator;
     this.query = query;
     this.exports = exports;
+    this.corpora = corpora;
   }
 
   @Override
@@ -79,6 +85,11 @@ public final class GraphEndpoint extends GraphServiceGrpc.GraphServiceImplBase {
   @Override
   public void export(ExportRequest req, StreamObserver<ExportResponse> out) {
     CALLS.unary(out, () -> exports.export(req.getJobId(), req.getFormat()));
+  }
+
+  @Override
+  public void getCorpus(GetCorpusRequest req, StreamObserver<Corpus> out) {
+    CALLS.unary(out, () -> corpora.summarize(req));
   }
 
   @Override

@@ -1,0 +1,259 @@
+package resgraph.graph;
+
+import jakarta.annotation.PreDestroy;
+import jakarta.inject.Singleton;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import org.duckdb.DuckDBAppender;
+import org.duckdb.DuckDBConnection;
+import org.neo4j.driver.Driver;
+import org.neo4j.driver.Session;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import resgraph.v1.Job;
+
+/**
+ * METHOD.md "Across prompts": statistics over every finished job of one model and SAEs, each job
+ * added exactly once. They live in a DuckDB database beside the edge files
+ * ({@code <edges-dir>/corpus.duckdb}), for every edge and node; Neo4j carries a copy of them for the
+ * edges that are a candidate in some job, as {@code (:Feature)-[:CORPUS_EFFECT {jobs, mean,
+ * variance, min, max}]->(:Feature)}, and for every candidate node, as {@code (:Feature {jobs,
+ * mean_activation})}, so that its writes grow with candidates and not with raw edges.
+ *
+ * <p>Adding a job is one DuckDB transaction that also records the job as added, so a repeated
+ * Annotate (a redelivery, a restarted graph service) finds it there and adds nothing. The copy in
+ * Neo4j is of values, not increments: it is written again on every call, so a service killed
+ * between the two stores catches up on the next one.
+ *
+ * <p>Per edge: {@code jobs}, the jobs in which it is nonzero, and over those its mean, variance
+ * (Welford's update; dividing by their number), min and max. Per node: {@code jobs}, the jobs in
+ * which it is a candidate (active at some position up to the target), and its mean activation at
+ * the target over those.
+ */
+@Singleton
+public final class CorpusStatistics {
+
+  private static final Logger LOG = LoggerFactory.getLogger(CorpusStatistics.class);
+
+  /** Rows per UNWIND statement when copying statistics into Neo4j. */
+  private static final int ROWS_PER_STATEMENT = 10_000;
+
+  private static final List<String> SCHEMA = List.of("""
+      CREATE TABLE IF NOT EXISTS corpus_jobs (model VARCHAR, saes VARCHAR, job VARCHAR, PRIMARY KEY (model, saes, job))""", """
+      CREATE TABLE IF NOT EXISTS corpus_edges (model VARCHAR, saes VARCHAR, source_hook VARCHAR, source_latent INTEGER,
+        target_hook VARCHAR, target_latent INTEGER, jobs BIGINT, mean DOUBLE, m2 DOUBLE, min FLOAT, max FLOAT,
+        candidate BOOLEAN, PRIMARY KEY (model, saes, source_hook, source_latent, target_hook, target_latent))""", """
+      CREATE TABLE IF NOT EXISTS corpus_nodes (model VARCHAR, saes VARCHAR, hook VARCHAR, latent INTEGER, jobs BIGINT,
+        mean_activation DOUBLE, PRIMARY KEY (model, saes, hook, latent))""");
+
+  private final DuckDBConnection db;
+  private final EdgeFiles files;
+  private final JobNodes jobs;
+  private final Driver driver;
+
+  CorpusStatistics(GraphConfig config, EdgeFiles files, JobNodes jobs, Driver driver) throws SQLException {
+    Path file = Path.of(config.edgesDir()).toAbsolutePath().resolve("corpus.duckdb");
+    try {
+      Files.createDirectories(file.getParent());
+    } catch (IOException e) {
+      throw new UncheckedIOException("could not create " + file.getParent(), e);
+    }
+    this.db = (DuckDBConnection) DriverManager.getConnection("jdbc:duckdb:" + file);
+    try (Statement s = db.createStatement()) {
+      for (String statement : SCHEMA) s.execute(statement);
+    }
+    this.files = files;
+    this.jobs = jobs;
+    this.driver = driver;
+  }
+
+  @PreDestroy
+  void close() throws SQLException {
+    db.close();
+  }
+
+  /**
+   * Adds the finished job to the statistics of its model and SAEs unless it is there already, then
+   * copies the statistics of its candidate edges and nodes into Neo4j. Returns whether it was added now.
+   */
+  public synchronized boolean add(String jobId) {
+    StoredJob stored = jobs.stored(jobId);
+    Job job = jobs.recorded(jobId);
+    List<Object[]> candidates = candidateEdges(jobId);
+    List<Object[]> nodes = candidateNodes(jobId, job.getTarget());
+    String edges = files.glob(jobId);
+    boolean added;
+    try {
+      added = addOnce(stored, edges, candidates, nodes);
+      copyToNeo4j(stored, edges, nodes);
+    } catch (SQLException e) {
+      throw new IllegalStateException("could not add job " + jobId + " to the corpus statistics: " + e.getMessage(), e);
+    }
+    if (added) LOG.info("added job {} to the corpus statistics of {} with {}", jobId, stored.model(), stored.saes());
+    return added;
+  }
+
+  private boolean addOnce(StoredJob job, String edges, List<Object[]> candidates, List<Object[]> nodes) throws SQLException {
+    db.setAutoCommit(false);
+    try (Statement s = db.createStatement()) {
+      try (PreparedStatement known = db.prepareStatement("SELECT count(*) FROM corpus_jobs WHERE model = ? AND saes = ? AND job = ?")) {
+        bind(known, job.model(), job.saes(), job.id());
+        try (ResultSet r = known.executeQuery()) {
+          r.next();
+          if (r.getLong(1) > 0) {
+            db.rollback();
+            return false;
+          }
+        }
+      }
+      try (PreparedStatement mark = db.prepareStatement("INSERT INTO corpus_jobs VALUES (?, ?, ?)")) {
+        bind(mark, job.model(), job.saes(), job.id());
+        mark.execute();
+      }
+      // tables of this transaction alone, dropped before it commits
+      s.execute("CREATE TABLE job_candidates (source_hook VARCHAR, source_latent INTEGER, target_hook VARCHAR, target_latent INTEGER)");
+      s.execute("CREATE TABLE job_nodes (hook VARCHAR, latent INTEGER, activation DOUBLE)");
+      append("job_candidates", candidates);
+      append("job_nodes", nodes);
+      if (edges != null) {
+        // Welford: with d = x - mean over n jobs, mean' = mean + d/(n+1) and m2' = m2 + d²·n/(n+1); SET reads the row before the update
+        try (PreparedStatement update = db.prepareStatement("""
+            INSERT INTO corpus_edges
+            SELECT ?, ?, e.source_hook, e.source_latent, e.target_hook, e.target_latent, 1, e.weight, 0, e.weight, e.weight,
+                   c.source_hook IS NOT NULL
+            FROM read_parquet(%s) e LEFT JOIN job_candidates c
+              ON c.source_hook = e.source_hook AND c.source_latent = e.source_latent
+             AND c.target_hook = e.target_hook AND c.target_latent = e.target_latent
+            ON CONFLICT DO UPDATE SET
+              jobs = jobs + 1,
+              mean = mean + (EXCLUDED.mean - mean) / (jobs + 1),
+              m2 = m2 + (EXCLUDED.mean - mean) * (EXCLUDED.mean - mean) * jobs / (jobs + 1),
+              min = least(min, EXCLUDED.min),
+              max = greatest(max, EXCLUDED.max),
+              candidate = candidate OR EXCLUDED.candidate""".formatted(edges))) {
+          bind(update, job.model(), job.saes());
+          update.execute();
+        }
+      }
+      try (PreparedStatement update = db.prepareStatement("""
+          INSERT INTO corpus_nodes SELECT ?, ?, hook, latent, 1, activation FROM job_nodes
+          ON CONFLICT DO UPDATE SET
+            jobs = jobs + 1,
+            mean_activation = mean_activation + (EXCLUDED.mean_activation - mean_activation) / (jobs + 1)""")) {
+        bind(update, job.model(), job.saes());
+        update.execute();
+      }
+      s.execute("DROP TABLE job_candidates");
+      s.execute("DROP TABLE job_nodes");
+      db.commit();
+      return true;
+    } catch (SQLException | RuntimeException e) {
+      db.rollback();
+      throw e;
+    } finally {
+      db.setAutoCommit(true);
+    }
+  }
+
+  /** Writes the current statistics of the job's edges that are a candidate in some job, and of its candidate nodes. */
+  private void copyToNeo4j(StoredJob job, String edges, List<Object[]> nodes) throws SQLException {
+    List<Map<String, Object>> edgeRows = new ArrayList<>();
+    if (edges != null) {
+      try (PreparedStatement q = db.prepareStatement("""
+          SELECT s.source_hook, s.source_latent, s.target_hook, s.target_latent, s.jobs, s.mean, s.m2 / s.jobs, s.min, s.max
+          FROM corpus_edges s JOIN read_parquet(%s) e
+            ON s.source_hook = e.source_hook AND s.source_latent = e.source_latent
+           AND s.target_hook = e.target_hook AND s.target_latent = e.target_latent
+          WHERE s.model = ? AND s.saes = ? AND s.candidate""".formatted(edges))) {
+        bind(q, job.model(), job.saes());
+        try (ResultSet r = q.executeQuery()) {
+          while (r.next()) {
+            edgeRows.add(Map.of("source_hook", r.getString(1), "source", r.getInt(2), "target_hook", r.getString(3),
+                "target", r.getInt(4), "jobs", r.getLong(5), "mean", r.getDouble(6), "variance", r.getDouble(7),
+                "min", (double) r.getFloat(8), "max", (double) r.getFloat(9)));
+          }
+        }
+      }
+    }
+    List<Map<String, Object>> nodeRows = new ArrayList<>();
+    try (PreparedStatement q = db.prepareStatement(
+        "SELECT hook, latent, jobs, mean_activation FROM corpus_nodes WHERE model = ? AND saes = ? AND hook = ? AND latent = ?")) {
+      for (Object[] n : nodes) {
+        bind(q, job.model(), job.saes(), n[0], n[1]);
+        try (ResultSet r = q.executeQuery()) {
+          if (r.next()) {
+            nodeRows.add(Map.of("hook", r.getString(1), "latent", r.getInt(2), "jobs", r.getLong(3), "mean_activation", r.getDouble(4)));
+          }
+        }
+      }
+    }
+    try (Session session = driver.session()) {
+      for (int from = 0; from < edgeRows.size(); from += ROWS_PER_STATEMENT) {
+        List<Map<String, Object>> rows = edgeRows.subList(from, Math.min(edgeRows.size(), from + ROWS_PER_STATEMENT));
+        session.executeWriteWithoutResult(tx -> tx.run("""
+            UNWIND $rows AS r
+            MATCH (a:Feature {model: $model, saes: $saes, hook: r.source_hook, latent: r.source})
+            MATCH (b:Feature {model: $model, saes: $saes, hook: r.target_hook, latent: r.target})
+            MERGE (a)-[c:CORPUS_EFFECT]->(b)
+            SET c.jobs = r.jobs, c.mean = r.mean, c.variance = r.variance, c.min = r.min, c.max = r.max""",
+            Map.of("model", job.model(), "saes", job.saes(), "rows", rows)).consume());
+      }
+      session.executeWriteWithoutResult(tx -> tx.run("""
+          UNWIND $rows AS r
+          MATCH (f:Feature {model: $model, saes: $saes, hook: r.hook, latent: r.latent})
+          SET f.jobs = r.jobs, f.mean_activation = r.mean_activation""",
+          Map.of("model", job.model(), "saes", job.saes(), "rows", nodeRows)).consume());
+    }
+  }
+
+  /** {source_hook, source_latent, target_hook, target_latent} of each of the job's candidate edges. */
+  private List<Object[]> candidateEdges(String jobId) {
+    try (Session session = driver.session()) {
+      return session.executeRead(tx -> tx.run("""
+          MATCH (a:Feature)-[e:EFFECT {job: $job}]->(b:Feature) WHERE e.candidate
+          RETURN a.hook AS sh, a.latent AS sl, b.hook AS th, b.latent AS tl""", Map.of("job", jobId))
+          .list(r -> new Object[] {r.get("sh").asString(), r.get("sl").asInt(), r.get("th").asString(), r.get("tl").asInt()}));
+    }
+  }
+
+  /** {hook, latent, activation at the target} of each latent of the job active at some position up to the target. */
+  private List<Object[]> candidateNodes(String jobId, int target) {
+    try (Session session = driver.session()) {
+      return session.executeRead(tx -> tx.run("""
+          MATCH (:Job {id: $job})-[a:ACTIVE]->(f:Feature)
+          WHERE any(v IN a.activations[0..$end] WHERE v > 0)
+          RETURN f.hook AS hook, f.latent AS latent, a.activations[$target] AS activation""",
+          Map.of("job", jobId, "target", target, "end", target + 1))
+          .list(r -> new Object[] {r.get("hook").asString(), r.get("latent").asInt(), r.get("activation").asDouble()}));
+    }
+  }
+
+  private void append(String table, List<Object[]> rows) throws SQLException {
+    try (DuckDBAppender a = db.createAppender(DuckDBConnection.DEFAULT_SCHEMA, table)) {
+      for (Object[] row : rows) {
+        a.beginRow();
+        for (Object v : row) {
+          if (v instanceof String s) a.append(s);
+          else if (v instanceof Integer i) a.append(i);
+          else a.append((Double) v);
+        }
+        a.endRow();
+      }
+    }
+  }
+
+  private static void bind(PreparedStatement p, Object... values) throws SQLException {
+    for (int i = 0; i < values.length; i++) p.setObject(i + 1, values[i]);
+  }
+}
