@@ -106,7 +106,13 @@ final class BenchCommand implements Callable<Integer> {
       jobFigures(out, p.warm());
       out.put("model_load_s", round(p.modelLoadSeconds()));
       out.put("workers", workers);
-      out.put("neo4j_writers", LocalCluster.GRAPH_WRITERS);
+      out.put("graph_writers", LocalCluster.GRAPH_WRITERS);
+      out.put("ingest_edges_per_s", Math.round(p.ingest().edgesPerSecond()));
+      out.put("ingest_edges", p.ingest().edges());
+      out.put("ingest_s", round(p.ingest().seconds()));
+      out.put("effects_bytes_per_prompt", p.ingest().effectsBytesPerJob());
+      out.put("edge_file_bytes_per_prompt", p.edgeFileBytesPerPrompt());
+      out.put("neo4j_store_bytes", p.neo4jStoreBytes());
       ObjectNode rss = out.putObject("peak_rss_mb");
       p.peakRssMb().forEach(rss::put);
       jobFigures(out.putObject("cold_job"), p.cold());
@@ -155,11 +161,11 @@ final class BenchCommand implements Callable<Integer> {
     out.put("raw_edges", job.getProgress().getEdgesWritten());
     // the writers' busy times overlap, so the rate is over the time of one writer
     double writing = tm.getWriting() / LocalCluster.GRAPH_WRITERS;
-    out.put("neo4j_edges_per_s", writing > 0 ? Math.round(job.getProgress().getEdgesWritten() / writing) : 0);
+    out.put("store_edges_per_s", writing > 0 ? Math.round(job.getProgress().getEdgesWritten() / writing) : 0);
     ObjectNode stages = out.putObject("stages_s");
     stages.put("planning", round(tm.getPlanning()));
     stages.put("ablation", round(tm.getAblation()));
-    stages.put("neo4j_writes", round(tm.getWriting()));
+    stages.put("store_writes", round(tm.getWriting()));
     stages.put("finalization", round(tm.getFinalization()));
     // what is left of the run phase once its busiest stage, per worker or writer, is taken out: Kafka hand-offs and waiting
     double running = tm.getWall() - tm.getPlanning() - tm.getFinalization();

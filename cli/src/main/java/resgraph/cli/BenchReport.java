@@ -23,8 +23,13 @@ final class BenchReport {
     if (b.has("end_to_end_s")) {
       s.append(f("pipeline  %s%n", job(b.get("cold_job"), "a first job, on a cold cluster and another prompt")));
       s.append(f("          %s%n", job(b, "the measured job, on the warm cluster")));
-      s.append(f("          (workers: %d; Neo4j writers: %d; the model loaded beforehand, in %.1f s)%n", b.get("workers").asInt(),
-          b.get("neo4j_writers").asInt(), b.get("model_load_s").asDouble()));
+      s.append(f("          (workers: %d; graph-service writers: %d; the model loaded beforehand, in %.1f s)%n", b.get("workers").asInt(),
+          b.get("graph_writers").asInt(), b.get("model_load_s").asDouble()));
+      s.append(f("ingest    %,d raw edges/s: %,d edges of replayed effects stored in %.1f s by the graph service alone%n",
+          b.get("ingest_edges_per_s").asLong(), b.get("ingest_edges").asLong(), b.get("ingest_s").asDouble()));
+      s.append(f("store     %.2f MB of effects on Kafka a prompt; %.2f MB of edge files a prompt; Neo4j %.0f MB in all after these jobs%n",
+          b.get("effects_bytes_per_prompt").asDouble() / 1e6, b.get("edge_file_bytes_per_prompt").asDouble() / 1e6,
+          b.get("neo4j_store_bytes").asDouble() / 1e6));
       StringBuilder rss = new StringBuilder();
       b.get("peak_rss_mb").fields().forEachRemaining(e -> rss.append(f("%s %,d MB  ", e.getKey(), e.getValue().asLong())));
       s.append("memory    ").append(rss.toString().strip()).append('\n');
@@ -40,8 +45,9 @@ final class BenchReport {
     s.append(f("targets   speedup >= 50: %s; fraction of GEMM peak >= 0.4: %s%n",
         mark(b.get("speedup_vs_naive").asDouble() >= 50), mark(b.get("fraction_of_gemm_peak").asDouble() >= 0.4)));
     if (b.has("end_to_end_s")) {
-      int writers = b.get("neo4j_writers").asInt();
+      int writers = b.get("graph_writers").asInt();
       s.append(jobTargets("cold", b.get("cold_job"), writers)).append(jobTargets("warm", b, writers));
+      s.append(f("          ingest >= 1,000,000 raw edges/s: %s%n", mark(b.get("ingest_edges_per_s").asLong() >= 1_000_000)));
     }
     return s.toString();
   }
@@ -52,12 +58,12 @@ final class BenchReport {
     double e2e = job.get("end_to_end_s").asDouble();
     StringBuilder cpu = new StringBuilder();
     job.get("cpu_s").fields().forEachRemaining(e -> cpu.append(f("%s %.1f s, ", e.getKey(), e.getValue().asDouble())));
-    return f("%s: %.1f s end to end; %,d raw edges; Neo4j %,d edges/s per writer%n"
-        + "            planning %.1f s, ablation %.1f s (summed over workers), Neo4j writes %.1f s (summed over writers), "
+    return f("%s: %.1f s end to end; %,d raw edges; stored %,d edges/s per writer (edge files and Neo4j)%n"
+        + "            planning %.1f s, ablation %.1f s (summed over workers), storing %.1f s (summed over writers), "
         + "finalization %.1f s, transport and waiting %.1f s%n"
         + "            CPU while it ran: %s (%.1f cores' worth)",
-        label, e2e, job.get("raw_edges").asLong(), job.get("neo4j_edges_per_s").asLong(), st.get("planning").asDouble(),
-        st.get("ablation").asDouble(), st.get("neo4j_writes").asDouble(), st.get("finalization").asDouble(),
+        label, e2e, job.get("raw_edges").asLong(), job.get("store_edges_per_s").asLong(), st.get("planning").asDouble(),
+        st.get("ablation").asDouble(), st.get("store_writes").asDouble(), st.get("finalization").asDouble(),
         st.get("transport_and_waiting").asDouble(), cpu.toString().replaceAll(", $", ""),
         sum(job.get("cpu_s")) / e2e);
   }
@@ -72,13 +78,13 @@ final class BenchReport {
 
   /**
    * The stage other than the ablation compute with the largest share of the job's time, and that
-   * share. The writers work at once, so the Neo4j writes count as one writer's part.
+   * share. The writers work at once, so the store writes count as one writer's part.
    */
   private static Stage busiestOtherStage(JsonNode job, int writers) {
     JsonNode st = job.get("stages_s");
     Stage busiest = new Stage("", -1);
-    for (String stage : List.of("planning", "neo4j_writes", "finalization", "transport_and_waiting")) {
-      double seconds = st.get(stage).asDouble() / (stage.equals("neo4j_writes") ? writers : 1);
+    for (String stage : List.of("planning", "store_writes", "finalization", "transport_and_waiting")) {
+      double seconds = st.get(stage).asDouble() / (stage.equals("store_writes") ? writers : 1);
       double share = seconds / job.get("end_to_end_s").asDouble();
       if (share > busiest.share()) busiest = new Stage(stage.replace('_', ' '), share);
     }

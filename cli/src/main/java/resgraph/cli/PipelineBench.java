@@ -8,6 +8,7 @@ import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.function.Consumer;
+import java.util.stream.Stream;
 import resgraph.cluster.LocalCluster;
 import resgraph.platform.grpc.GrpcChannels;
 import resgraph.v1.DescribeRequest;
@@ -33,8 +34,16 @@ final class PipelineBench {
    */
   record JobRun(Job job, double seconds, Map<String, Double> cpuSeconds) {}
 
-  /** Both jobs, how long the model took to load (before either job), and each component's peak memory. */
-  record Result(JobRun cold, JobRun warm, double modelLoadSeconds, Map<String, Long> peakRssMb) {}
+  /**
+   * Both jobs, how long the model took to load (before either job), each component's peak memory,
+   * the graph service's ingest rate alone, and the stores' size: the measured job's edge files, and
+   * Neo4j's whole store after everything above.
+   */
+  record Result(JobRun cold, JobRun warm, double modelLoadSeconds, Map<String, Long> peakRssMb, IngestBench.Result ingest,
+      long edgeFileBytesPerPrompt, long neo4jStoreBytes) {}
+
+  /** Copies of the measured job replayed at once to time ingest: enough that it lasts some seconds. */
+  private static final int INGEST_COPIES = 4;
 
   /** Clock ticks per second of /proc/PID/stat's CPU times (USER_HZ, 100 on Linux). */
   private static final double TICKS_PER_S = 100;
@@ -59,9 +68,11 @@ final class PipelineBench {
       JobRun cold = job(jobs, cluster, model, coldPrompt, batch);
       say.accept("running the job again, on another prompt, with the cluster warm");
       JobRun warm = job(jobs, cluster, model, prompt, batch);
+      long edgeFiles = bytes(dir.resolve("edges").resolve(warm.job().getId()));
+      IngestBench.Result ingest = IngestBench.replay(cluster, warm.job(), INGEST_COPIES, say);
       Map<String, Long> rss = new LinkedHashMap<>();
       for (LocalCluster.Proc p : cluster.processes()) rss.put(p.name(), peakRssMb(p.pid()));
-      return new Result(cold, warm, loadSeconds, rss);
+      return new Result(cold, warm, loadSeconds, rss, ingest, edgeFiles, bytes(dir.resolve("neo4j")));
     } finally {
       GrpcChannels.close(channel);
       GrpcChannels.close(modelChannel);
@@ -97,6 +108,13 @@ final class PipelineBench {
       }
     }
     return ticks;
+  }
+
+  /** The bytes of every file under the folder. */
+  private static long bytes(Path folder) throws IOException {
+    try (Stream<Path> files = Files.walk(folder)) {
+      return files.filter(Files::isRegularFile).mapToLong(f -> f.toFile().length()).sum();
+    }
   }
 
   /** The process's peak resident set (VmHWM) in MB, or -1 where /proc does not say. */

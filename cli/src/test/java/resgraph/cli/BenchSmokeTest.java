@@ -22,7 +22,8 @@ class BenchSmokeTest {
     assertEquals(0, r.code(), r.err());
     JsonNode b = new ObjectMapper().readTree(r.out());
     for (String positive : List.of("candidates", "ablations_per_s", "naive_ablations_per_s", "speedup_vs_naive", "gemm_gflops",
-        "flops_per_ablation", "ablation_gflops", "fraction_of_gemm_peak", "end_to_end_s", "raw_edges", "neo4j_edges_per_s")) {
+        "flops_per_ablation", "ablation_gflops", "fraction_of_gemm_peak", "end_to_end_s", "raw_edges", "store_edges_per_s", "ingest_edges_per_s",
+        "edge_file_bytes_per_prompt", "neo4j_store_bytes")) {
       assertTrue(b.has(positive) && b.get(positive).asDouble() > 0, positive + " in " + b);
     }
     assertEquals(b.get("ablation_raw_edges").asLong(), b.get("raw_edges").asLong(),
@@ -33,7 +34,7 @@ class BenchSmokeTest {
         components.toString());
     for (JsonNode job : List.of(b, b.get("cold_job"))) {
       assertTrue(job.get("end_to_end_s").asDouble() > 0 && job.get("raw_edges").asLong() > 0, job.toString());
-      for (String stage : List.of("planning", "ablation", "neo4j_writes", "finalization", "transport_and_waiting")) {
+      for (String stage : List.of("planning", "ablation", "store_writes", "finalization", "transport_and_waiting")) {
         assertTrue(job.get("stages_s").has(stage), stage);
       }
       double cpu = 0;

@@ -1,0 +1,136 @@
+package resgraph.cli;
+
+import com.google.protobuf.InvalidProtocolBufferException;
+import io.grpc.ManagedChannel;
+import io.grpc.StatusRuntimeException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.function.Consumer;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import resgraph.cluster.LocalCluster;
+import resgraph.platform.grpc.GrpcChannels;
+import resgraph.platform.kafka.KafkaClients;
+import resgraph.platform.kafka.Topics;
+import resgraph.v1.GetCircuitRequest;
+import resgraph.v1.GraphServiceGrpc;
+import resgraph.v1.Job;
+import resgraph.v1.JobEvent;
+import resgraph.v1.JobRecord;
+import resgraph.v1.Phase;
+import resgraph.v1.RegisterJobRequest;
+import resgraph.v1.TaskEffects;
+
+/**
+ * The graph service's ingest rate alone: a finished job's effects, as the workers published them,
+ * replayed into the warm cluster as copies of the job under new ids, timed from the first publish
+ * to the last {@code stored} event. This harness does what the orchestrator would for those copies
+ * (registers them, records them running on resgraph.jobs); no model server or worker takes part.
+ */
+final class IngestBench {
+
+  /** Copies stored at once and how many edges they had, in how long; and the bytes of one copy's effects on Kafka (uncompressed). */
+  record Result(int copies, long edges, double seconds, long effectsBytesPerJob) {
+    double edgesPerSecond() {
+      return edges / seconds;
+    }
+  }
+
+  private static final Duration DEADLINE = Duration.ofMinutes(10);
+
+  private IngestBench() {}
+
+  static Result replay(LocalCluster cluster, Job job, int copies, Consumer<String> say) throws InterruptedException {
+    String kafka = cluster.endpoints().kafka();
+    List<TaskEffects> tasks = read(kafka, Topics.EFFECTS, TaskEffects::parseFrom, t -> t.getJobId().equals(job.getId()));
+    long edges = 0;
+    for (TaskEffects t : tasks) for (var e : t.getEffectsList()) for (float d : e.getDeltaList()) if (d != 0) edges++;
+    ManagedChannel channel = GrpcChannels.open(cluster.endpoints().graphService());
+    try (KafkaProducer<String, com.google.protobuf.MessageLite> producer = KafkaClients.producer(kafka, "resgraph-bench-ingest")) {
+      GraphServiceGrpc.GraphServiceBlockingStub graph = GraphServiceGrpc.newBlockingStub(channel);
+      List<String> ids = new ArrayList<>();
+      for (int i = 0; i < copies; i++) {
+        Job copy = job.toBuilder().setId(job.getId() + "-ingest-" + i).setPhase(Phase.PHASE_RUNNING).clearError().build();
+        graph.registerJob(RegisterJobRequest.newBuilder().setJob(copy).build());
+        producer.send(new ProducerRecord<>(Topics.JOBS, copy.getId(), JobRecord.newBuilder().setJob(copy).build()));
+        ids.add(copy.getId());
+      }
+      producer.flush();
+      // the graph service stores a task only for a job it has seen recorded
+      for (String id : ids) awaitRecorded(graph, id);
+      say.accept("replaying " + tasks.size() * copies + " tasks' effects (" + edges * copies + " raw edges) into the graph service");
+      long start = System.nanoTime();
+      for (String id : ids) {
+        for (TaskEffects t : tasks) producer.send(new ProducerRecord<>(Topics.EFFECTS, id, t.toBuilder().setJobId(id).build()));
+      }
+      producer.flush();
+      Set<String> want = new HashSet<>(ids);
+      int expected = tasks.size() * copies;
+      List<JobEvent> stored = read(kafka, Topics.JOB_EVENTS, JobEvent::parseFrom, e -> want.contains(e.getJobId()) && e.hasStored(),
+          expected);
+      double seconds = (System.nanoTime() - start) / 1e9;
+      if (stored.size() < expected) throw new IllegalStateException("only " + stored.size() + " of " + expected + " replayed tasks were stored");
+      return new Result(copies, edges * copies, seconds, tasks.stream().mapToLong(TaskEffects::getSerializedSize).sum());
+    } finally {
+      GrpcChannels.close(channel);
+    }
+  }
+
+  private static void awaitRecorded(GraphServiceGrpc.GraphServiceBlockingStub graph, String id) throws InterruptedException {
+    long deadline = System.nanoTime() + DEADLINE.toNanos();
+    while (true) {
+      try {
+        graph.getCircuit(GetCircuitRequest.newBuilder().setJobId(id).build());
+        return;
+      } catch (StatusRuntimeException e) {
+        if (System.nanoTime() > deadline) throw e;
+        Thread.sleep(50);
+      }
+    }
+  }
+
+  interface Parser<V> {
+    V parse(byte[] bytes) throws InvalidProtocolBufferException;
+  }
+
+  interface Filter<V> {
+    boolean test(V value);
+  }
+
+  /** Every record of the topic now that passes the filter, read from the start. */
+  private static <V> List<V> read(String kafka, String topic, Parser<V> parser, Filter<V> keep) {
+    return read(kafka, topic, parser, keep, -1);
+  }
+
+  /** Records of the topic that pass the filter, from the start: every one there is now, or (count >= 0) until there are count. */
+  private static <V> List<V> read(String kafka, String topic, Parser<V> parser, Filter<V> keep, int count) {
+    List<V> out = new ArrayList<>();
+    try (KafkaConsumer<String, byte[]> consumer = KafkaClients.consumer(kafka, null, new ByteArrayDeserializer(), Map.of())) {
+      List<TopicPartition> partitions = consumer.partitionsFor(topic).stream().map(p -> new TopicPartition(topic, p.partition())).toList();
+      consumer.assign(partitions);
+      consumer.seekToBeginning(partitions);
+      Map<TopicPartition, Long> ends = consumer.endOffsets(partitions);
+      long deadline = System.nanoTime() + DEADLINE.toNanos();
+      while (System.nanoTime() < deadline) {
+        for (ConsumerRecord<String, byte[]> r : consumer.poll(Duration.ofMillis(200))) {
+          try {
+            V v = parser.parse(r.value());
+            if (keep.test(v)) out.add(v);
+          } catch (InvalidProtocolBufferException e) {
+            // not a message of this topic's type: nothing a benchmark counts
+          }
+        }
+        if (count >= 0 ? out.size() >= count : partitions.stream().allMatch(p -> consumer.position(p) >= ends.get(p))) return out;
+      }
+      return out;
+    }
+  }
+}
