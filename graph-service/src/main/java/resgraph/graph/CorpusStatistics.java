@@ -94,19 +94,35 @@ public final class CorpusStatistics {
     List<Object[]> nodes = candidateNodes(jobId, job.getTarget());
     String edges = files.glob(jobId);
     boolean added;
+    long start = System.nanoTime(), copied;
     try {
-      added = addOnce(stored, edges, candidates, nodes);
-      copyToNeo4j(stored, edges, nodes);
+      stage(candidates, nodes);
+      added = addOnce(stored, edges);
+      copied = System.nanoTime();
+      copyToNeo4j(stored, edges);
     } catch (SQLException e) {
       throw new IllegalStateException("could not add job " + jobId + " to the corpus statistics: " + e.getMessage(), e);
     }
-    if (added) LOG.info("added job {} to the corpus statistics of {} with {}", jobId, stored.model(), stored.saes());
+    LOG.info("{} job {} {} the corpus statistics of {} with {} ({} candidate nodes; DuckDB {} ms, Neo4j {} ms)",
+        added ? "added" : "found", jobId, added ? "to" : "already in", stored.model(), stored.saes(), nodes.size(),
+        (copied - start) / 1_000_000, (System.nanoTime() - copied) / 1_000_000);
     return added;
   }
 
-  private boolean addOnce(StoredJob job, String edges, List<Object[]> candidates, List<Object[]> nodes) throws SQLException {
-    db.setAutoCommit(false);
+  /** The job's candidate edges and nodes as the tables job_candidates and job_nodes, which the next statements join. */
+  private void stage(List<Object[]> candidates, List<Object[]> nodes) throws SQLException {
     try (Statement s = db.createStatement()) {
+      s.execute("CREATE OR REPLACE TABLE job_candidates (source_hook VARCHAR, source_latent INTEGER, target_hook VARCHAR,"
+          + " target_latent INTEGER)");
+      s.execute("CREATE OR REPLACE TABLE job_nodes (hook VARCHAR, latent INTEGER, activation DOUBLE)");
+    }
+    append("job_candidates", candidates);
+    append("job_nodes", nodes);
+  }
+
+  private boolean addOnce(StoredJob job, String edges) throws SQLException {
+    db.setAutoCommit(false);
+    try {
       try (PreparedStatement known = db.prepareStatement("SELECT count(*) FROM corpus_jobs WHERE model = ? AND saes = ? AND job = ?")) {
         bind(known, job.model(), job.saes(), job.id());
         try (ResultSet r = known.executeQuery()) {
@@ -121,11 +137,6 @@ public final class CorpusStatistics {
         bind(mark, job.model(), job.saes(), job.id());
         mark.execute();
       }
-      // tables of this transaction alone, dropped before it commits
-      s.execute("CREATE TABLE job_candidates (source_hook VARCHAR, source_latent INTEGER, target_hook VARCHAR, target_latent INTEGER)");
-      s.execute("CREATE TABLE job_nodes (hook VARCHAR, latent INTEGER, activation DOUBLE)");
-      append("job_candidates", candidates);
-      append("job_nodes", nodes);
       if (edges != null) {
         // Welford: with d = x - mean over n jobs, mean' = mean + d/(n+1) and m2' = m2 + d²·n/(n+1); SET reads the row before the update
         try (PreparedStatement update = db.prepareStatement("""
@@ -154,8 +165,6 @@ public final class CorpusStatistics {
         bind(update, job.model(), job.saes());
         update.execute();
       }
-      s.execute("DROP TABLE job_candidates");
-      s.execute("DROP TABLE job_nodes");
       db.commit();
       return true;
     } catch (SQLException | RuntimeException e) {
@@ -167,7 +176,7 @@ public final class CorpusStatistics {
   }
 
   /** Writes the current statistics of the job's edges that are a candidate in some job, and of its candidate nodes. */
-  private void copyToNeo4j(StoredJob job, String edges, List<Object[]> nodes) throws SQLException {
+  private void copyToNeo4j(StoredJob job, String edges) throws SQLException {
     List<Map<String, Object>> edgeRows = new ArrayList<>();
     if (edges != null) {
       try (PreparedStatement q = db.prepareStatement("""
@@ -187,14 +196,13 @@ public final class CorpusStatistics {
       }
     }
     List<Map<String, Object>> nodeRows = new ArrayList<>();
-    try (PreparedStatement q = db.prepareStatement(
-        "SELECT hook, latent, jobs, mean_activation FROM corpus_nodes WHERE model = ? AND saes = ? AND hook = ? AND latent = ?")) {
-      for (Object[] n : nodes) {
-        bind(q, job.model(), job.saes(), n[0], n[1]);
-        try (ResultSet r = q.executeQuery()) {
-          if (r.next()) {
-            nodeRows.add(Map.of("hook", r.getString(1), "latent", r.getInt(2), "jobs", r.getLong(3), "mean_activation", r.getDouble(4)));
-          }
+    try (PreparedStatement q = db.prepareStatement("""
+        SELECT s.hook, s.latent, s.jobs, s.mean_activation FROM corpus_nodes s JOIN job_nodes n ON s.hook = n.hook AND s.latent = n.latent
+        WHERE s.model = ? AND s.saes = ?""")) {
+      bind(q, job.model(), job.saes());
+      try (ResultSet r = q.executeQuery()) {
+        while (r.next()) {
+          nodeRows.add(Map.of("hook", r.getString(1), "latent", r.getInt(2), "jobs", r.getLong(3), "mean_activation", r.getDouble(4)));
         }
       }
     }

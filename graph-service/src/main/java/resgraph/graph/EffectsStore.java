@@ -38,8 +38,8 @@ public final class EffectsStore {
   /** Edges (or features) per UNWIND statement: enough to amortize a round trip, few enough to keep parameters small. */
   private static final int ROWS_PER_STATEMENT = 10_000;
 
-  /** What storing a task did: how many raw edges the task has, and whether this call wrote them. */
-  public record Stored(long edges, boolean written) {}
+  /** What storing a task did: how many raw edges the task has, whether this call wrote them, and its time on the edge files. */
+  public record Stored(long edges, boolean written, long fileMillis) {}
 
   /** Some edges of one source latent, as the statement reads them: {source, targets, weights, candidates}. */
   private record Group(List<RawEdge> edges) {
@@ -80,30 +80,32 @@ public final class EffectsStore {
     Set<RawEdge> candidates = new HashSet<>(CircuitPruner.strongest(all, job.getSpec().getPruning()));
     List<RawEdge> traversed = job.getSpec().getStoreEdges() == StoreEdges.STORE_EDGES_ALL ? all
         : all.stream().filter(candidates::contains).toList();
+    long start = System.nanoTime();
     files.write(task.getJobId(), task.getTask(), chain, site, all);
+    long fileMillis = (System.nanoTime() - start) / 1_000_000;
     double absSum = all.stream().mapToDouble(e -> Math.abs(e.weight())).sum();
     List<List<Group>> batches = batches(traversed);
     List<Map<String, Object>> features = features(traversed, chain);
     try (Session session = driver.session()) {
-      return session.executeWrite(tx -> write(tx, task, all.size(), absSum, candidates, batches, features));
+      return session.executeWrite(tx -> write(tx, task, all.size(), absSum, candidates, batches, features, fileMillis));
     } catch (ClientException e) {
       // a copy of this task, written at the same time by another writer, created its (:Task) first
       if (!"Neo.ClientError.Schema.ConstraintValidationFailed".equals(e.code())) throw e;
       try (Session session = driver.session()) {
-        return session.executeWrite(tx -> write(tx, task, all.size(), absSum, candidates, batches, features));
+        return session.executeWrite(tx -> write(tx, task, all.size(), absSum, candidates, batches, features, fileMillis));
       }
     }
   }
 
   private static Stored write(TransactionContext tx, TaskEffects task, long edges, double absSum, Set<RawEdge> candidates,
-      List<List<Group>> batches, List<Map<String, Object>> features) {
+      List<List<Group>> batches, List<Map<String, Object>> features, long fileMillis) {
     Map<String, Object> key = Map.of("job", task.getJobId(), "task", task.getTask());
     List<Record> head = tx.run("""
         MATCH (j:Job {id: $job})
         OPTIONAL MATCH (t:Task {job: $job, task: $task})
         RETURN j.model AS model, j.saes AS saes, t.edges AS edges""", key).list();
     if (head.isEmpty()) throw JobNodes.notRegistered(task.getJobId(), "with the graph service");
-    if (!head.get(0).get("edges").isNull()) return new Stored(head.get(0).get("edges").asLong(), false);
+    if (!head.get(0).get("edges").isNull()) return new Stored(head.get(0).get("edges").asLong(), false, fileMillis);
     String model = head.get(0).get("model").asString(), saes = head.get(0).get("saes").asString();
 
     // First, so that a concurrent writer of the same task waits on the constraint's lock and then fails.
@@ -129,7 +131,7 @@ public final class EffectsStore {
           CREATE (a)-[:EFFECT {job: $job, weight: g.weights[i], candidate: g.candidates[i]}]->(b)""",
           Map.of("job", task.getJobId(), "groups", batch.stream().map(g -> g.row(candidates, ids)).toList()));
     }
-    return new Stored(edges, true);
+    return new Stored(edges, true, fileMillis);
   }
 
   /** The task's raw edges: every nonzero effect; refuses what can never be an edge. */

@@ -84,7 +84,8 @@ public class EffectsListener implements TopicListener.RecordHandler<TaskEffects>
     events.stored(task.getJobId(), TaskStored.newBuilder().setTask(task.getTask()).setEdges(stored.edges())
         .setWriteSeconds(stored.written() ? seconds : 0).setAblateSeconds(task.getAblateSeconds()).build());
     if (stored.written()) {
-      LOG.info("stored task {} of job {}: {} edges in {} ms", task.getTask(), task.getJobId(), stored.edges(), Math.round(seconds * 1000));
+      LOG.info("stored task {} of job {}: {} edges in {} ms ({} ms of it on the edge files)", task.getTask(), task.getJobId(),
+          stored.edges(), Math.round(seconds * 1000), stored.fileMillis());
     } else {
       LOG.info("task {} of job {} was already stored; its event is published again", task.getTask(), task.getJobId());
     }
