@@ -13,6 +13,8 @@ import io.grpc.reflection.v1.ServerReflectionRequest;
 import io.grpc.reflection.v1.ServerReflectionResponse;
 import io.grpc.reflection.v1.ServiceResponse;
 import io.grpc.stub.StreamObserver;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.sql.Connection;
@@ -46,7 +48,10 @@ import resgraph.model.SaeConfig;
 import resgraph.model.SyntheticModel;
 import resgraph.v1.AblateRequest;
 import resgraph.v1.AblateResponse;
+import resgraph.v1.Edge;
+import resgraph.v1.GetCircuitRequest;
 import resgraph.v1.GetJobRequest;
+import resgraph.v1.GraphServiceGrpc;
 import resgraph.v1.Job;
 import resgraph.v1.JobEvent;
 import resgraph.v1.JobServiceGrpc;
@@ -209,6 +214,57 @@ class PipelineTest {
     assertTrue(Files.size(out.resolve("corpus_edges.parquet")) > 0);
     assertTrue(Files.readString(out.resolve("corpus.svg")).contains("<svg"));
     assertTrue(Files.readString(out.resolve("corpus.html")).contains("<svg"));
+  }
+
+  @Test
+  void thePythonClientRunsACorpusAndReadsTheCircuitItsPromptsShare() throws Exception {
+    Path client = Path.of("..", "clients", "python").toAbsolutePath().normalize();
+    Path stubs = dir.resolve("python-stubs");
+    exec(List.of("bash", client.resolve("generate.sh").toString(), stubs.toString()));
+    Path prompts = dir.resolve("python-prompts.txt");
+    Files.writeString(prompts, PROMPT + "\nThe lighthouse keeper climbed the stairs every night because\n");
+    // Debian's python3-grpcio installs for the system Python, which a version manager may shadow as python3
+    String python = Files.isExecutable(Path.of("/usr/bin/python3")) ? "/usr/bin/python3" : "python3";
+    JsonNode out = JSON.readTree(exec(List.of(python, client.resolve("resgraph_corpus.py").toString(), prompts.toString(),
+        "--cluster", cluster.dir().toString(), "--model", model.toString(), "--saes", saes.toString(), "--stubs", stubs.toString(),
+        "--min-share", "1", "--json")));
+
+    // what both prompts share, recomputed here from each job's raw edges as the graph service returns them
+    List<String> ids = new ArrayList<>();
+    out.get("jobs").forEach(j -> ids.add(j.asText()));
+    assertEquals(2, ids.size());
+    GraphServiceGrpc.GraphServiceBlockingStub graph = GraphServiceGrpc.newBlockingStub(GrpcChannels.open(cluster.endpoints().graphService()));
+    Map<String, List<Float>> weights = new TreeMap<>();
+    for (String id : ids) {
+      for (Edge e : graph.getCircuit(GetCircuitRequest.newBuilder().setJobId(id).setIncludeRawEdges(true).build()).getRawEdgesList()) {
+        weights.computeIfAbsent(e.getSource() + "->" + e.getTarget(), k -> new ArrayList<>()).add(e.getWeight());
+      }
+    }
+    JsonNode corpus = out.get("corpus");
+    assertEquals(2, corpus.get("jobs").asInt());
+    assertEquals(weights.size(), corpus.get("distinct_edges").asLong());
+    long shared = weights.values().stream().filter(w -> w.size() == 2).count();
+    assertEquals(Math.min(50, shared), corpus.path("edges").size());
+    for (JsonNode e : corpus.path("edges")) {
+      List<Float> w = weights.get(e.get("source").asText() + "->" + e.get("target").asText());
+      assertEquals(((double) w.get(0) + w.get(1)) / 2, e.get("mean").asDouble(), 1e-12);
+    }
+  }
+
+  /** Runs a program to the end; its standard output, or a failure with everything it printed. */
+  private static String exec(List<String> command) throws Exception {
+    Process p = new ProcessBuilder(command).redirectError(ProcessBuilder.Redirect.PIPE).start();
+    CompletableFuture<byte[]> err = CompletableFuture.supplyAsync(() -> {
+      try {
+        return p.getErrorStream().readAllBytes();
+      } catch (IOException e) {
+        return new byte[0];
+      }
+    });
+    String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    assertTrue(p.waitFor(10, TimeUnit.MINUTES), command + " did not end");
+    assertEquals(0, p.exitValue(), command + ":\n" + out + new String(err.get(), StandardCharsets.UTF_8));
+    return out;
   }
 
   @Test
