@@ -385,6 +385,43 @@ class PipelineTest {
   }
 
   @Test
+  void aGraphServiceKilledMidCorpusCountsNoJobTwice() throws Exception {
+    List<String> corpus = new ArrayList<>();
+    for (String prompt : List.of("The ship left the harbor at dawn and the sailors", "She opened the letter slowly because",
+        "Rain fell on the quiet town while the children")) {
+      corpus.add(jobs().submit(JobSpec.newBuilder().setRef(ModelRef.newBuilder().setModel(model.toString()).setSaes(saes.toString()))
+          .setPrompt(prompt).setTaskBatchSize(Integer.parseInt(BATCH)).build()).getId());
+    }
+    awaitProgress(corpus.get(0), 2);
+    cluster.stop("graph-service", true);
+    cluster.restartGraphService();
+    for (String id : corpus) awaitDone(id);
+
+    // every finished job of this model and SAEs, each counted once: recomputed from their raw edges
+    GraphServiceGrpc.GraphServiceBlockingStub graph = GraphServiceGrpc.newBlockingStub(GrpcChannels.open(cluster.endpoints().graphService()));
+    Map<String, List<Float>> weights = new TreeMap<>();
+    for (Job j : jobs().list(resgraph.v1.ListJobsRequest.getDefaultInstance()).getJobsList()) {
+      if (j.getPhase() != Phase.PHASE_DONE || !j.getSpec().getRef().getModel().equals(model.toString())) continue;
+      for (Edge e : graph.getCircuit(GetCircuitRequest.newBuilder().setJobId(j.getId()).setIncludeRawEdges(true).build()).getRawEdgesList()) {
+        weights.computeIfAbsent(e.getSource() + "->" + e.getTarget(), k -> new ArrayList<>()).add(e.getWeight());
+      }
+    }
+    Cli.Run r = Cli.resgraph("cypher", "--dir", cluster.dir().toString(), "--json", "--limit", "1000000", "--param", "model=" + model,
+        "MATCH (a:Feature {model: $model})-[c:CORPUS_EFFECT]->(b:Feature) RETURN a.layer AS l, a.latent AS s, b.latent AS t,"
+            + " c.jobs AS jobs, c.mean AS mean");
+    assertEquals(0, r.code(), r.err());
+    JsonNode rows = JSON.readTree(r.out());
+    assertTrue(rows.size() > 0, "statistics of the candidate edges");
+    for (JsonNode row : rows) {
+      String key = row.get("l").asInt() + "." + row.get("s").asInt() + "->" + (row.get("l").asInt() + 1) + "." + row.get("t").asInt();
+      List<Float> w = weights.get(key);
+      assertEquals(w.size(), row.get("jobs").asInt(), key + ": jobs");
+      double mean = w.stream().mapToDouble(Float::doubleValue).average().orElseThrow();
+      assertEquals(mean, row.get("mean").asDouble(), 1e-9 * Math.max(1, Math.abs(mean)), key + ": mean");
+    }
+  }
+
+  @Test
   void effectsDeliveredTwiceChangeNothing() throws Exception {
     String id = baseline.get("job").get("id").asText();
     long before = count("MATCH ()-[r:EFFECT {job: $job}]->() RETURN count(r) AS n");

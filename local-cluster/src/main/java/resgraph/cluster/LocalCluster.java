@@ -89,12 +89,7 @@ public final class LocalCluster {
     try {
       say.accept("starting the model server, graph service, orchestrator and " + options.workers() + " workers");
       Started model = c.launchModelServer();
-      Started graph = c.launch("graph-service", "graph-service", "resgraph.graph.GraphServer",
-          List.of("-Xmx1g", "-Dgrpc.server.port=" + port(e.graphService()), "-Dkafka.bootstrap.servers=" + e.kafka(),
-              "-Dneo4j.uri=" + e.bolt(), "-Dresgraph.model-server.address=" + e.modelServer(),
-              "-Dresgraph.http.host=127.0.0.1", "-Dresgraph.http.port=" + port(e.viewer()),
-              "-Dresgraph.graph.writers=" + GRAPH_WRITERS, "-Dresgraph.graph.edges-dir=" + c.dir().resolve("edges")),
-          List.of(), port(e.graphService()));
+      Started graph = c.launchGraphService();
       Started orchestrator = c.launch("orchestrator", "orchestrator", "resgraph.orchestrator.Orchestrator",
           List.of("-Xmx512m", "-Dgrpc.server.port=" + port(e.orchestrator()), "-Dkafka.bootstrap.servers=" + e.kafka(),
               "-Dresgraph.model-server.address=" + e.modelServer(), "-Dresgraph.graph-service.address=" + e.graphService()),
@@ -185,6 +180,23 @@ public final class LocalCluster {
     await(model);
     save();
     return model.proc();
+  }
+
+  /** Starts a stopped graph service again on the same ports, over the same stores. */
+  public synchronized Proc restartGraphService() {
+    Started graph = launchGraphService();
+    await(graph);
+    save();
+    return graph.proc();
+  }
+
+  private Started launchGraphService() {
+    Endpoints e = endpoints;
+    return launch("graph-service", "graph-service", "resgraph.graph.GraphServer",
+        List.of("-Xmx1g", "-Dgrpc.server.port=" + port(e.graphService()), "-Dkafka.bootstrap.servers=" + e.kafka(),
+            "-Dneo4j.uri=" + e.bolt(), "-Dresgraph.http.host=127.0.0.1", "-Dresgraph.http.port=" + port(e.viewer()),
+            "-Dresgraph.graph.writers=" + GRAPH_WRITERS, "-Dresgraph.graph.edges-dir=" + dir.resolve("edges")),
+        List.of(), port(e.graphService()));
   }
 
   /** Stops everything, services before the broker and the database they write to. */
