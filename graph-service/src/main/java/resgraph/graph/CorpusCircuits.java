@@ -73,11 +73,11 @@ public final class CorpusCircuits {
           SELECT source_hook, source_latent, target_hook, target_latent, count(*) AS jobs, avg(weight::DOUBLE) AS mean,
                  var_pop(weight::DOUBLE) AS variance, min(weight) AS min, max(weight) AS max
           FROM read_parquet([%s]) GROUP BY ALL""".formatted(String.join(", ", globs));
-      EdgeFiles.run("SELECT count(*) FROM (" + statistics + ")", rows -> {
+      files.run("SELECT count(*) FROM (" + statistics + ")", rows -> {
         rows.next();
         c.setDistinctEdges(rows.getLong(1));
       });
-      EdgeFiles.run("SELECT * FROM (" + statistics + ") WHERE jobs >= " + recurring + " ORDER BY abs(mean) DESC, jobs DESC,"
+      files.run("SELECT * FROM (" + statistics + ") WHERE jobs >= " + recurring + " ORDER BY abs(mean) DESC, jobs DESC,"
           + " source_hook, source_latent, target_hook, target_latent LIMIT " + top, rows -> {
             while (rows.next()) {
               c.addEdges(CorpusEdge.newBuilder()
@@ -120,7 +120,7 @@ public final class CorpusCircuits {
     Path out = files.root().resolve("corpus-" + UUID.randomUUID() + ".parquet");
     try {
       Files.createDirectories(out.getParent());
-      EdgeFiles.run("""
+      files.run("""
           COPY (SELECT a.prefix || s.source_latent AS source, b.prefix || s.target_latent AS target, s.jobs, s.mean, s.variance,
                        s.min, s.max
                 FROM (%s) s JOIN (VALUES %s) AS a(hook, prefix, position) ON s.source_hook = a.hook

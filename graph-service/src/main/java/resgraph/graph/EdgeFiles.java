@@ -1,5 +1,6 @@
 package resgraph.graph;
 
+import jakarta.annotation.PreDestroy;
 import jakarta.inject.Singleton;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -42,9 +43,17 @@ public final class EdgeFiles {
       "target_layer", "target_latent", "source_hook", "target_hook");
 
   private final Path root;
+  /** One in-memory DuckDB for every statement: each call takes a connection of its own to it (starting a database per task cost 10-50 ms). */
+  private final DuckDBConnection db;
 
-  EdgeFiles(GraphConfig config) {
+  EdgeFiles(GraphConfig config) throws SQLException {
     this.root = Path.of(config.edgesDir()).toAbsolutePath();
+    this.db = (DuckDBConnection) DriverManager.getConnection("jdbc:duckdb:");
+  }
+
+  @PreDestroy
+  void close() throws SQLException {
+    db.close();
   }
 
   /** The folder of every job's files. */
@@ -70,24 +79,31 @@ public final class EdgeFiles {
     Path partial = file.resolveSibling(file.getFileName() + "." + UUID.randomUUID() + ".partial");
     try {
       Files.createDirectories(file.getParent());
-      try (DuckDBConnection c = (DuckDBConnection) DriverManager.getConnection("jdbc:duckdb:");
-          Statement s = c.createStatement()) {
-        s.execute("CREATE TABLE e (source_latent INTEGER, target_latent INTEGER, weight FLOAT)");
-        try (DuckDBAppender a = c.createAppender(DuckDBConnection.DEFAULT_SCHEMA, "e")) {
-          for (RawEdge e : edges) {
-            a.beginRow();
-            a.append(e.source());
-            a.append(e.target());
-            a.append(e.weight());
-            a.endRow();
+      // a table of this call's own: writers share the database
+      String table = "task_" + UUID.randomUUID().toString().replace('-', '_');
+      try (DuckDBConnection c = (DuckDBConnection) db.duplicate(); Statement s = c.createStatement()) {
+        s.execute("CREATE TABLE " + table + " (source_latent INTEGER, target_latent INTEGER, weight FLOAT)");
+        try {
+          try (DuckDBAppender a = c.createAppender(DuckDBConnection.DEFAULT_SCHEMA, table)) {
+            for (RawEdge e : edges) {
+              a.beginRow();
+              a.append(e.source());
+              a.append(e.target());
+              a.append(e.weight());
+              a.endRow();
+            }
           }
+          // the site's constants are columns of the file, not of every appended row: a string per edge would halve the rate
+          s.execute("COPY (SELECT %s || source_latent AS source, %s || target_latent AS target, weight, %d AS source_layer,"
+              .formatted(literal(chain.site(site).getNodePrefix() + "."), literal(chain.site(site + 1).getNodePrefix() + "."),
+                  chain.layer(site))
+              + " source_latent, %d AS target_layer, target_latent, %s AS source_hook, %s AS target_hook FROM %s) TO %s"
+              .formatted(chain.layer(site + 1), literal(chain.hook(site)), literal(chain.hook(site + 1)), table,
+                  literal(partial.toString()))
+              + " (FORMAT parquet)");
+        } finally {
+          s.execute("DROP TABLE " + table);
         }
-        // the site's constants are columns of the file, not of every appended row: a string per edge would halve the rate
-        s.execute("COPY (SELECT %s || source_latent AS source, %s || target_latent AS target, weight, %d AS source_layer,"
-            .formatted(literal(chain.site(site).getNodePrefix() + "."), literal(chain.site(site + 1).getNodePrefix() + "."),
-                chain.layer(site))
-            + " source_latent, %d AS target_layer, target_latent, %s AS source_hook, %s AS target_hook FROM e) TO %s (FORMAT parquet)"
-            .formatted(chain.layer(site + 1), literal(chain.hook(site)), literal(chain.hook(site + 1)), literal(partial.toString())));
       }
       Files.move(partial, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
     } catch (SQLException e) {
@@ -157,9 +173,9 @@ public final class EdgeFiles {
     void read(ResultSet rows) throws SQLException;
   }
 
-  /** Runs one statement on an in-memory DuckDB, which reads and writes the files named in it; its rows, if any, go to {@code reader}. */
-  static void run(String sql, Rows reader) {
-    try (Connection c = DriverManager.getConnection("jdbc:duckdb:"); Statement s = c.createStatement()) {
+  /** Runs one statement, which reads and writes the files named in it; its rows, if any, go to {@code reader}. */
+  void run(String sql, Rows reader) {
+    try (Connection c = db.duplicate(); Statement s = c.createStatement()) {
       if (s.execute(sql)) {
         try (ResultSet rows = s.getResultSet()) {
           reader.read(rows);
