@@ -6,14 +6,12 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Comparator;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.UUID;
-import java.util.stream.Collectors;
-import java.util.stream.IntStream;
-import org.neo4j.driver.Driver;
-import org.neo4j.driver.Session;
 import resgraph.platform.ResgraphException;
 import resgraph.v1.ChainSite;
 import resgraph.v1.Corpus;
@@ -25,7 +23,7 @@ import resgraph.v1.Job;
 /**
  * GetCorpus: METHOD.md "Across prompts" over one corpus of finished jobs, computed from their edge
  * files in one DuckDB aggregate (every raw edge of every job, so exact), and its nodes' from the
- * activations the jobs registered. The statistics of every job of a model ({@link CorpusStatistics})
+ * jobs' candidates ({@link JobNodes#candidates}). The statistics of every job of a model ({@link CorpusStatistics})
  * grow one job at a time; these are of the jobs asked for alone.
  */
 @Singleton
@@ -36,12 +34,10 @@ public final class CorpusCircuits {
 
   private final JobNodes jobs;
   private final EdgeFiles files;
-  private final Driver driver;
 
-  CorpusCircuits(JobNodes jobs, EdgeFiles files, Driver driver) {
+  CorpusCircuits(JobNodes jobs, EdgeFiles files) {
     this.jobs = jobs;
     this.files = files;
-    this.driver = driver;
   }
 
   public Corpus summarize(GetCorpusRequest req) {
@@ -95,38 +91,41 @@ public final class CorpusCircuits {
 
   /** The latents that are a candidate in most of the jobs, with their mean activation at the target over those jobs. */
   private List<CorpusNode> nodes(List<String> ids, SiteChain chain, int top) {
-    try (Session session = driver.session()) {
-      return session.executeRead(tx -> tx.run("""
-          UNWIND $jobs AS id
-          MATCH (j:Job {id: id})-[a:ACTIVE]->(f:Feature)
-          WHERE any(v IN a.activations[0..j.target + 1] WHERE v > 0)
-          WITH f, count(j) AS jobs, avg(a.activations[j.target]) AS mean
-          RETURN f.hook AS hook, f.latent AS latent, jobs, mean
-          ORDER BY jobs DESC, mean DESC, hook, latent LIMIT $top""", Map.of("jobs", ids, "top", top))
-          .list(r -> {
-            int site = chain.position(r.get("hook").asString()), latent = r.get("latent").asInt();
-            return CorpusNode.newBuilder().setId(chain.nodeId(site, latent)).setHookName(chain.hook(site))
-                .setLayer(chain.layer(site)).setLatent(latent).setJobs(r.get("jobs").asInt())
-                .setMeanActivation(r.get("mean").asDouble()).build();
-          }));
+    record Tally(String hook, int latent, int jobs, double sum) {
+      double mean() {
+        return sum / jobs;
+      }
     }
+    Map<List<Object>, Tally> tallies = new HashMap<>();
+    for (String id : ids) {
+      for (JobNodes.Candidate n : jobs.candidates(id)) {
+        tallies.merge(List.of(n.hook(), n.latent()), new Tally(n.hook(), n.latent(), 1, n.activation()),
+            (a, b) -> new Tally(a.hook(), a.latent(), a.jobs() + b.jobs(), a.sum() + b.sum()));
+      }
+    }
+    return tallies.values().stream()
+        .sorted(Comparator.comparingInt(Tally::jobs).reversed().thenComparing(Comparator.comparingDouble(Tally::mean).reversed())
+            .thenComparing(Tally::hook).thenComparingInt(Tally::latent))
+        .limit(top)
+        .map(t -> {
+          int site = chain.position(t.hook());
+          return CorpusNode.newBuilder().setId(chain.nodeId(site, t.latent())).setHookName(t.hook()).setLayer(chain.layer(site))
+              .setLatent(t.latent()).setJobs(t.jobs()).setMeanActivation(t.mean()).build();
+        }).toList();
   }
 
   /** Every edge's statistics as Parquet, node ids as graph.json writes them. */
   private byte[] parquet(String statistics, SiteChain chain) {
-    String prefixes = IntStream.range(0, chain.sites().size())
-        .mapToObj(i -> "(" + EdgeFiles.literal(chain.hook(i)) + ", " + EdgeFiles.literal(chain.site(i).getNodePrefix() + ".") + ", " + i + ")")
-        .collect(Collectors.joining(", "));
     Path out = files.root().resolve("corpus-" + UUID.randomUUID() + ".parquet");
     try {
       Files.createDirectories(out.getParent());
       files.run("""
           COPY (SELECT a.prefix || s.source_latent AS source, b.prefix || s.target_latent AS target, s.jobs, s.mean, s.variance,
                        s.min, s.max
-                FROM (%s) s JOIN (VALUES %s) AS a(hook, prefix, position) ON s.source_hook = a.hook
-                            JOIN (VALUES %s) AS b(hook, prefix, position) ON s.target_hook = b.hook
+                FROM (%s) s JOIN %s AS a(hook, prefix, position) ON s.source_hook = a.hook
+                            JOIN %s AS b(hook, prefix, position) ON s.target_hook = b.hook
                 ORDER BY a.position, s.source_latent, s.target_latent) TO %s (FORMAT parquet)"""
-          .formatted(statistics, prefixes, prefixes, EdgeFiles.literal(out.toString())), rows -> {});
+          .formatted(statistics, EdgeFiles.sites(chain), EdgeFiles.sites(chain), EdgeFiles.literal(out.toString())), rows -> {});
       return Files.readAllBytes(out);
     } catch (IOException e) {
       throw new UncheckedIOException("could not write " + out, e);

@@ -21,7 +21,6 @@ import org.neo4j.driver.Driver;
 import org.neo4j.driver.Session;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
-import resgraph.v1.Job;
 
 /**
  * METHOD.md "Across prompts": statistics over every finished job of one model and SAEs, each job
@@ -60,9 +59,10 @@ public final class CorpusStatistics {
   private final DuckDBConnection db;
   private final EdgeFiles files;
   private final JobNodes jobs;
+  private final StoredCircuits circuits;
   private final Driver driver;
 
-  CorpusStatistics(GraphConfig config, EdgeFiles files, JobNodes jobs, Driver driver) throws SQLException {
+  CorpusStatistics(GraphConfig config, EdgeFiles files, JobNodes jobs, StoredCircuits circuits, Driver driver) throws SQLException {
     Path file = Path.of(config.edgesDir()).toAbsolutePath().resolve("corpus.duckdb");
     try {
       Files.createDirectories(file.getParent());
@@ -75,6 +75,7 @@ public final class CorpusStatistics {
     }
     this.files = files;
     this.jobs = jobs;
+    this.circuits = circuits;
     this.driver = driver;
   }
 
@@ -89,9 +90,10 @@ public final class CorpusStatistics {
    */
   public synchronized boolean add(String jobId) {
     StoredJob stored = jobs.stored(jobId);
-    Job job = jobs.recorded(jobId);
-    List<Object[]> candidates = candidateEdges(jobId);
-    List<Object[]> nodes = candidateNodes(jobId, job.getTarget());
+    SiteChain chain = SiteChain.of(jobs.recorded(jobId));
+    List<Object[]> candidates = circuits.candidateEdges(jobId, chain).stream()
+        .map(e -> new Object[] {chain.hook(e.site()), e.source(), chain.hook(e.site() + 1), e.target()}).toList();
+    List<Object[]> nodes = jobs.candidates(jobId).stream().map(n -> new Object[] {n.hook(), n.latent(), n.activation()}).toList();
     String edges = files.glob(jobId);
     boolean added;
     long start = System.nanoTime(), copied;
@@ -222,28 +224,6 @@ public final class CorpusStatistics {
           MATCH (f:Feature {model: $model, saes: $saes, hook: r.hook, latent: r.latent})
           SET f.jobs = r.jobs, f.mean_activation = r.mean_activation""",
           Map.of("model", job.model(), "saes", job.saes(), "rows", nodeRows)).consume());
-    }
-  }
-
-  /** {source_hook, source_latent, target_hook, target_latent} of each of the job's candidate edges. */
-  private List<Object[]> candidateEdges(String jobId) {
-    try (Session session = driver.session()) {
-      return session.executeRead(tx -> tx.run("""
-          MATCH (a:Feature)-[e:EFFECT {job: $job}]->(b:Feature) WHERE e.candidate
-          RETURN a.hook AS sh, a.latent AS sl, b.hook AS th, b.latent AS tl""", Map.of("job", jobId))
-          .list(r -> new Object[] {r.get("sh").asString(), r.get("sl").asInt(), r.get("th").asString(), r.get("tl").asInt()}));
-    }
-  }
-
-  /** {hook, latent, activation at the target} of each latent of the job active at some position up to the target. */
-  private List<Object[]> candidateNodes(String jobId, int target) {
-    try (Session session = driver.session()) {
-      return session.executeRead(tx -> tx.run("""
-          MATCH (:Job {id: $job})-[a:ACTIVE]->(f:Feature)
-          WHERE any(v IN a.activations[0..$end] WHERE v > 0)
-          RETURN f.hook AS hook, f.latent AS latent, a.activations[$target] AS activation""",
-          Map.of("job", jobId, "target", target, "end", target + 1))
-          .list(r -> new Object[] {r.get("hook").asString(), r.get("latent").asInt(), r.get("activation").asDouble()}));
     }
   }
 

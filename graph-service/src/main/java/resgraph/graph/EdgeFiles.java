@@ -132,14 +132,12 @@ public final class EdgeFiles {
   public byte[] parquet(String jobId, SiteChain chain) {
     String files = glob(jobId);
     Path out = root.resolve("export-" + UUID.randomUUID() + ".parquet");
-    String positions = IntStream.range(0, chain.sites().size())
-        .mapToObj(i -> "(" + literal(chain.hook(i)) + ", " + i + ")").collect(Collectors.joining(", "));
     String select = files == null
         ? "SELECT NULL::VARCHAR AS source, NULL::VARCHAR AS target, NULL::FLOAT AS weight, NULL::INTEGER AS source_layer,"
             + " NULL::INTEGER AS source_latent, NULL::INTEGER AS target_layer, NULL::INTEGER AS target_latent,"
             + " NULL::VARCHAR AS source_hook, NULL::VARCHAR AS target_hook LIMIT 0"
-        : "SELECT " + String.join(", ", COLUMNS) + " FROM read_parquet(" + files + ") JOIN (VALUES " + positions
-            + ") AS chain(hook, position) ON source_hook = chain.hook ORDER BY position, source_latent, target_latent";
+        : "SELECT " + String.join(", ", COLUMNS) + " FROM read_parquet(" + files + ") JOIN " + sites(chain)
+            + " AS chain(hook, prefix, position) ON source_hook = chain.hook ORDER BY position, source_latent, target_latent";
     try {
       Files.createDirectories(root);
       run("COPY (" + select + ") TO " + literal(out.toString()) + " (FORMAT parquet)", rows -> {});
@@ -184,6 +182,13 @@ public final class EdgeFiles {
     } catch (SQLException e) {
       throw new IllegalStateException("the edge store could not run " + sql + ": " + e.getMessage(), e);
     }
+  }
+
+  /** The chain's sites as a SQL table of (hook, node id prefix with its dot, position), to join on a hook column and alias. */
+  static String sites(SiteChain chain) {
+    return IntStream.range(0, chain.sites().size())
+        .mapToObj(i -> "(" + literal(chain.hook(i)) + ", " + literal(chain.site(i).getNodePrefix() + ".") + ", " + i + ")")
+        .collect(Collectors.joining(", ", "(VALUES ", ")"));
   }
 
   /** A SQL string literal. */

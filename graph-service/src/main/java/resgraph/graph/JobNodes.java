@@ -95,6 +95,20 @@ public final class JobNodes {
     }
   }
 
+  /** A latent that is a candidate of the job (METHOD.md step 2: active at some position up to the target), and its activation at the target. */
+  public record Candidate(String hook, int latent, double activation) {}
+
+  /** The job's candidate latents at every site, from its ACTIVE relationships. */
+  public List<Candidate> candidates(String jobId) {
+    try (Session session = driver.session()) {
+      return session.executeRead(tx -> tx.run("""
+          MATCH (j:Job {id: $job})-[a:ACTIVE]->(f:Feature)
+          WHERE any(v IN a.activations[0..j.target + 1] WHERE v > 0)
+          RETURN f.hook AS hook, f.latent AS latent, a.activations[j.target] AS activation""", Map.of("job", jobId))
+          .list(r -> new Candidate(r.get("hook").asString(), r.get("latent").asInt(), r.get("activation").asDouble())));
+    }
+  }
+
   /** The job (its spec, phase and progress) as the orchestrator records it in resgraph.jobs, or NOT_FOUND. */
   public Job recorded(String jobId) {
     if (jobId.isEmpty()) throw ResgraphException.badRequest("job_id is empty");
