@@ -32,13 +32,14 @@ import org.duckdb.DuckDBConnection;
  *
  * <p>A task's file appears whole or not at all (written beside it, then renamed), and a task always
  * has the same edges, so a redelivered task finds its file and writes nothing. Every file has the
- * columns of {@link #COLUMNS}: graph.json's {@code source}, {@code target} and {@code weight}, then
- * each end's layer, latent and hook.
+ * columns {@code weight}, then each end's {@code _layer}, {@code _latent} and {@code _hook}; a
+ * job's export adds graph.json's node ids ({@link #COLUMNS}), which as a string per edge would
+ * make a task's file take a third longer to write.
  */
 @Singleton
 public final class EdgeFiles {
 
-  /** The columns of every task file and of a job's raw_edges.parquet, in order. */
+  /** The columns of a job's raw_edges.parquet, in order: a task file's, after graph.json's node ids. */
   public static final List<String> COLUMNS = List.of("source", "target", "weight", "source_layer", "source_latent",
       "target_layer", "target_latent", "source_hook", "target_hook");
 
@@ -79,28 +80,28 @@ public final class EdgeFiles {
     Path partial = file.resolveSibling(file.getFileName() + "." + UUID.randomUUID() + ".partial");
     try {
       Files.createDirectories(file.getParent());
-      // a table of this call's own: writers share the database
+      int n = edges.size();
+      int[] sources = new int[n], targets = new int[n];
+      float[] weights = new float[n];
+      for (int i = 0; i < n; i++) {
+        sources[i] = edges.get(i).source();
+        targets[i] = edges.get(i).target();
+        weights[i] = edges.get(i).weight();
+      }
+      // a table of this call's own (writers share the database), of one row of three lists: an appended list is one call, a value per call cost three times as much
       String table = "task_" + UUID.randomUUID().toString().replace('-', '_');
       try (DuckDBConnection c = (DuckDBConnection) db.duplicate(); Statement s = c.createStatement()) {
-        s.execute("CREATE TABLE " + table + " (source_latent INTEGER, target_latent INTEGER, weight FLOAT)");
+        s.execute("CREATE TABLE " + table + " (source_latent INTEGER[], target_latent INTEGER[], weight FLOAT[])");
         try {
           try (DuckDBAppender a = c.createAppender(DuckDBConnection.DEFAULT_SCHEMA, table)) {
-            for (RawEdge e : edges) {
-              a.beginRow();
-              a.append(e.source());
-              a.append(e.target());
-              a.append(e.weight());
-              a.endRow();
-            }
+            a.beginRow().append(sources).append(targets).append(weights).endRow();
           }
-          // the site's constants are columns of the file, not of every appended row: a string per edge would halve the rate
-          s.execute("COPY (SELECT %s || source_latent AS source, %s || target_latent AS target, weight, %d AS source_layer,"
-              .formatted(literal(chain.site(site).getNodePrefix() + "."), literal(chain.site(site + 1).getNodePrefix() + "."),
-                  chain.layer(site))
-              + " source_latent, %d AS target_layer, target_latent, %s AS source_hook, %s AS target_hook FROM %s) TO %s"
-              .formatted(chain.layer(site + 1), literal(chain.hook(site)), literal(chain.hook(site + 1)), table,
-                  literal(partial.toString()))
-              + " (FORMAT parquet)");
+          // the site's constants are columns of the file, not of every appended row
+          s.execute(("COPY (SELECT weight, %d AS source_layer, source_latent, %d AS target_layer, target_latent, %s AS source_hook,"
+              + " %s AS target_hook FROM (SELECT unnest(source_latent) AS source_latent, unnest(target_latent) AS target_latent,"
+              + " unnest(weight) AS weight FROM %s)) TO %s (FORMAT parquet)")
+              .formatted(chain.layer(site), chain.layer(site + 1), literal(chain.hook(site)), literal(chain.hook(site + 1)), table,
+                  literal(partial.toString())));
         } finally {
           s.execute("DROP TABLE " + table);
         }
@@ -136,8 +137,9 @@ public final class EdgeFiles {
         ? "SELECT NULL::VARCHAR AS source, NULL::VARCHAR AS target, NULL::FLOAT AS weight, NULL::INTEGER AS source_layer,"
             + " NULL::INTEGER AS source_latent, NULL::INTEGER AS target_layer, NULL::INTEGER AS target_latent,"
             + " NULL::VARCHAR AS source_hook, NULL::VARCHAR AS target_hook LIMIT 0"
-        : "SELECT " + String.join(", ", COLUMNS) + " FROM read_parquet(" + files + ") JOIN " + sites(chain)
-            + " AS chain(hook, prefix, position) ON source_hook = chain.hook ORDER BY position, source_latent, target_latent";
+        : "SELECT s.prefix || source_latent AS source, t.prefix || target_latent AS target, " + String.join(", ", COLUMNS.subList(2, COLUMNS.size()))
+            + " FROM read_parquet(" + files + ") JOIN " + sites(chain) + " AS s(hook, prefix, position) ON source_hook = s.hook JOIN "
+            + sites(chain) + " AS t(hook, prefix, position) ON target_hook = t.hook ORDER BY s.position, source_latent, target_latent";
     try {
       Files.createDirectories(root);
       run("COPY (" + select + ") TO " + literal(out.toString()) + " (FORMAT parquet)", rows -> {});
