@@ -5,6 +5,7 @@ import java.util.Comparator;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.PriorityQueue;
 import java.util.Set;
 import java.util.TreeMap;
 import resgraph.platform.job.JobRules;
@@ -67,7 +68,19 @@ public final class CircuitPruner {
    */
   static List<RawEdge> strongest(List<RawEdge> pair, Pruning rule) {
     Pruning r = JobRules.pruningOrDefault(rule);
-    return r.hasThreshold() ? pair.stream().filter(e -> Math.abs(e.weight()) >= r.getThreshold()).toList()
-        : pair.stream().sorted(RANK).limit(r.getTopK()).toList();
+    if (r.hasThreshold()) return pair.stream().filter(e -> Math.abs(e.weight()) >= r.getThreshold()).toList();
+    // one pass with a heap of the k best so far (its head the worst of them), not a sort of every edge: storing ranks every task's edges
+    PriorityQueue<RawEdge> best = new PriorityQueue<>(RANK.reversed());
+    for (RawEdge e : pair) {
+      if (best.size() < r.getTopK()) {
+        best.add(e);
+      } else if (RANK.compare(e, best.peek()) < 0) {
+        best.poll();
+        best.add(e);
+      }
+    }
+    List<RawEdge> kept = new ArrayList<>(best);
+    kept.sort(RANK);
+    return kept;
   }
 }
