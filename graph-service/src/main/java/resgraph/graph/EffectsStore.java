@@ -1,14 +1,21 @@
 package resgraph.graph;
 
+import jakarta.annotation.PreDestroy;
 import jakarta.inject.Singleton;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.HashMap;
 import java.util.HashSet;
+import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import org.neo4j.driver.Driver;
 import org.neo4j.driver.Record;
 import org.neo4j.driver.Session;
@@ -21,11 +28,13 @@ import resgraph.v1.StoreEdges;
 import resgraph.v1.TaskEffects;
 
 /**
- * Stores one task's raw edges, idempotently: every edge goes to the {@link EdgeFiles} (the store of
- * record for raw edges), then the edges people traverse go to Neo4j with the task's (:Task) marker
- * in one transaction, and a task whose marker exists is not written again (see {@link GraphSchema}).
+ * Stores a poll's tasks of raw edges, idempotently: every task's edges go to the {@link EdgeFiles}
+ * (the store of record for raw edges, {@code resgraph.graph.writers} tasks at once), then the edges
+ * people traverse go to Neo4j with each task's (:Task) marker, all of the poll's tasks in one
+ * transaction, and a task whose marker exists is not written again (see {@link GraphSchema}). A
+ * transaction per task cost Neo4j more in commits and round trips than the writes themselves.
  *
- * <p>Neo4j gets the task's candidates, the edges that pass the job's pruning rule within the task
+ * <p>Neo4j gets each task's candidates, the edges that pass the job's pruning rule within the task
  * (so that Prune reads those alone, see {@link CircuitPruner#strongest}), or every raw edge for a
  * job stored with {@code STORE_EDGES_ALL}. Each batch of edges is one UNWIND statement: the
  * features are MERGEd first through their uniqueness constraint, returning their element ids, then
@@ -38,100 +47,212 @@ public final class EffectsStore {
   /** Edges (or features) per UNWIND statement: enough to amortize a round trip, few enough to keep parameters small. */
   private static final int ROWS_PER_STATEMENT = 10_000;
 
-  /** What storing a task did: how many raw edges the task has, whether this call wrote them, and its time on the edge files. */
-  public record Stored(long edges, boolean written, long fileMillis) {}
+  /** What became of a task: its raw edges stored, by this call ({@code written}) or before, or refused for good with why. */
+  public record Outcome(TaskEffects task, long edges, boolean written, double seconds, long fileMillis, String refusal) {
+    static Outcome refused(TaskEffects task, String why) {
+      return new Outcome(task, 0, false, 0, 0, why);
+    }
+  }
 
-  /** Some edges of one source latent, as the statement reads them: {source, targets, weights, candidates}. */
-  private record Group(List<RawEdge> edges) {
-    Map<String, Object> row(Set<RawEdge> candidates, Map<Long, String> ids) {
-      return Map.of("source", ids.get(edges.get(0).sourceNode()),
-          "targets", edges.stream().map(e -> ids.get(e.targetNode())).toList(),
-          "weights", edges.stream().map(e -> (double) e.weight()).toList(), // a float widens to a double exactly
-          "candidates", edges.stream().map(e -> candidates.contains(e) ? Boolean.TRUE : null).toList());
+  /** A feature as its uniqueness constraint knows it (model, SAEs, hook, latent), with its layer. */
+  private record Feature(String model, String saes, String hook, int latent, int layer) implements Comparable<Feature> {
+    private static final Comparator<Feature> ORDER = Comparator.comparing(Feature::model).thenComparing(Feature::saes)
+        .thenComparing(Feature::hook).thenComparingInt(Feature::latent);
+
+    @Override
+    public int compareTo(Feature o) {
+      return ORDER.compare(this, o);
+    }
+  }
+
+  /** A task ready for Neo4j: its edge file written, what Neo4j gets of it worked out. */
+  private record Prepared(TaskEffects task, SiteChain chain, List<RawEdge> all, Set<RawEdge> candidates, List<RawEdge> traversed,
+      double absSum, long fileMillis) {
+    String key() {
+      return task.getJobId() + "/" + task.getTask();
+    }
+  }
+
+  /** A task not stored yet, with the model and SAEs its job's features belong to. */
+  private record Fresh(Prepared t, String model, String saes) {
+    Feature feature(int site, int latent) {
+      return new Feature(model, saes, t.chain().hook(site), latent, t.chain().layer(site));
     }
   }
 
   private final Driver driver;
   private final JobNodes jobs;
   private final EdgeFiles files;
+  private final ExecutorService writers;
 
-  EffectsStore(Driver driver, JobNodes jobs, EdgeFiles files) {
+  EffectsStore(Driver driver, JobNodes jobs, EdgeFiles files, GraphConfig config) {
     this.driver = driver;
     this.jobs = jobs;
     this.files = files;
+    this.writers = Executors.newFixedThreadPool(config.writers(), r -> new Thread(r, "edge-file-writer"));
+  }
+
+  @PreDestroy
+  void close() {
+    writers.shutdownNow();
   }
 
   /**
-   * Stores the task's edges, marking as candidates those that pass the job's pruning rule (as the
-   * orchestrator records it), or finds them already stored. Throws {@link ResgraphException} for a
-   * message that can never be stored (BAD_REQUEST) or whose job is not registered (NOT_FOUND);
-   * anything else it throws (Neo4j unreachable, a deadlock that outlasted the driver's retries, a
-   * full disk) is worth retrying.
+   * Stores the tasks' edges, marking as candidates those that pass their job's pruning rule (as the
+   * orchestrator records it), or finds them already stored; says what became of each, in order. A
+   * task is refused for good when it can never be stored (its effects do not fit its job's chain, a
+   * non-finite effect) or its job is not registered. Anything it throws (Neo4j unreachable, a
+   * deadlock that outlasted the driver's retries, a full disk) is worth retrying, the whole batch.
    */
-  public Stored store(TaskEffects task) {
-    Job job = jobs.recorded(task.getJobId());
-    SiteChain chain = SiteChain.of(job);
-    int site = chain.position(task.getHookName());
-    if (site + 1 >= job.getChainCount() || !job.getChain(site + 1).getHookName().equals(task.getMeasureHookName())) {
-      throw ResgraphException.badRequest("task " + task.getTask() + " of job " + task.getJobId() + " measured "
-          + task.getHookName() + " at " + task.getMeasureHookName() + ", which is not the next site of the job's chain");
+  public List<Outcome> store(List<TaskEffects> tasks) throws InterruptedException {
+    List<Future<Object>> prepared = new ArrayList<>();
+    for (TaskEffects task : tasks) prepared.add(writers.submit(() -> prepare(task)));
+    List<Object> ready = new ArrayList<>();
+    for (Future<Object> f : prepared) {
+      try {
+        ready.add(f.get());
+      } catch (ExecutionException e) {
+        if (e.getCause() instanceof RuntimeException r) throw r;
+        throw new IllegalStateException(e.getCause());
+      }
     }
-    List<RawEdge> all = edges(task, site);
-    Set<RawEdge> candidates = new HashSet<>(CircuitPruner.strongest(all, job.getSpec().getPruning()));
-    List<RawEdge> traversed = job.getSpec().getStoreEdges() == StoreEdges.STORE_EDGES_ALL ? all
-        : all.stream().filter(candidates::contains).toList();
+    List<Prepared> toWrite = ready.stream().filter(Prepared.class::isInstance).map(Prepared.class::cast).toList();
     long start = System.nanoTime();
-    files.write(task.getJobId(), task.getTask(), chain, site, all);
-    long fileMillis = (System.nanoTime() - start) / 1_000_000;
-    double absSum = all.stream().mapToDouble(e -> Math.abs(e.weight())).sum();
-    List<List<Group>> batches = batches(traversed);
-    List<Map<String, Object>> features = features(traversed, chain);
+    Map<Prepared, Outcome> written;
     try (Session session = driver.session()) {
-      return session.executeWrite(tx -> write(tx, task, all.size(), absSum, candidates, batches, features, fileMillis));
+      written = session.executeWrite(tx -> write(tx, toWrite));
     } catch (ClientException e) {
-      // a copy of this task, written at the same time by another writer, created its (:Task) first
+      // a copy of one of these tasks, written at the same time by another writer, created its (:Task) first
       if (!"Neo.ClientError.Schema.ConstraintValidationFailed".equals(e.code())) throw e;
       try (Session session = driver.session()) {
-        return session.executeWrite(tx -> write(tx, task, all.size(), absSum, candidates, batches, features, fileMillis));
+        written = session.executeWrite(tx -> write(tx, toWrite));
       }
+    }
+    // the transaction's time, shared by the tasks it wrote, so that a job's writing time sums its tasks'
+    long wroteNow = written.values().stream().filter(Outcome::written).count();
+    double share = wroteNow == 0 ? 0 : (System.nanoTime() - start) / 1e9 / wroteNow;
+    List<Outcome> outcomes = new ArrayList<>();
+    for (Object r : ready) {
+      if (r instanceof Outcome refused) {
+        outcomes.add(refused);
+      } else {
+        Outcome o = written.get((Prepared) r);
+        outcomes.add(o.written() ? new Outcome(o.task(), o.edges(), true, o.fileMillis() / 1e3 + share, o.fileMillis(), null) : o);
+      }
+    }
+    return outcomes;
+  }
+
+  /** Validates the task and writes its edge file: a {@link Prepared}, or the {@link Outcome} refusing it. */
+  private Object prepare(TaskEffects task) {
+    try {
+      Job job = jobs.recorded(task.getJobId());
+      SiteChain chain = SiteChain.of(job);
+      int site = chain.position(task.getHookName());
+      if (site + 1 >= job.getChainCount() || !job.getChain(site + 1).getHookName().equals(task.getMeasureHookName())) {
+        throw ResgraphException.badRequest("task " + task.getTask() + " of job " + task.getJobId() + " measured "
+            + task.getHookName() + " at " + task.getMeasureHookName() + ", which is not the next site of the job's chain");
+      }
+      List<RawEdge> all = edges(task, site);
+      Set<RawEdge> candidates = new HashSet<>(CircuitPruner.strongest(all, job.getSpec().getPruning()));
+      List<RawEdge> traversed = job.getSpec().getStoreEdges() == StoreEdges.STORE_EDGES_ALL ? all
+          : all.stream().filter(candidates::contains).toList();
+      long start = System.nanoTime();
+      files.write(task.getJobId(), task.getTask(), chain, site, all);
+      long fileMillis = (System.nanoTime() - start) / 1_000_000;
+      double absSum = all.stream().mapToDouble(e -> Math.abs(e.weight())).sum();
+      return new Prepared(task, chain, all, candidates, traversed, absSum, fileMillis);
+    } catch (ResgraphException e) {
+      if (e.kind().isTransient()) throw e;
+      return Outcome.refused(task, e.getMessage());
     }
   }
 
-  private static Stored write(TransactionContext tx, TaskEffects task, long edges, double absSum, Set<RawEdge> candidates,
-      List<List<Group>> batches, List<Map<String, Object>> features, long fileMillis) {
-    Map<String, Object> key = Map.of("job", task.getJobId(), "task", task.getTask());
-    List<Record> head = tx.run("""
-        MATCH (j:Job {id: $job})
-        OPTIONAL MATCH (t:Task {job: $job, task: $task})
-        RETURN j.model AS model, j.saes AS saes, t.edges AS edges""", key).list();
-    if (head.isEmpty()) throw JobNodes.notRegistered(task.getJobId(), "with the graph service");
-    if (!head.get(0).get("edges").isNull()) return new Stored(head.get(0).get("edges").asLong(), false, fileMillis);
-    String model = head.get(0).get("model").asString(), saes = head.get(0).get("saes").asString();
+  /** One transaction for the batch: the markers of the tasks not yet stored, their features and their edges. */
+  private static Map<Prepared, Outcome> write(TransactionContext tx, List<Prepared> tasks) {
+    Map<Prepared, Outcome> outcomes = new IdentityHashMap<>();
+    Map<String, Record> heads = new HashMap<>();
+    tx.run("""
+        UNWIND $tasks AS t
+        MATCH (j:Job {id: t.job})
+        OPTIONAL MATCH (k:Task {job: t.job, task: t.task})
+        RETURN t.job + '/' + t.task AS key, j.model AS model, j.saes AS saes, k.edges AS edges""",
+        Map.of("tasks", tasks.stream().map(t -> Map.<String, Object>of("job", t.task().getJobId(), "task", t.task().getTask())).toList()))
+        .forEachRemaining(r -> heads.put(r.get("key").asString(), r));
+    List<Fresh> fresh = new ArrayList<>();
+    Set<String> seen = new HashSet<>();
+    for (Prepared t : tasks) {
+      Record head = heads.get(t.key());
+      if (head == null) {
+        outcomes.put(t, Outcome.refused(t.task(), JobNodes.notRegistered(t.task().getJobId(), "with the graph service").getMessage()));
+      } else if (!head.get("edges").isNull() || !seen.add(t.key())) {
+        outcomes.put(t, new Outcome(t.task(), t.all().size(), false, 0, t.fileMillis(), null)); // stored before, or twice in this poll
+      } else {
+        fresh.add(new Fresh(t, head.get("model").asString(), head.get("saes").asString()));
+        outcomes.put(t, new Outcome(t.task(), t.all().size(), true, 0, t.fileMillis(), null));
+      }
+    }
+    if (fresh.isEmpty()) return outcomes;
 
     // First, so that a concurrent writer of the same task waits on the constraint's lock and then fails.
-    tx.run("CREATE (:Task {job: $job, task: $task, edges: $edges, abs_sum: $abs_sum})",
-        Map.of("job", task.getJobId(), "task", task.getTask(), "edges", edges, "abs_sum", absSum));
-    Map<Long, String> ids = new HashMap<>();
-    for (int from = 0; from < features.size(); from += ROWS_PER_STATEMENT) {
+    tx.run("UNWIND $markers AS m CREATE (:Task {job: m.job, task: m.task, edges: m.edges, abs_sum: m.abs_sum})",
+        Map.of("markers", fresh.stream().map(f -> Map.<String, Object>of("job", f.t().task().getJobId(), "task", f.t().task().getTask(),
+            "edges", (long) f.t().all().size(), "abs_sum", f.t().absSum())).toList()));
+    TreeSet<Feature> features = new TreeSet<>(); // sorted, so that concurrent writers lock them in one order
+    for (Fresh f : fresh) {
+      for (RawEdge e : f.t().traversed()) {
+        features.add(f.feature(e.site(), e.source()));
+        features.add(f.feature(e.site() + 1, e.target()));
+      }
+    }
+    Map<Feature, String> ids = new HashMap<>();
+    List<Feature> sorted = new ArrayList<>(features);
+    for (int from = 0; from < sorted.size(); from += ROWS_PER_STATEMENT) {
+      List<Feature> part = sorted.subList(from, Math.min(sorted.size(), from + ROWS_PER_STATEMENT));
+      List<Map<String, Object>> rows = new ArrayList<>();
+      for (int i = 0; i < part.size(); i++) {
+        Feature f = part.get(i);
+        rows.add(Map.of("i", i, "model", f.model(), "saes", f.saes(), "hook", f.hook(), "latent", f.latent(), "layer", f.layer()));
+      }
       tx.run("""
           UNWIND $features AS f
-          MERGE (n:Feature {model: $model, saes: $saes, hook: f.hook, latent: f.latent})
+          MERGE (n:Feature {model: f.model, saes: f.saes, hook: f.hook, latent: f.latent})
             ON CREATE SET n.layer = f.layer
-          RETURN f.site AS site, f.latent AS latent, elementId(n) AS id""",
-          Map.of("model", model, "saes", saes,
-              "features", features.subList(from, Math.min(features.size(), from + ROWS_PER_STATEMENT))))
-          .forEachRemaining(r -> ids.put(RawEdge.node(r.get("site").asInt(), r.get("latent").asInt()), r.get("id").asString()));
+          RETURN f.i AS i, elementId(n) AS id""", Map.of("features", rows))
+          .forEachRemaining(r -> ids.put(part.get(r.get("i").asInt()), r.get("id").asString()));
     }
-    for (List<Group> batch : batches) {
-      tx.run("""
-          UNWIND $groups AS g
-          MATCH (a) WHERE elementId(a) = g.source
-          UNWIND range(0, size(g.targets) - 1) AS i
-          MATCH (b) WHERE elementId(b) = g.targets[i]
-          CREATE (a)-[:EFFECT {job: $job, weight: g.weights[i], candidate: g.candidates[i]}]->(b)""",
-          Map.of("job", task.getJobId(), "groups", batch.stream().map(g -> g.row(candidates, ids)).toList()));
+    // the edges grouped by source latent, the groups gathered into statements of about ROWS_PER_STATEMENT edges
+    List<Map<String, Object>> groups = new ArrayList<>();
+    int size = 0;
+    for (Fresh f : fresh) {
+      Map<Integer, List<RawEdge>> bySource = new LinkedHashMap<>();
+      for (RawEdge e : f.t().traversed()) bySource.computeIfAbsent(e.source(), s -> new ArrayList<>()).add(e);
+      for (List<RawEdge> group : bySource.values()) {
+        if (!groups.isEmpty() && size + group.size() > ROWS_PER_STATEMENT) {
+          createEdges(tx, groups);
+          groups = new ArrayList<>();
+          size = 0;
+        }
+        RawEdge first = group.get(0);
+        groups.add(Map.of("job", f.t().task().getJobId(), "source", ids.get(f.feature(first.site(), first.source())),
+            "targets", group.stream().map(e -> ids.get(f.feature(e.site() + 1, e.target()))).toList(),
+            "weights", group.stream().map(e -> (double) e.weight()).toList(), // a float widens to a double exactly
+            "candidates", group.stream().map(e -> f.t().candidates().contains(e) ? Boolean.TRUE : null).toList()));
+        size += group.size();
+      }
     }
-    return new Stored(edges, true, fileMillis);
+    if (!groups.isEmpty()) createEdges(tx, groups);
+    return outcomes;
+  }
+
+  /** One statement of edge groups {job, source, targets, weights, candidates}, each group the edges of one source latent. */
+  private static void createEdges(TransactionContext tx, List<Map<String, Object>> groups) {
+    tx.run("""
+        UNWIND $groups AS g
+        MATCH (a) WHERE elementId(a) = g.source
+        UNWIND range(0, size(g.targets) - 1) AS i
+        MATCH (b) WHERE elementId(b) = g.targets[i]
+        CREATE (a)-[:EFFECT {job: g.job, weight: g.weights[i], candidate: g.candidates[i]}]->(b)""", Map.of("groups", groups));
   }
 
   /** The task's raw edges: every nonzero effect; refuses what can never be an edge. */
@@ -152,46 +273,5 @@ public final class EffectsStore {
       }
     }
     return edges;
-  }
-
-  /**
-   * The edges grouped by source latent (in the task's order), the groups gathered into statements
-   * of about {@link #ROWS_PER_STATEMENT} edges (a larger group is a statement alone).
-   */
-  private static List<List<Group>> batches(List<RawEdge> edges) {
-    Map<Integer, List<RawEdge>> bySource = new LinkedHashMap<>();
-    for (RawEdge e : edges) bySource.computeIfAbsent(e.source(), s -> new ArrayList<>()).add(e);
-    List<List<Group>> batches = new ArrayList<>();
-    List<Group> batch = new ArrayList<>();
-    int size = 0;
-    for (List<RawEdge> group : bySource.values()) {
-      if (!batch.isEmpty() && size + group.size() > ROWS_PER_STATEMENT) {
-        batches.add(batch);
-        batch = new ArrayList<>();
-        size = 0;
-      }
-      batch.add(new Group(group));
-      size += group.size();
-    }
-    if (!batch.isEmpty()) batches.add(batch);
-    return batches;
-  }
-
-  /**
-   * The features the edges join, {site, hook, layer, latent} with site the position in the chain,
-   * sorted so that concurrent writers lock them in one order.
-   */
-  private static List<Map<String, Object>> features(List<RawEdge> edges, SiteChain chain) {
-    TreeSet<Long> nodes = new TreeSet<>();
-    for (RawEdge e : edges) {
-      nodes.add(e.sourceNode());
-      nodes.add(e.targetNode());
-    }
-    List<Map<String, Object>> out = new ArrayList<>();
-    for (long n : nodes) {
-      int site = (int) (n >>> 32), latent = (int) n;
-      out.add(Map.of("site", site, "hook", chain.hook(site), "layer", chain.layer(site), "latent", latent));
-    }
-    return out;
   }
 }

@@ -7,7 +7,7 @@ import io.micronaut.core.bind.annotation.Bindable;
 /**
  * The graph service's settings (it also needs {@code kafka.bootstrap.servers} and {@link Neo4jConfig}).
  *
- * @param writers {@code resgraph.graph.writers} (2): tasks written to Neo4j at once (it writes faster from several transactions)
+ * @param writers {@code resgraph.graph.writers} (2): tasks of a poll whose edge files are written at once
  * @param edgesDir {@code resgraph.graph.edges-dir} (edges): the folder of the raw-edge Parquet files
  *     ({@link EdgeFiles}); every replica of the service must see the same one (a shared volume)
  * @param httpHost {@code resgraph.http.host} (0.0.0.0): where the circuit browser listens

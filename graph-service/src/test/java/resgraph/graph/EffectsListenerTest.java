@@ -208,4 +208,20 @@ class EffectsListenerTest {
         events.get(0).getFailed().getReason());
     assertEquals(Set.of(), rawEdges(job));
   }
+
+  /** A poll's tasks are one Neo4j transaction, but a task that can never be stored fails its job alone. */
+  @Test
+  void aTaskThatCanNeverBeStoredFailsAloneAndTheRestOfItsBatchIsStored() {
+    String job = registered("batch");
+    TaskEffects infinite = Fixtures.effects(job, 0, 0, LAYER0).toBuilder()
+        .addEffects(LatentEffects.newBuilder().setLatent(3).addDownstream(10).addDelta(Float.POSITIVE_INFINITY)).build();
+    cluster.publish(infinite, Fixtures.effects(job, 1, 1, LAYER1)); // one flush: one poll
+
+    List<JobEvent> events = untimed(cluster.events(job, 2));
+    assertEquals(stored(job, 1, 2), events.stream().filter(JobEvent::hasStored).findFirst().orElseThrow());
+    JobEvent failed = events.stream().filter(JobEvent::hasFailed).findFirst().orElseThrow();
+    assertEquals(0, failed.getFailed().getTask());
+    assertTrue(failed.getFailed().getReason().contains("Infinity"), failed.getFailed().getReason());
+    assertEquals(asEdges(LAYER1), rawEdges(job));
+  }
 }

@@ -52,7 +52,7 @@ public final class LocalCluster {
     }
   }
 
-  /** Transactions the graph service writes effects from at once. */
+  /** Tasks whose edge files the graph service writes at once: one a core. */
   public static final int GRAPH_WRITERS = 2;
 
   private static final Duration START_TIMEOUT = Duration.ofSeconds(120);

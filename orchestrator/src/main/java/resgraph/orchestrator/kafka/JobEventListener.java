@@ -63,12 +63,13 @@ public class JobEventListener implements TopicListener.BatchHandler<JobEvent> {
         .batches(broker, this);
   }
 
-  /** Writes every job the batch changes, one record per job, then finalizes those it completed. */
+  /** Writes every job the batch changes, one record per job, then finalizes those it completed; refuses none. */
   @Override
-  public void handle(List<JobEvent> events) {
+  public Map<JobEvent, String> handle(List<JobEvent> events) {
     Map<String, List<JobEvent>> byJob = new LinkedHashMap<>();
     for (JobEvent e : events) byJob.computeIfAbsent(e.getJobId(), k -> new ArrayList<>()).add(e);
     byJob.forEach((id, jobEvents) -> store.count(id, jobEvents).ifPresentOrElse(finalization::finalizeIfDue,
         () -> LOG.warn("ignoring {} events of job {}, which this orchestrator never recorded", jobEvents.size(), id)));
+    return Map.of();
   }
 }

@@ -1,6 +1,7 @@
 package resgraph.platform.kafka;
 
 import jakarta.inject.Singleton;
+import java.util.List;
 import java.util.function.Function;
 import java.util.function.ToIntFunction;
 import resgraph.v1.JobEvent;
@@ -20,8 +21,22 @@ public final class JobEvents {
     this.publisher = publisher;
   }
 
-  public void stored(String jobId, TaskStored stored) {
-    publisher.publish(Topics.JOB_EVENTS, jobId, JobEvent.newBuilder().setJobId(jobId).setStored(stored).build());
+  /** A task of the job stored. */
+  public record Stored(String jobId, TaskStored stored) implements KafkaPublisher.Keyed {
+    @Override
+    public String key() {
+      return jobId;
+    }
+
+    @Override
+    public JobEvent value() {
+      return JobEvent.newBuilder().setJobId(jobId).setStored(stored).build();
+    }
+  }
+
+  /** Publishes every one of them, in order, returning once the broker has them all. */
+  public void stored(List<Stored> stored) {
+    publisher.publishAll(Topics.JOB_EVENTS, stored);
   }
 
   public void failed(String jobId, int task, String reason) {

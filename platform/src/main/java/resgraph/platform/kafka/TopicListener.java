@@ -31,11 +31,10 @@ import resgraph.platform.Backoff;
  * another member of its group once the group notices, and is processed again. That is at least
  * once; every handler is idempotent.
  *
- * <p>Three ways to work, one per kind of work:
+ * <p>Two ways to work, one per kind of work:
  * <ul>
- *   <li>{@link Builder#records}: a poll's records handled by a few threads at once, each
- *       partition committed up to its first record not done (the graph service's effects);
- *   <li>{@link Builder#batches}: a poll's records handled as one batch (the orchestrator's events);
+ *   <li>{@link Builder#batches}: a poll's records handled as one batch (the orchestrator's events,
+ *       the graph service's effects: one Neo4j transaction a poll);
  *   <li>{@link Builder#longTasks}: one record at a time, run on a thread of its own while this one
  *       keeps polling with every partition paused, so the member stays in its group however long
  *       the task takes, its retries included, and answers a rebalance or a stop within a fraction
@@ -252,16 +251,10 @@ public final class TopicListener<V extends MessageLite> implements AutoCloseable
       return this;
     }
 
-    /** Each record handled on its own, {@code parallelism} at once. */
-    public TopicListener<V> records(KafkaBroker broker, RecordHandler<V> handler, int parallelism) {
-      checkForever();
-      return new TopicListener<>(this, broker, l -> PollWork.records(l, handler, parallelism), Map.of());
-    }
-
     /** A poll's records handled as one batch, on the listener's thread. */
     public TopicListener<V> batches(KafkaBroker broker, BatchHandler<V> handler) {
       checkForever();
-      return new TopicListener<>(this, broker, l -> PollWork.batches(l, handler), Map.of());
+      return new TopicListener<>(this, broker, l -> new PollWork<>(l, handler), Map.of());
     }
 
     /** One record at a time, run on the thread {@code taskThread} while this one keeps polling. */
@@ -269,7 +262,7 @@ public final class TopicListener<V extends MessageLite> implements AutoCloseable
       return new TopicListener<>(this, broker, l -> new LongTaskWork<>(l, task, taskThread), LongTaskWork.SETTINGS);
     }
 
-    /** A poll's listener retries the first record not done, and all after it, so it may not give up on one. */
+    /** A poll's listener retries its whole batch, so it may not give up on one record of it. */
     private void checkForever() {
       if (!errors.retry().retryFor().equals(Backoff.FOREVER)) {
         throw new IllegalArgumentException(name + ": a listener that works by the poll retries without end");
@@ -277,16 +270,14 @@ public final class TopicListener<V extends MessageLite> implements AutoCloseable
     }
   }
 
-  /** Handles one record; returns once its work is durable. */
-  @FunctionalInterface
-  public interface RecordHandler<V> {
-    void handle(String key, V value) throws Exception;
-  }
-
-  /** Handles a poll's readable values, in order; returns once their work is durable. */
+  /**
+   * Handles a poll's readable values, in order; returns once their work is durable, with the
+   * values it refuses for good and why (given up as the strategy's {@code refused}). What it
+   * throws is worth retrying: the whole poll is then tried again.
+   */
   @FunctionalInterface
   public interface BatchHandler<V> {
-    void handle(List<V> values) throws Exception;
+    Map<V, String> handle(List<V> values) throws Exception;
   }
 
   /**
