@@ -1,15 +1,14 @@
 #!/usr/bin/env python3
 """Run a corpus of prompts on a resgraph cluster and print the circuit they share.
 
-Submits one job per prompt to the orchestrator, follows them to the end, then asks the graph
-service for the corpus: the edges nonzero in at least --min-share of the prompts, with their mean,
+Submits the prompts to the orchestrator as one corpus (a job each, sharing the cluster), follows
+it to the end, then asks the graph service for the corpus circuit: the edges nonzero in at least --min-share of the prompts, with their mean,
 variance, min and max (METHOD.md "Across prompts"), and the latents active in most prompts.
 Run generate.sh first; the cluster is the one `./resgraph up` started, or --orchestrator/--graph.
 """
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -62,13 +61,14 @@ def main():
     graph = graph_pb2_grpc.GraphServiceStub(grpc.insecure_channel(graph_address))
 
     try:
-        ref = model_pb2.ModelRef(model=model, saes=saes)
-        ids = [jobs.Submit(jobs_pb2.JobSpec(ref=ref, prompt=text)).id for text in prompts]
-        ended = follow(jobs, jobs_pb2, ids)
-        done = [j.id for j in ended if j.phase == jobs_pb2.PHASE_DONE]
-        for j in ended:
-            if j.phase != jobs_pb2.PHASE_DONE:
-                print(f"resgraph_corpus: job {j.id} {jobs_pb2.Phase.Name(j.phase)}: {j.error}", file=sys.stderr)
+        spec = jobs_pb2.CorpusSpec(job=jobs_pb2.JobSpec(ref=model_pb2.ModelRef(model=model, saes=saes)),
+                                   prompts=[jobs_pb2.CorpusPrompt(prompt=text) for text in prompts])
+        corpus_job = follow(jobs, jobs_pb2, jobs.SubmitCorpus(spec).id)
+        done = [m.job_id for m in corpus_job.members if m.phase == jobs_pb2.PHASE_DONE]
+        for m in corpus_job.members:
+            if m.phase != jobs_pb2.PHASE_DONE:
+                print(f"resgraph_corpus: prompt {m.index + 1} (job {m.job_id}) {jobs_pb2.Phase.Name(m.phase)}: {m.error}",
+                      file=sys.stderr)
         if not done:
             sys.exit("resgraph_corpus: no prompt finished, so there is no corpus")
         corpus = graph.GetCorpus(graph_pb2.GetCorpusRequest(job_ids=done, min_share=args.min_share))
@@ -76,27 +76,22 @@ def main():
         sys.exit(f"resgraph_corpus: {e.code().name}: {e.details()}")
 
     if args.json:
-        print(json.dumps({"jobs": done, "corpus": json_format.MessageToDict(corpus, preserving_proto_field_name=True)}))
+        print(json.dumps({"corpus_id": corpus_job.id, "jobs": done,
+                          "corpus": json_format.MessageToDict(corpus, preserving_proto_field_name=True)}))
     else:
         print_table(corpus, args.min_share)
-    return 0 if len(done) == len(ids) else 1
+    return 0 if len(done) == len(prompts) else 1
 
 
-def follow(jobs, jobs_pb2, ids):
-    """Polls the jobs until all have ended, with one progress line on stderr; the jobs as they ended."""
-    ended_phases = {jobs_pb2.PHASE_DONE, jobs_pb2.PHASE_FAILED, jobs_pb2.PHASE_CANCELLED}
-    latest = {}
-    while True:
-        for i in ids:
-            if i not in latest or latest[i].phase not in ended_phases:
-                latest[i] = jobs.Get(jobs_pb2.GetJobRequest(id=i))
-        finished = sum(j.phase in ended_phases for j in latest.values())
-        edges = sum(j.progress.edges_written for j in latest.values())
-        print(f"\r{finished}/{len(ids)} prompts  {edges:,} edges", end="", file=sys.stderr, flush=True)
-        if finished == len(ids):
-            print(file=sys.stderr)
-            return [latest[i] for i in ids]
-        time.sleep(0.5)
+def follow(jobs, jobs_pb2, corpus_id):
+    """Watches the corpus until every prompt's job has ended, with one progress line on stderr; the corpus then."""
+    for corpus_job in jobs.WatchCorpus(jobs_pb2.GetJobRequest(id=corpus_id)):
+        p = corpus_job.progress
+        eta = f"  ETA {p.eta_seconds:.0f} s" if p.HasField("eta_seconds") else ""
+        print(f"\r{p.prompts_done + p.prompts_failed}/{p.prompts_total} prompts  {p.edges_written:,} edges  "
+              f"{p.edges_per_second:,.0f} edges/s{eta}   ", end="", file=sys.stderr, flush=True)
+    print(file=sys.stderr)
+    return corpus_job
 
 
 def print_table(corpus, min_share):

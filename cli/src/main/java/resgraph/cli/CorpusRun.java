@@ -7,11 +7,11 @@ import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
-import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -20,7 +20,11 @@ import java.util.TreeSet;
 import resgraph.v1.Circuit;
 import resgraph.v1.Corpus;
 import resgraph.v1.CorpusEdge;
+import resgraph.v1.CorpusJob;
+import resgraph.v1.CorpusMember;
 import resgraph.v1.CorpusNode;
+import resgraph.v1.CorpusPrompt;
+import resgraph.v1.CorpusSpec;
 import resgraph.v1.Edge;
 import resgraph.v1.GetCorpusRequest;
 import resgraph.v1.GetJobRequest;
@@ -33,8 +37,8 @@ import resgraph.v1.Phase;
 import resgraph.viewer.CircuitDot;
 
 /**
- * {@code resgraph run --prompts FILE}: a corpus. Every prompt is a job of its own, all submitted
- * at once so that they share the cluster; one progress line over them; each prompt's files in a
+ * {@code resgraph run --prompts FILE}: a corpus, submitted as one (JobService.SubmitCorpus): every
+ * prompt a job of its own, sharing the cluster; one progress line over them (WatchCorpus); each prompt's files in a
  * folder of its own; then the corpus (METHOD.md "Across prompts", over these jobs): corpus.json,
  * corpus_edges.parquet, and the corpus circuit (the edges nonzero in at least --min-share of the
  * prompts, weighted by their mean) drawn as corpus.svg and shown with its tables in corpus.html.
@@ -45,7 +49,6 @@ final class CorpusRun {
   record Prompt(String text, Integer target) {}
 
   private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
-  private static final long POLL_MS = 500;
 
   private CorpusRun() {}
 
@@ -92,33 +95,41 @@ final class CorpusRun {
   /** Runs the corpus; 0 when every prompt's job is done, 1 when some failed (the corpus is then of the others). */
   static int run(JobServiceBlockingStub jobs, GraphServiceBlockingStub graph, JobSpec template, List<Prompt> prompts, Path out,
       double minShare, int top) throws IOException, InterruptedException {
-    List<String> ids = new ArrayList<>();
+    // --target is every prompt's that names none of its own
+    CorpusSpec.Builder spec = CorpusSpec.newBuilder().setJob(template.toBuilder().clearPrompt().clearTarget());
     for (Prompt p : prompts) {
-      JobSpec.Builder spec = template.toBuilder().setPrompt(p.text());
-      if (p.target() != null) spec.setTarget(p.target());
-      ids.add(jobs.submit(spec.build()).getId());
+      CorpusPrompt.Builder prompt = CorpusPrompt.newBuilder().setPrompt(p.text());
+      if (p.target() != null) prompt.setTarget(p.target());
+      else if (template.hasTarget()) prompt.setTarget(template.getTarget());
+      spec.addPrompts(prompt);
     }
-    System.err.println("resgraph: submitted " + ids.size() + " jobs, one per prompt");
-    List<Job> ended = follow(jobs, ids, System.err);
+    CorpusJob corpusJob = jobs.submitCorpus(spec.build());
+    System.err.println("resgraph: corpus " + corpusJob.getId() + ": " + prompts.size() + " prompts, a job each");
+    ProgressBar bar = new ProgressBar(System.err);
+    for (Iterator<CorpusJob> it = jobs.watchCorpus(GetJobRequest.newBuilder().setId(corpusJob.getId()).build()); it.hasNext(); ) {
+      corpusJob = it.next();
+      bar.show(corpusJob);
+    }
+    bar.done();
 
     Files.createDirectories(out);
     List<String> done = new ArrayList<>();
     ArrayNode promptRows = JSON.createArrayNode();
-    for (int i = 0; i < ended.size(); i++) {
-      Job job = ended.get(i);
-      String folder = "prompt-%03d".formatted(i + 1);
-      ObjectNode row = promptRows.addObject().put("prompt", prompts.get(i).text()).put("job", job.getId())
-          .put("phase", RunCommand.phaseName(job.getPhase()));
-      if (job.getPhase() == Phase.PHASE_DONE) {
-        RunCommand.writeJobFiles(graph, job.getId(), out.resolve(folder));
-        row.put("folder", folder).put("raw_edges", job.getProgress().getEdgesWritten());
-        done.add(job.getId());
+    for (CorpusMember m : corpusJob.getMembersList()) {
+      String folder = "prompt-%03d".formatted(m.getIndex() + 1);
+      ObjectNode row = promptRows.addObject().put("prompt", prompts.get(m.getIndex()).text()).put("job", m.getJobId())
+          .put("phase", RunCommand.phaseName(m.getPhase()));
+      if (m.getPhase() == Phase.PHASE_DONE) {
+        RunCommand.writeJobFiles(graph, m.getJobId(), out.resolve(folder));
+        row.put("folder", folder).put("raw_edges", m.getProgress().getEdgesWritten());
+        done.add(m.getJobId());
       } else {
-        row.put("error", job.getError());
-        System.err.println("resgraph: prompt " + (i + 1) + " (job " + job.getId() + ") " + RunCommand.phaseName(job.getPhase())
-            + (job.getError().isEmpty() ? "" : ": " + job.getError()));
+        row.put("error", m.getError());
+        System.err.println("resgraph: prompt " + (m.getIndex() + 1) + " (job " + m.getJobId() + ") " + RunCommand.phaseName(m.getPhase())
+            + (m.getError().isEmpty() ? "" : ": " + m.getError()));
       }
     }
+    if (!corpusJob.getError().isEmpty()) System.err.println("resgraph: " + corpusJob.getError());
     if (done.isEmpty()) {
       System.err.println("resgraph: no prompt finished, so there is no corpus");
       return 1;
@@ -126,52 +137,14 @@ final class CorpusRun {
     Corpus corpus = graph.getCorpus(GetCorpusRequest.newBuilder().addAllJobIds(done).setMinShare(minShare).setTop(top)
         .setIncludeParquet(true).build());
     Files.write(out.resolve("corpus_edges.parquet"), corpus.getCorpusEdgesParquet().toByteArray());
-    JSON.writeValue(out.resolve("corpus.json").toFile(), json(corpus, minShare, promptRows));
+    JSON.writeValue(out.resolve("corpus.json").toFile(), json(corpusJob.getId(), corpus, minShare, promptRows));
     Files.writeString(out.resolve("corpus.dot"), CircuitDot.of(circuit(corpus), false));
     boolean svg = GraphvizSvg.draw(out.resolve("corpus.dot"), out.resolve("corpus.svg"));
     Files.writeString(out.resolve("corpus.html"), page(corpus, minShare, svg ? Files.readString(out.resolve("corpus.svg")) : null));
     System.out.print(table(corpus, minShare));
     System.err.println("resgraph: wrote " + done.size() + " prompt folders, corpus.json, corpus_edges.parquet, corpus.dot"
         + (svg ? ", corpus.svg" : "") + " and corpus.html to " + out.toAbsolutePath());
-    return done.size() == ended.size() ? 0 : 1;
-  }
-
-  /** Polls the jobs until every one has ended, drawing one progress line over them; the jobs as they ended, in order. */
-  private static List<Job> follow(JobServiceBlockingStub jobs, List<String> ids, PrintStream err) throws InterruptedException {
-    Map<String, Job> latest = new LinkedHashMap<>();
-    long start = System.nanoTime();
-    boolean terminal = System.console() != null;
-    int lastTenth = -1;
-    while (true) {
-      for (String id : ids) {
-        Job j = latest.get(id);
-        if (j == null || !ended(j)) latest.put(id, jobs.get(GetJobRequest.newBuilder().setId(id).build()));
-      }
-      long finished = latest.values().stream().filter(CorpusRun::ended).count();
-      long tasks = 0, tasksDone = 0, edges = 0;
-      for (Job j : latest.values()) {
-        tasks += j.getProgress().getTasksTotal();
-        tasksDone += j.getProgress().getTasksDone();
-        edges += j.getProgress().getEdgesWritten();
-      }
-      double seconds = (System.nanoTime() - start) / 1e9, fraction = tasks == 0 ? 0 : (double) tasksDone / tasks;
-      int filled = (int) (30 * finished / ids.size());
-      String line = String.format(Locale.ROOT, "[%s%s] %d/%d prompts  %,d edges  %,.0f edges/s%s", "#".repeat(filled),
-          ".".repeat(30 - filled), finished, ids.size(), edges, edges / Math.max(seconds, 1e-9),
-          fraction > 0 && finished < ids.size() ? String.format(Locale.ROOT, "  ETA %.0f s", seconds * (1 - fraction) / fraction) : "");
-      int tenth = (int) (10 * finished / ids.size());
-      if (terminal) err.print("\r" + line + "   ");
-      else if (tenth != lastTenth) err.println(line);
-      lastTenth = tenth;
-      if (finished == ids.size()) break;
-      Thread.sleep(POLL_MS);
-    }
-    if (terminal) err.println();
-    return new ArrayList<>(latest.values());
-  }
-
-  private static boolean ended(Job j) {
-    return j.getPhase() == Phase.PHASE_DONE || j.getPhase() == Phase.PHASE_FAILED || j.getPhase() == Phase.PHASE_CANCELLED;
+    return done.size() == prompts.size() ? 0 : 1;
   }
 
   /** The corpus circuit as a circuit the viewer draws: nodes without a prompt of their own, edges weighted by their mean. */
@@ -206,8 +179,8 @@ final class CorpusRun {
     return Integer.parseInt(nodeId.substring(nodeId.lastIndexOf('.') + 1));
   }
 
-  private static ObjectNode json(Corpus corpus, double minShare, ArrayNode prompts) {
-    ObjectNode o = JSON.createObjectNode().put("schema", "resgraph.corpus/v1")
+  private static ObjectNode json(String corpusId, Corpus corpus, double minShare, ArrayNode prompts) {
+    ObjectNode o = JSON.createObjectNode().put("schema", "resgraph.corpus/v1").put("corpus", corpusId)
         .put("model", corpus.getRef().getModel()).put("saes", corpus.getRef().getSaes());
     ArrayNode chain = o.putArray("chain");
     corpus.getChainList().forEach(s -> chain.add(s.getHookName()));

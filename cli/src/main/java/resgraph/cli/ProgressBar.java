@@ -1,12 +1,15 @@
 package resgraph.cli;
 
 import java.io.PrintStream;
+import java.util.Locale;
+import resgraph.v1.CorpusJob;
+import resgraph.v1.CorpusProgress;
 import resgraph.v1.Job;
 import resgraph.v1.Progress;
 
 /**
- * A job's progress on a terminal line, redrawn in place; where stderr is not a terminal, one line
- * per phase change or tenth of the tasks, so logs stay short.
+ * A job's or a corpus's progress on a terminal line, redrawn in place; where stderr is not a
+ * terminal, one line per phase change or tenth of the tasks (prompts), so logs stay short.
  */
 final class ProgressBar {
 
@@ -23,14 +26,24 @@ final class ProgressBar {
 
   void show(Job job) {
     Progress p = job.getProgress();
-    int total = Math.max(1, p.getTasksTotal());
-    int filled = (int) ((long) WIDTH * p.getTasksDone() / total);
-    String phase = RunCommand.phaseName(job.getPhase());
-    String line = String.format("[%s%s] %d/%d tasks  %,d edges  %s%s", "#".repeat(filled), ".".repeat(WIDTH - filled),
-        p.getTasksDone(), p.getTasksTotal(), p.getEdgesWritten(), phase,
-        p.hasEtaSeconds() && job.getProgress().getTasksDone() < p.getTasksTotal()
-            ? String.format("  ETA %.0f s", p.getEtaSeconds()) : "");
-    int tenth = 10 * p.getTasksDone() / total;
+    draw(p.getTasksDone(), p.getTasksTotal(), "tasks", String.format(Locale.ROOT, "%,d edges", p.getEdgesWritten()),
+        RunCommand.phaseName(job.getPhase()), p.hasEtaSeconds() && p.getTasksDone() < p.getTasksTotal() ? p.getEtaSeconds() : null);
+  }
+
+  /** A corpus: prompts ended of all, edges and their rate over every prompt's job. */
+  void show(CorpusJob corpus) {
+    CorpusProgress p = corpus.getProgress();
+    int ended = p.getPromptsDone() + p.getPromptsFailed();
+    draw(ended, p.getPromptsTotal(), "prompts", String.format(Locale.ROOT, "%,d edges  %,.0f edges/s%s", p.getEdgesWritten(),
+        p.getEdgesPerSecond(), p.getPromptsFailed() > 0 ? "  " + p.getPromptsFailed() + " failed" : ""),
+        RunCommand.phaseName(corpus.getPhase()), p.hasEtaSeconds() ? p.getEtaSeconds() : null);
+  }
+
+  private void draw(int done, int total, String unit, String figures, String phase, Double eta) {
+    int filled = (int) ((long) WIDTH * done / Math.max(1, total));
+    String line = String.format(Locale.ROOT, "[%s%s] %d/%d %s  %s  %s%s", "#".repeat(filled), ".".repeat(WIDTH - filled), done, total,
+        unit, figures, phase, eta != null ? String.format(Locale.ROOT, "  ETA %.0f s", eta) : "");
+    int tenth = 10 * done / Math.max(1, total);
     if (terminal) {
       out.print("\r" + line + "   ");
     } else if (!phase.equals(lastPhase) || tenth != lastTenth) {

@@ -11,6 +11,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.Consumer;
+import java.util.function.Predicate;
 import java.util.function.UnaryOperator;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -36,6 +37,8 @@ public final class JobStore {
   private final Map<String, JobRecord> jobs = new ConcurrentHashMap<>();
   /** Guarded by this; watchers are called in order of the changes, under the lock. */
   private final Map<String, List<Consumer<Job>>> watchers = new HashMap<>();
+  /** Guarded by this: by corpus id, who watches its jobs; each says whether it wants more. */
+  private final Map<String, List<Predicate<Job>>> corpusWatchers = new HashMap<>();
   private final JobRecordLog log;
 
   JobStore(JobRecordLog log) {
@@ -61,12 +64,19 @@ public final class JobStore {
     return jobs.values().stream().map(JobRecord::getJob).sorted(NEWEST_FIRST).toList();
   }
 
+  /** The jobs of a corpus, in the order of its prompts. */
+  public List<Job> corpus(String corpusId) {
+    return jobs.values().stream().map(JobRecord::getJob).filter(j -> j.getCorpus().getCorpusId().equals(corpusId))
+        .sorted(Comparator.comparingInt(j -> j.getCorpus().getIndex())).toList();
+  }
+
   /** Records a new job; UNAVAILABLE when the log does not take it. */
   synchronized void create(JobRecord r) {
     String id = r.getJob().getId();
     if (jobs.containsKey(id)) throw new ResgraphException(ResgraphException.Kind.ALREADY_EXISTS, "job " + id + " exists");
     log.write(r);
     jobs.put(id, r);
+    tellCorpus(r.getJob());
   }
 
   /**
@@ -108,6 +118,21 @@ public final class JobStore {
     return () -> unwatch(id, watcher);
   }
 
+  /**
+   * Calls {@code watcher} with null now, then with each job of the corpus as it is created or
+   * changes, until it returns false; returns what stops the calls earlier.
+   */
+  public synchronized Runnable watchCorpus(String corpusId, Predicate<Job> watcher) {
+    if (!watcher.test(null)) return () -> {};
+    corpusWatchers.computeIfAbsent(corpusId, k -> new ArrayList<>()).add(watcher);
+    return () -> {
+      synchronized (this) {
+        List<Predicate<Job>> list = corpusWatchers.get(corpusId);
+        if (list != null && list.remove(watcher) && list.isEmpty()) corpusWatchers.remove(corpusId);
+      }
+    };
+  }
+
   /** How many watchers are registered, over all jobs. */
   public synchronized int watching() {
     return watchers.values().stream().mapToInt(List::size).sum();
@@ -122,6 +147,7 @@ public final class JobStore {
 
   /** A watcher that throws (its client is gone) is dropped; none outlives its job. */
   private void tell(Job job) {
+    tellCorpus(job);
     List<Consumer<Job>> list = watchers.get(job.getId());
     if (list == null) return;
     list.removeIf(w -> {
@@ -134,5 +160,20 @@ public final class JobStore {
       }
     });
     if (list.isEmpty() || JobRules.ended(job.getPhase())) watchers.remove(job.getId());
+  }
+
+  private void tellCorpus(Job job) {
+    String corpusId = job.getCorpus().getCorpusId();
+    List<Predicate<Job>> list = corpusId.isEmpty() ? null : corpusWatchers.get(corpusId);
+    if (list == null) return;
+    list.removeIf(w -> {
+      try {
+        return !w.test(job);
+      } catch (RuntimeException e) {
+        LOG.debug("dropping a watcher of corpus {}: {}", corpusId, e.toString());
+        return true;
+      }
+    });
+    if (list.isEmpty()) corpusWatchers.remove(corpusId);
   }
 }

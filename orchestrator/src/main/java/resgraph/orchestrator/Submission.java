@@ -12,6 +12,7 @@ import resgraph.platform.ResgraphException;
 import resgraph.platform.job.JobRules;
 import resgraph.v1.AblationTask;
 import resgraph.v1.ChainSite;
+import resgraph.v1.CorpusMembership;
 import resgraph.v1.DescribeResponse;
 import resgraph.v1.Job;
 import resgraph.v1.JobRecord;
@@ -43,7 +44,7 @@ public final class Submission {
   private final JobStore store;
   private final TaskQueue tasks;
   private final Finalization finalization;
-  private final JobIds ids = new JobIds();
+  private final JobIds ids = new JobIds("j");
 
   Submission(ModelServerCalls model, GraphServiceCalls graph, JobStore store, TaskQueue tasks, Finalization finalization) {
     this.model = model;
@@ -55,6 +56,11 @@ public final class Submission {
 
   /** The job as queued (RUNNING, or further along if its events came quickly). */
   public Job submit(JobSpec request) {
+    return submit(request, null);
+  }
+
+  /** A job as a prompt of a corpus ({@code corpus} null for one alone), as queued. */
+  Job submit(JobSpec request, CorpusMembership corpus) {
     long start = System.nanoTime();
     JobSpec spec = JobRules.resolve(request);
     DescribeResponse described = model.describe(spec.getRef());
@@ -72,7 +78,7 @@ public final class Submission {
     String id = ids.next(now, taken -> store.get(taken).isPresent());
     Plan plan = JobPlanner.plan(id, spec, tokens.getTokensList(), trace);
     Timestamp created = JobLifecycle.timestamp(now);
-    Job job = Job.newBuilder()
+    Job.Builder job = Job.newBuilder()
         .setId(id)
         .setSpec(spec)
         .setPhase(Phase.PHASE_PLANNING)
@@ -86,12 +92,12 @@ public final class Submission {
         .addAllSaesSettings(described.getSettingsList())
         .setRelease(described.getRelease())
         .setCreated(created)
-        .setUpdated(created)
-        .build();
-    graph.register(RegisterJobRequest.newBuilder().setJob(job).addAllActivations(trace.getLayersList())
+        .setUpdated(created);
+    if (corpus != null) job.setCorpus(corpus);
+    graph.register(RegisterJobRequest.newBuilder().setJob(job.build()).addAllActivations(trace.getLayersList())
         .addAllPredictions(trace.getPredictionsList()).build());
 
-    store.create(JobRecord.newBuilder().setJob(job).build());
+    store.create(JobRecord.newBuilder().setJob(job.build()).build());
     queue(id, plan.tasks());
     Duration planning = Duration.ofNanos(System.nanoTime() - start);
     JobRecord queued = store.update(id, r -> JobLifecycle.running(r, planning));
@@ -99,6 +105,19 @@ public final class Submission {
         chain.stream().map(ChainSite::getSite).toList());
     finalization.finalizeIfDue(queued.getJob());
     return queued.getJob();
+  }
+
+  /**
+   * Records a prompt of a corpus that could not be planned as a job that failed with why, so that
+   * the corpus accounts for every prompt. Nothing else was written for it.
+   */
+  Job recordUnplanned(JobSpec request, CorpusMembership corpus, String reason) {
+    Instant now = Instant.now();
+    Timestamp created = JobLifecycle.timestamp(now);
+    Job job = Job.newBuilder().setId(ids.next(now, taken -> store.get(taken).isPresent())).setSpec(request)
+        .setPhase(Phase.PHASE_FAILED).setError(reason).setCorpus(corpus).setCreated(created).setUpdated(created).build();
+    store.create(JobRecord.newBuilder().setJob(job).build());
+    return job;
   }
 
   /** Queues the job's tasks; when that fails, the job fails with the reason and Submit answers UNAVAILABLE. */

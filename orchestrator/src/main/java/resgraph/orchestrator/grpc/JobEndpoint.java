@@ -4,19 +4,25 @@ import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import jakarta.inject.Singleton;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.Consumer;
+import java.util.function.Function;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import resgraph.orchestrator.Corpora;
 import resgraph.orchestrator.JobStore;
 import resgraph.orchestrator.Submission;
 import resgraph.platform.grpc.GrpcCalls;
 import resgraph.platform.job.JobRules;
 import resgraph.v1.CancelJobRequest;
+import resgraph.v1.CorpusJob;
+import resgraph.v1.CorpusSpec;
 import resgraph.v1.GetJobRequest;
 import resgraph.v1.Job;
 import resgraph.v1.JobServiceGrpc;
 import resgraph.v1.JobSpec;
 import resgraph.v1.ListJobsRequest;
 import resgraph.v1.ListJobsResponse;
+import resgraph.v1.Phase;
 
 /** The gRPC JobService over the orchestrator's jobs: every problem becomes a status with a message. */
 @Singleton
@@ -27,10 +33,12 @@ final class JobEndpoint extends JobServiceGrpc.JobServiceImplBase {
 
   private final Submission submission;
   private final JobStore store;
+  private final Corpora corpora;
 
-  JobEndpoint(Submission submission, JobStore store) {
+  JobEndpoint(Submission submission, JobStore store, Corpora corpora) {
     this.submission = submission;
     this.store = store;
+    this.corpora = corpora;
   }
 
   @Override
@@ -60,13 +68,38 @@ final class JobEndpoint extends JobServiceGrpc.JobServiceImplBase {
   /** The job now, then each change; a client that goes away stops being told. */
   @Override
   public void watch(GetJobRequest req, StreamObserver<Job> out) {
-    ServerCallStreamObserver<Job> call = (ServerCallStreamObserver<Job>) out;
+    stream(out, send -> store.watch(req.getId(), send), Job::getPhase);
+  }
+
+  @Override
+  public void submitCorpus(CorpusSpec req, StreamObserver<CorpusJob> out) {
+    CALLS.unary(out, () -> corpora.submit(req));
+  }
+
+  @Override
+  public void getCorpusJob(GetJobRequest req, StreamObserver<CorpusJob> out) {
+    CALLS.unary(out, () -> corpora.get(req.getId()));
+  }
+
+  @Override
+  public void watchCorpus(GetJobRequest req, StreamObserver<CorpusJob> out) {
+    stream(out, send -> corpora.watch(req.getId(), send), CorpusJob::getPhase);
+  }
+
+  @Override
+  public void cancelCorpus(CancelJobRequest req, StreamObserver<CorpusJob> out) {
+    CALLS.unary(out, () -> corpora.cancel(req.getId()));
+  }
+
+  /** Streams what {@code watch} sends until its phase has ended; a client that goes away stops being told. */
+  private static <T> void stream(StreamObserver<T> out, Function<Consumer<T>, Runnable> watch, Function<T, Phase> phase) {
+    ServerCallStreamObserver<T> call = (ServerCallStreamObserver<T>) out;
     AtomicReference<Runnable> unwatch = new AtomicReference<>(() -> {});
     call.setOnCancelHandler(() -> unwatch.get().run());
     try {
-      unwatch.set(store.watch(req.getId(), job -> {
-        call.onNext(job);
-        if (JobRules.ended(job.getPhase())) call.onCompleted();
+      unwatch.set(watch.apply(value -> {
+        call.onNext(value);
+        if (JobRules.ended(phase.apply(value))) call.onCompleted();
       }));
     } catch (RuntimeException e) {
       call.onError(CALLS.status(e).asRuntimeException());
