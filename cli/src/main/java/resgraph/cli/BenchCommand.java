@@ -34,6 +34,8 @@ final class BenchCommand implements Callable<Integer> {
 
   /** Where in {@link #TEXT} the first, cold job's prompt starts, so that it differs from the measured job's. */
   private static final int COLD_OFFSET = 60;
+  /** Where the corpus's prompts start in the text: each one token further on. */
+  private static final int CORPUS_OFFSET = 3;
 
   /** Text whose tokens make the benchmark's prompts; any length is cut from it. */
   static final String TEXT = "When Mary and John went to the store, John gave a drink to Mary because she had carried "
@@ -61,6 +63,14 @@ final class BenchCommand implements Callable<Integer> {
 
   @Option(names = "--no-cluster", description = "Skip the end-to-end run through the local cluster.")
   boolean noCluster;
+
+  @Option(names = "--corpus-prompts", defaultValue = "50",
+      description = "Prompts of the corpus run through the cluster, and ablated in process beside it; 0 skips it (default: ${DEFAULT-VALUE}).")
+  int corpusPrompts;
+
+  @Option(names = "--query-prompts", defaultValue = "1000",
+      description = "Demo-shape prompts stored in a second cluster to time the corpus Cypher recipes over; 0 skips it (default: ${DEFAULT-VALUE}).")
+  int queryPrompts;
 
   @Option(names = "--json", description = "Print one JSON object instead of text.")
   boolean json;
@@ -101,8 +111,10 @@ final class BenchCommand implements Callable<Integer> {
     }
 
     if (!noCluster) {
+      List<int[]> corpus = IntStream.range(0, corpusPrompts).mapToObj(i -> prompt(promptTokens, CORPUS_OFFSET + i)).toList();
       PipelineBench.Result p = PipelineBench.run("synthetic:" + shape, Gpt2Tokenizer.decodeAll(prompt(promptTokens, COLD_OFFSET), 1),
-          Gpt2Tokenizer.decodeAll(prompt(promptTokens), 1), workers, batch, this::say);
+          Gpt2Tokenizer.decodeAll(prompt(promptTokens), 1), corpus.stream().map(t -> Gpt2Tokenizer.decodeAll(t, 1)).toList(), workers,
+          batch, this::say);
       jobFigures(out, p.warm());
       out.put("model_load_s", round(p.modelLoadSeconds()));
       out.put("workers", workers);
@@ -110,12 +122,41 @@ final class BenchCommand implements Callable<Integer> {
       out.put("ingest_edges_per_s", Math.round(p.ingest().edgesPerSecond()));
       out.put("ingest_edges", p.ingest().edges());
       out.put("ingest_s", round(p.ingest().seconds()));
+      ObjectNode ingestCpu = out.putObject("ingest_cpu_s");
+      p.ingest().cpuSeconds().forEach((name, seconds) -> ingestCpu.put(name, round(seconds)));
       out.put("effects_bytes_per_prompt", p.ingest().effectsBytesPerJob());
       out.put("edge_file_bytes_per_prompt", p.edgeFileBytesPerPrompt());
       out.put("neo4j_store_bytes", p.neo4jStoreBytes());
       ObjectNode rss = out.putObject("peak_rss_mb");
       p.peakRssMb().forEach(rss::put);
       jobFigures(out.putObject("cold_job"), p.cold());
+      if (p.corpus() != null) {
+        CorpusBench.Run run = p.corpus().run();
+        say("ablating the corpus's " + corpus.size() + " prompts in process, the cluster stopped");
+        double compute = 0;
+        try (SaeModel m = SyntheticModel.build(spec, SaeModel.defaultDevice())) {
+          Chain chain = m.chain(null, null, List.of());
+          for (int[] tokens : corpus) compute += ComputeBench.exact(m, m.trace(tokens), chain, batch, 0).seconds();
+        }
+        out.put("corpus_prompts", run.prompts());
+        out.put("corpus_s", round(run.seconds()));
+        out.put("corpus_prompts_per_min", round(run.promptsPerMinute()));
+        out.put("corpus_compute_s", round(compute));
+        out.put("corpus_overhead", round(run.seconds() / compute - 1));
+        out.put("corpus_neo4j_bytes_per_prompt", p.corpus().neo4jBytesPerPrompt());
+        out.put("corpus_edge_file_bytes_per_prompt", p.corpus().edgeFileBytesPerPrompt());
+      }
+    }
+
+    if (queryPrompts > 0) {
+      Spec demo = Spec.named("demo");
+      // lengths 8 to 15, each from a different place in the text, so that the prompts differ
+      List<String> prompts = IntStream.range(0, queryPrompts)
+          .mapToObj(i -> Gpt2Tokenizer.decodeAll(prompt(Math.min(demo.n_positions(), 8 + (i / 97) % 8), i % 97), 1)).toList();
+      CorpusBench.Queries q = CorpusBench.queries("synthetic:demo", prompts, workers, this::say);
+      out.put("corpus_query_prompts", q.prompts());
+      ObjectNode p95 = out.putObject("corpus_query_p95_ms");
+      q.millis().forEach((recipe, ms) -> p95.put(recipe, round(CorpusBench.Queries.p95(ms))));
     }
 
     if (!noSweep) {

@@ -27,9 +27,21 @@ final class BenchReport {
           b.get("graph_writers").asInt(), b.get("model_load_s").asDouble()));
       s.append(f("ingest    %,d raw edges/s: %,d edges of replayed effects stored in %.1f s by the graph service alone%n",
           b.get("ingest_edges_per_s").asLong(), b.get("ingest_edges").asLong(), b.get("ingest_s").asDouble()));
+      StringBuilder ingestCpu = new StringBuilder();
+      b.get("ingest_cpu_s").fields().forEachRemaining(e -> {
+        if (e.getValue().asDouble() >= 0.05) ingestCpu.append(f("%s %.1f s, ", e.getKey(), e.getValue().asDouble()));
+      });
+      s.append(f("          CPU meanwhile: %s%n", ingestCpu.toString().replaceAll(", $", "")));
       s.append(f("store     %.2f MB of effects on Kafka a prompt; %.2f MB of edge files a prompt; Neo4j %.0f MB in all after these jobs%n",
           b.get("effects_bytes_per_prompt").asDouble() / 1e6, b.get("edge_file_bytes_per_prompt").asDouble() / 1e6,
           b.get("neo4j_store_bytes").asDouble() / 1e6));
+      if (b.has("corpus_prompts")) {
+        s.append(f("corpus    %d prompts in %.0f s: %.1f prompts/min; their ablations alone, in process: %.0f s; overhead %.2f%n",
+            b.get("corpus_prompts").asInt(), b.get("corpus_s").asDouble(), b.get("corpus_prompts_per_min").asDouble(),
+            b.get("corpus_compute_s").asDouble(), b.get("corpus_overhead").asDouble()));
+        s.append(f("          stored a prompt: Neo4j %.2f MB, edge files %.2f MB%n", b.get("corpus_neo4j_bytes_per_prompt").asDouble() / 1e6,
+            b.get("corpus_edge_file_bytes_per_prompt").asDouble() / 1e6));
+      }
       StringBuilder rss = new StringBuilder();
       b.get("peak_rss_mb").fields().forEachRemaining(e -> rss.append(f("%s %,d MB  ", e.getKey(), e.getValue().asLong())));
       s.append("memory    ").append(rss.toString().strip()).append('\n');
@@ -42,12 +54,23 @@ final class BenchReport {
             r.get("candidates_per_layer").asInt()));
       }
     }
+    if (b.has("corpus_query_p95_ms")) {
+      StringBuilder q = new StringBuilder();
+      b.get("corpus_query_p95_ms").fields().forEachRemaining(e -> q.append(f("%s %.1f ms  ", e.getKey(), e.getValue().asDouble())));
+      s.append(f("queries   95th percentile over %,d stored demo prompts: %s%n", b.get("corpus_query_prompts").asInt(), q.toString().strip()));
+    }
     s.append(f("targets   speedup >= 50: %s; fraction of GEMM peak >= 0.4: %s%n",
         mark(b.get("speedup_vs_naive").asDouble() >= 50), mark(b.get("fraction_of_gemm_peak").asDouble() >= 0.4)));
     if (b.has("end_to_end_s")) {
       int writers = b.get("graph_writers").asInt();
       s.append(jobTargets("cold", b.get("cold_job"), writers)).append(jobTargets("warm", b, writers));
       s.append(f("          ingest >= 1,000,000 raw edges/s: %s%n", mark(b.get("ingest_edges_per_s").asLong() >= 1_000_000)));
+      if (b.has("corpus_overhead")) s.append(f("          corpus overhead <= 0.25: %s%n", mark(b.get("corpus_overhead").asDouble() <= 0.25)));
+    }
+    if (b.has("corpus_query_p95_ms")) {
+      double worst = 0;
+      for (JsonNode ms : b.get("corpus_query_p95_ms")) worst = Math.max(worst, ms.asDouble());
+      s.append(f("          corpus queries' 95th percentile < 100 ms: %s%n", mark(worst < 100)));
     }
     return s.toString();
   }

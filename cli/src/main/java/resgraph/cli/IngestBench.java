@@ -37,8 +37,11 @@ import resgraph.v1.TaskEffects;
  */
 final class IngestBench {
 
-  /** Copies stored at once and how many edges they had, in how long; and the bytes of one copy's effects on Kafka (uncompressed). */
-  record Result(int copies, long edges, double seconds, long effectsBytesPerJob) {
+  /**
+   * Copies stored at once and how many edges they had, in how long, and each component's CPU
+   * seconds meanwhile; and the bytes of one copy's effects on Kafka (uncompressed).
+   */
+  record Result(int copies, long edges, double seconds, Map<String, Double> cpuSeconds, long effectsBytesPerJob) {
     double edgesPerSecond() {
       return edges / seconds;
     }
@@ -67,6 +70,7 @@ final class IngestBench {
       // the graph service stores a task only for a job it has seen recorded
       for (String id : ids) awaitRecorded(graph, id);
       say.accept("replaying " + tasks.size() * copies + " tasks' effects (" + edges * copies + " raw edges) into the graph service");
+      Map<String, Long> ticks = PipelineBench.cpuTicks(cluster);
       long start = System.nanoTime();
       for (String id : ids) {
         for (TaskEffects t : tasks) producer.send(new ProducerRecord<>(Topics.EFFECTS, id, t.toBuilder().setJobId(id).build()));
@@ -77,8 +81,9 @@ final class IngestBench {
       List<JobEvent> stored = read(kafka, Topics.JOB_EVENTS, JobEvent::parseFrom, e -> want.contains(e.getJobId()) && e.hasStored(),
           expected);
       double seconds = (System.nanoTime() - start) / 1e9;
+      Map<String, Double> cpu = PipelineBench.cpuSince(cluster, ticks);
       if (stored.size() < expected) throw new IllegalStateException("only " + stored.size() + " of " + expected + " replayed tasks were stored");
-      return new Result(copies, edges * copies, seconds, tasks.stream().mapToLong(TaskEffects::getSerializedSize).sum());
+      return new Result(copies, edges * copies, seconds, cpu, tasks.stream().mapToLong(TaskEffects::getSerializedSize).sum());
     } finally {
       GrpcChannels.close(channel);
     }

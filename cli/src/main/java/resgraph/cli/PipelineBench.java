@@ -6,6 +6,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.function.Consumer;
 import java.util.stream.Stream;
@@ -23,7 +24,8 @@ import resgraph.v1.Phase;
 /**
  * Two whole jobs through a fresh local cluster (Kafka, workers, Neo4j, finalization), each timed
  * from Submit to the finished circuit: the first on JVMs that have run nothing yet, the second, on
- * another prompt of the same length, once they are warm. A long-lived cluster runs like the
+ * another prompt of the same length, once they are warm; then the graph service's ingest alone,
+ * and a corpus of prompts. A long-lived cluster runs like the
  * second; the first pays for compiling each service's hot code, mostly inside Neo4j.
  */
 final class PipelineBench {
@@ -40,7 +42,10 @@ final class PipelineBench {
    * Neo4j's whole store after everything above.
    */
   record Result(JobRun cold, JobRun warm, double modelLoadSeconds, Map<String, Long> peakRssMb, IngestBench.Result ingest,
-      long edgeFileBytesPerPrompt, long neo4jStoreBytes) {}
+      long edgeFileBytesPerPrompt, long neo4jStoreBytes, Corpus corpus) {}
+
+  /** The corpus run (null when there was none), and what its prompts added to each store, per prompt. */
+  record Corpus(CorpusBench.Run run, long neo4jBytesPerPrompt, long edgeFileBytesPerPrompt) {}
 
   /** Copies of the measured job replayed at once to time ingest: enough that it lasts some seconds. */
   private static final int INGEST_COPIES = 4;
@@ -50,8 +55,8 @@ final class PipelineBench {
 
   private PipelineBench() {}
 
-  static Result run(String model, String coldPrompt, String prompt, int workers, int batch, Consumer<String> say)
-      throws Exception {
+  static Result run(String model, String coldPrompt, String prompt, List<String> corpusPrompts, int workers, int batch,
+      Consumer<String> say) throws Exception {
     Path dir = Files.createTempDirectory("resgraph-bench-");
     LocalCluster cluster = LocalCluster.start(dir, new LocalCluster.Options(workers, model, model), say);
     ManagedChannel channel = GrpcChannels.open(cluster.endpoints().orchestrator());
@@ -70,9 +75,17 @@ final class PipelineBench {
       JobRun warm = job(jobs, cluster, model, prompt, batch);
       long edgeFiles = bytes(dir.resolve("edges").resolve(warm.job().getId()));
       IngestBench.Result ingest = IngestBench.replay(cluster, warm.job(), INGEST_COPIES, say);
+      Corpus corpus = null;
+      if (!corpusPrompts.isEmpty()) {
+        say.accept("running a corpus of " + corpusPrompts.size() + " prompts");
+        long neo4jBefore = bytes(dir.resolve("neo4j")), filesBefore = bytes(dir.resolve("edges"));
+        CorpusBench.Run run = CorpusBench.run(cluster, model, corpusPrompts, batch, say);
+        corpus = new Corpus(run, (bytes(dir.resolve("neo4j")) - neo4jBefore) / run.prompts(),
+            (bytes(dir.resolve("edges")) - filesBefore) / run.prompts());
+      }
       Map<String, Long> rss = new LinkedHashMap<>();
       for (LocalCluster.Proc p : cluster.processes()) rss.put(p.name(), peakRssMb(p.pid()));
-      return new Result(cold, warm, loadSeconds, rss, ingest, edgeFiles, bytes(dir.resolve("neo4j")));
+      return new Result(cold, warm, loadSeconds, rss, ingest, edgeFiles, bytes(dir.resolve("neo4j")), corpus);
     } finally {
       GrpcChannels.close(channel);
       GrpcChannels.close(modelChannel);
@@ -89,25 +102,33 @@ final class PipelineBench {
     for (Iterator<Job> it = jobs.watch(GetJobRequest.newBuilder().setId(job.getId()).build()); it.hasNext(); ) job = it.next();
     double seconds = (System.nanoTime() - start) / 1e9;
     if (job.getPhase() != Phase.PHASE_DONE) throw new IllegalStateException("the benchmark job ended " + job.getPhase() + ": " + job.getError());
+    return new JobRun(job, seconds, cpuSince(cluster, ticksBefore));
+  }
+
+  /** Each component's CPU seconds since it had {@code ticksBefore}. */
+  static Map<String, Double> cpuSince(LocalCluster cluster, Map<String, Long> ticksBefore) {
     Map<String, Double> cpu = new LinkedHashMap<>();
     cpuTicks(cluster).forEach((name, ticks) -> cpu.put(name, (ticks - ticksBefore.get(name)) / TICKS_PER_S));
-    return new JobRun(job, seconds, cpu);
+    return cpu;
   }
 
   /** Each component's CPU time so far (user and system), in clock ticks; 0 where /proc does not say. */
-  private static Map<String, Long> cpuTicks(LocalCluster cluster) {
+  static Map<String, Long> cpuTicks(LocalCluster cluster) {
     Map<String, Long> ticks = new LinkedHashMap<>();
-    for (LocalCluster.Proc p : cluster.processes()) {
-      try {
-        String stat = Files.readString(Path.of("/proc", Long.toString(p.pid()), "stat"));
-        // fields after the parenthesized command name: state is field 3, utime 14 and stime 15
-        String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
-        ticks.put(p.name(), Long.parseLong(f[11]) + Long.parseLong(f[12]));
-      } catch (IOException | RuntimeException e) {
-        ticks.put(p.name(), 0L);
-      }
-    }
+    for (LocalCluster.Proc p : cluster.processes()) ticks.put(p.name(), cpuTicks(p.pid()));
+    ticks.put("bench", cpuTicks(ProcessHandle.current().pid())); // this process: the client, and the ingest replay's producer
     return ticks;
+  }
+
+  private static long cpuTicks(long pid) {
+    try {
+      String stat = Files.readString(Path.of("/proc", Long.toString(pid), "stat"));
+      // fields after the parenthesized command name: state is field 3, utime 14 and stime 15
+      String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+      return Long.parseLong(f[11]) + Long.parseLong(f[12]);
+    } catch (IOException | RuntimeException e) {
+      return 0;
+    }
   }
 
   /** The bytes of every file under the folder. */

@@ -18,12 +18,14 @@ class BenchSmokeTest {
 
   @Test
   void benchReportsEveryFigureAndTheClusterFindsTheSameEdgesAsTheModelServer() throws Exception {
-    Cli.Run r = Cli.resgraph("bench", "--shape", "tiny", "--prompt-tokens", "8", "--workers", "1", "--json");
+    Cli.Run r = Cli.resgraph("bench", "--shape", "tiny", "--prompt-tokens", "8", "--workers", "1", "--corpus-prompts", "2",
+        "--query-prompts", "3", "--json");
     assertEquals(0, r.code(), r.err());
     JsonNode b = new ObjectMapper().readTree(r.out());
     for (String positive : List.of("candidates", "ablations_per_s", "naive_ablations_per_s", "speedup_vs_naive", "gemm_gflops",
         "flops_per_ablation", "ablation_gflops", "fraction_of_gemm_peak", "end_to_end_s", "raw_edges", "store_edges_per_s", "ingest_edges_per_s",
-        "edge_file_bytes_per_prompt", "neo4j_store_bytes")) {
+        "edge_file_bytes_per_prompt", "neo4j_store_bytes", "corpus_s", "corpus_prompts_per_min", "corpus_compute_s",
+        "corpus_edge_file_bytes_per_prompt")) {
       assertTrue(b.has(positive) && b.get(positive).asDouble() > 0, positive + " in " + b);
     }
     assertEquals(b.get("ablation_raw_edges").asLong(), b.get("raw_edges").asLong(),
@@ -41,6 +43,15 @@ class BenchSmokeTest {
       for (String c : components) cpu += job.get("cpu_s").get(c).asDouble();
       assertTrue(cpu > 0, "the job used some component's CPU: " + job.get("cpu_s"));
     }
+    assertEquals(2, b.get("corpus_prompts").asInt());
+    assertTrue(b.has("corpus_overhead") && b.has("corpus_neo4j_bytes_per_prompt"), b.toString());
+    assertEquals(3, b.get("corpus_query_prompts").asInt());
+    for (String recipe : List.of("most_active_latents", "strongest_upstream", "recurring_paths")) {
+      assertTrue(b.get("corpus_query_p95_ms").get(recipe).asDouble() > 0, recipe + " in " + b.get("corpus_query_p95_ms"));
+    }
+    double ingestCpu = 0;
+    for (JsonNode seconds : b.get("ingest_cpu_s")) ingestCpu += seconds.asDouble();
+    assertTrue(ingestCpu > 0, "the replay used some CPU: " + b.get("ingest_cpu_s"));
     assertEquals(4, b.get("sweep").size(), "prompts of 8 and 32 tokens (tiny has no room for 128) at two SAE widths");
   }
 }
