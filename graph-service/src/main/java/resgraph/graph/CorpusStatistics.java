@@ -24,11 +24,19 @@ import org.slf4j.LoggerFactory;
 
 /**
  * METHOD.md "Across prompts": statistics over every finished job of one model and SAEs, each job
- * added exactly once. They live in a DuckDB database beside the edge files
- * ({@code <edges-dir>/corpus.duckdb}), for every edge and node; Neo4j carries a copy of them for the
- * edges that are a candidate in some job, as {@code (:Feature)-[:CORPUS_EFFECT {jobs, mean,
- * variance, min, max}]->(:Feature)}, and for every candidate node, as {@code (:Feature {jobs,
- * mean_activation})}, so that its writes grow with candidates and not with raw edges.
+ * added exactly once. Every edge's statistics are an aggregate over the jobs' edge files, which
+ * GetCorpus computes for any set of jobs ({@link CorpusCircuits}); kept up to date here, in a
+ * DuckDB database beside the edge files ({@code <edges-dir>/corpus.duckdb}), are the statistics of
+ * every node and of the edges that are a candidate in some job, which Neo4j carries as
+ * {@code (:Feature)-[:CORPUS_EFFECT {jobs, mean, variance, min, max}]->(:Feature)} and
+ * {@code (:Feature {jobs, mean_activation})}, so that its writes grow with candidates and not with
+ * raw edges.
+ *
+ * <p>Keeping every edge's statistics here instead cost an upsert of each job's half a million edges
+ * into a table of all the corpus's edges, whose every commit rewrote the parts of it the upsert
+ * touched: 2 s a GPT-2-small prompt at the first, 25 s at the fiftieth. A job now updates the
+ * candidates known (a join with its file) and aggregates its new candidates over every counted
+ * job's file (a scan that a join to those few edges filters).
  *
  * <p>Adding a job is one DuckDB transaction that also records the job as added, so a repeated
  * Annotate (a redelivery, a restarted graph service) finds it there and adds nothing. The copy in
@@ -49,10 +57,12 @@ public final class CorpusStatistics {
   private static final int ROWS_PER_STATEMENT = 10_000;
 
   private static final List<String> SCHEMA = List.of("""
-      CREATE TABLE IF NOT EXISTS corpus_jobs (model VARCHAR, saes VARCHAR, job VARCHAR, PRIMARY KEY (model, saes, job))""", """
-      CREATE TABLE IF NOT EXISTS corpus_edges (model VARCHAR, saes VARCHAR, source_hook VARCHAR, source_latent INTEGER,
+      CREATE TABLE IF NOT EXISTS corpus_jobs (model VARCHAR, saes VARCHAR, job VARCHAR, PRIMARY KEY (model, saes, job))""",
+      // every edge's statistics, as an earlier version kept them; the candidates' are recomputed from the files as needed
+      "DROP TABLE IF EXISTS corpus_edges", """
+      CREATE TABLE IF NOT EXISTS corpus_candidates (model VARCHAR, saes VARCHAR, source_hook VARCHAR, source_latent INTEGER,
         target_hook VARCHAR, target_latent INTEGER, jobs BIGINT, mean DOUBLE, m2 DOUBLE, min FLOAT, max FLOAT,
-        candidate BOOLEAN, PRIMARY KEY (model, saes, source_hook, source_latent, target_hook, target_latent))""", """
+        PRIMARY KEY (model, saes, source_hook, source_latent, target_hook, target_latent))""", """
       CREATE TABLE IF NOT EXISTS corpus_nodes (model VARCHAR, saes VARCHAR, hook VARCHAR, latent INTEGER, jobs BIGINT,
         mean_activation DOUBLE, PRIMARY KEY (model, saes, hook, latent))""");
 
@@ -142,21 +152,43 @@ public final class CorpusStatistics {
       if (edges != null) {
         // Welford: with d = x - mean over n jobs, mean' = mean + d/(n+1) and m2' = m2 + d²·n/(n+1); SET reads the row before the update
         try (PreparedStatement update = db.prepareStatement("""
-            INSERT INTO corpus_edges
-            SELECT ?, ?, e.source_hook, e.source_latent, e.target_hook, e.target_latent, 1, e.weight, 0, e.weight, e.weight,
-                   c.source_hook IS NOT NULL
-            FROM read_parquet(%s) e LEFT JOIN job_candidates c
-              ON c.source_hook = e.source_hook AND c.source_latent = e.source_latent
-             AND c.target_hook = e.target_hook AND c.target_latent = e.target_latent
-            ON CONFLICT DO UPDATE SET
-              jobs = jobs + 1,
-              mean = mean + (EXCLUDED.mean - mean) / (jobs + 1),
-              m2 = m2 + (EXCLUDED.mean - mean) * (EXCLUDED.mean - mean) * jobs / (jobs + 1),
-              min = least(min, EXCLUDED.min),
-              max = greatest(max, EXCLUDED.max),
-              candidate = candidate OR EXCLUDED.candidate""".formatted(edges))) {
+            UPDATE corpus_candidates c SET
+              jobs = c.jobs + 1,
+              mean = c.mean + (e.weight - c.mean) / (c.jobs + 1),
+              m2 = c.m2 + (e.weight - c.mean) * (e.weight - c.mean) * c.jobs / (c.jobs + 1),
+              min = least(c.min, e.weight),
+              max = greatest(c.max, e.weight)
+            FROM read_parquet(%s) e
+            WHERE c.model = ? AND c.saes = ? AND c.source_hook = e.source_hook AND c.source_latent = e.source_latent
+              AND c.target_hook = e.target_hook AND c.target_latent = e.target_latent""".formatted(edges))) {
           bind(update, job.model(), job.saes());
           update.execute();
+        }
+        // the job's candidates that no job had before: their statistics over every counted job's file, this one's too
+        List<String> counted = new ArrayList<>();
+        try (PreparedStatement q = db.prepareStatement("SELECT job FROM corpus_jobs WHERE model = ? AND saes = ?")) {
+          bind(q, job.model(), job.saes());
+          try (ResultSet r = q.executeQuery()) {
+            while (r.next()) {
+              String glob = files.glob(r.getString(1));
+              if (glob != null) counted.add(glob);
+            }
+          }
+        }
+        try (PreparedStatement insert = db.prepareStatement("""
+            INSERT INTO corpus_candidates
+            SELECT ?, ?, e.source_hook, e.source_latent, e.target_hook, e.target_latent, count(*), avg(e.weight::DOUBLE),
+                   var_pop(e.weight::DOUBLE) * count(*), min(e.weight), max(e.weight)
+            FROM read_parquet([%s]) e
+            SEMI JOIN (SELECT * FROM job_candidates n
+                       ANTI JOIN (SELECT * FROM corpus_candidates WHERE model = ? AND saes = ?) c
+                         ON c.source_hook = n.source_hook AND c.source_latent = n.source_latent
+                        AND c.target_hook = n.target_hook AND c.target_latent = n.target_latent) n
+              ON n.source_hook = e.source_hook AND n.source_latent = e.source_latent
+             AND n.target_hook = e.target_hook AND n.target_latent = e.target_latent
+            GROUP BY e.source_hook, e.source_latent, e.target_hook, e.target_latent""".formatted(String.join(", ", counted)))) {
+          bind(insert, job.model(), job.saes(), job.model(), job.saes());
+          insert.execute();
         }
       }
       try (PreparedStatement update = db.prepareStatement("""
@@ -183,10 +215,10 @@ public final class CorpusStatistics {
     if (edges != null) {
       try (PreparedStatement q = db.prepareStatement("""
           SELECT s.source_hook, s.source_latent, s.target_hook, s.target_latent, s.jobs, s.mean, s.m2 / s.jobs, s.min, s.max
-          FROM corpus_edges s JOIN read_parquet(%s) e
+          FROM corpus_candidates s JOIN read_parquet(%s) e
             ON s.source_hook = e.source_hook AND s.source_latent = e.source_latent
            AND s.target_hook = e.target_hook AND s.target_latent = e.target_latent
-          WHERE s.model = ? AND s.saes = ? AND s.candidate""".formatted(edges))) {
+          WHERE s.model = ? AND s.saes = ?""".formatted(edges))) {
         bind(q, job.model(), job.saes());
         try (ResultSet r = q.executeQuery()) {
           while (r.next()) {
