@@ -34,26 +34,32 @@ import resgraph.v1.Phase;
  *
  * <p>The first prompt is planned while SubmitCorpus waits, so a spec that no prompt could run
  * (a model that does not exist, a chain its SAEs do not have) is refused at once, with nothing
- * stored; the others are planned one after another on a thread of their own, each queued as soon
- * as it is planned, while the workers run the ones before it.
+ * stored; the others are planned one after another on a thread of their own, each once fewer than
+ * {@link CorpusConfig#jobsInFlight} of the corpus's jobs are unfinished, so the jobs end in order
+ * while the workers always have the next one's tasks.
  */
 @Singleton
 public final class Corpora {
 
   private static final Logger LOG = LoggerFactory.getLogger(Corpora.class);
+  /** How often the planner looks whether a job of the corpus has ended. */
+  private static final Duration WINDOW_POLL = Duration.ofMillis(200);
   /** A prompt whose planning the model server or Kafka refused for a while is tried again so long. */
   private static final Backoff PLANNING_RETRY = new Backoff(Duration.ofSeconds(1), Duration.ofSeconds(15), Duration.ofMinutes(2));
 
   private final Submission submission;
   private final JobStore store;
+  private final CorpusConfig config;
   private final JobIds ids = new JobIds("c");
   /** The corpora whose prompts are being planned by this orchestrator now. */
   private final Set<String> planning = ConcurrentHashMap.newKeySet();
-  private final ExecutorService planner = Executors.newSingleThreadExecutor(r -> new Thread(r, "corpus-planner"));
+  /** A thread per corpus being planned: one waiting for its jobs to end holds up no other. */
+  private final ExecutorService planner = Executors.newCachedThreadPool(r -> new Thread(r, "corpus-planner"));
 
-  Corpora(Submission submission, JobStore store) {
+  Corpora(Submission submission, JobStore store, CorpusConfig config) {
     this.submission = submission;
     this.store = store;
+    this.config = config;
   }
 
   @PreDestroy
@@ -117,6 +123,8 @@ public final class Corpora {
   private void planRest(String id, CorpusSpec spec) {
     try {
       for (int i = 1; i < spec.getPromptsCount() && planning.contains(id); i++) {
+        while (inFlight(id) >= config.jobsInFlight() && planning.contains(id)) Thread.sleep(WINDOW_POLL.toMillis());
+        if (!planning.contains(id)) break;
         Job job = plan(id, spec, i);
         if (!planning.contains(id)) cancelQuietly(job); // cancelled while this one was planned
       }
@@ -127,6 +135,11 @@ public final class Corpora {
     } finally {
       planning.remove(id);
     }
+  }
+
+  /** The corpus's jobs that have not ended. */
+  private long inFlight(String id) {
+    return store.corpus(id).stream().filter(j -> !JobRules.ended(j.getPhase())).count();
   }
 
   /** Queues prompt {@code i}'s job, or records it failed with why; retries what may pass. */

@@ -114,12 +114,27 @@ class CorpusTest extends OrchestratorTest {
     assertEquals(Status.Code.NOT_FOUND, e.getStatus().getCode());
   }
 
+  /** Two jobs of a corpus in flight (the default): the third prompt is planned once one of them has ended. */
   @Test
-  void cancellingACorpusCancelsItsJobs() {
-    CorpusJob c = planned(h.jobs().submitCorpus(corpus(PROMPTS).build()).getId(), 3);
+  void aCorpusPlansAPromptOnceAJobBeforeItHasEnded() throws InterruptedException {
+    CorpusJob c = planned(h.jobs().submitCorpus(corpus(PROMPTS).build()).getId(), 2);
+    Thread.sleep(1000); // time enough for a planner that did not wait to plan the third
+    assertEquals(2, get(c.getId()).getMembersCount());
+    storeAll(h.get(c.getMembers(0).getJobId()));
+    h.awaitPhase(c.getMembers(0).getJobId(), Phase.PHASE_DONE);
+    CorpusJob all = planned(c.getId(), 3);
+    assertEquals(PROMPTS.get(2), h.get(all.getMembers(2).getJobId()).getSpec().getPrompt());
+  }
+
+  @Test
+  void cancellingACorpusCancelsItsJobsAndPlansNoMore() throws InterruptedException {
+    CorpusJob c = planned(h.jobs().submitCorpus(corpus(PROMPTS).build()).getId(), 2);
     CorpusJob cancelled = h.jobs().cancelCorpus(CancelJobRequest.newBuilder().setId(c.getId()).build());
     assertEquals(Phase.PHASE_CANCELLED, cancelled.getPhase());
     for (CorpusMember m : cancelled.getMembersList()) assertEquals(Phase.PHASE_CANCELLED, h.get(m.getJobId()).getPhase());
+    Thread.sleep(1000); // time enough for a planner that did not stop to plan the third
+    assertEquals(2, get(c.getId()).getMembersCount());
+    assertEquals(Phase.PHASE_CANCELLED, get(c.getId()).getPhase());
   }
 
   private static void refused(Status.Code code, CorpusSpec.Builder spec, String... mentions) {
