@@ -35,10 +35,11 @@ public final class JobStore {
       .comparing((Job j) -> JobLifecycle.instant(j.getCreated())).thenComparing(Job::getId).reversed();
 
   private final Map<String, JobRecord> jobs = new ConcurrentHashMap<>();
-  /** Guarded by this; watchers are called in order of the changes, under the lock. */
-  private final Map<String, List<Consumer<Job>>> watchers = new HashMap<>();
-  /** Guarded by this: by corpus id, who watches its jobs; each says whether it wants more. */
-  private final Map<String, List<Predicate<Job>>> corpusWatchers = new HashMap<>();
+  /**
+   * Guarded by this: by job id or corpus id ("j-..." or "c-..."), who watches it; each watcher
+   * says whether it wants more. They are called in order of the changes, under the lock.
+   */
+  private final Map<String, List<Predicate<Job>>> watchers = new HashMap<>();
   private final JobRecordLog log;
 
   JobStore(JobRecordLog log) {
@@ -76,7 +77,7 @@ public final class JobStore {
     if (jobs.containsKey(id)) throw new ResgraphException(ResgraphException.Kind.ALREADY_EXISTS, "job " + id + " exists");
     log.write(r);
     jobs.put(id, r);
-    tellCorpus(r.getJob());
+    tell(r.getJob()); // a new job of a corpus changes the corpus
   }
 
   /**
@@ -114,8 +115,10 @@ public final class JobStore {
     Job job = require(id).getJob();
     watcher.accept(job);
     if (JobRules.ended(job.getPhase())) return () -> {};
-    watchers.computeIfAbsent(id, k -> new ArrayList<>()).add(watcher);
-    return () -> unwatch(id, watcher);
+    return add(id, changed -> {
+      watcher.accept(changed);
+      return !JobRules.ended(changed.getPhase());
+    });
   }
 
   /**
@@ -124,56 +127,44 @@ public final class JobStore {
    */
   public synchronized Runnable watchCorpus(String corpusId, Predicate<Job> watcher) {
     if (!watcher.test(null)) return () -> {};
-    corpusWatchers.computeIfAbsent(corpusId, k -> new ArrayList<>()).add(watcher);
-    return () -> {
-      synchronized (this) {
-        List<Predicate<Job>> list = corpusWatchers.get(corpusId);
-        if (list != null && list.remove(watcher) && list.isEmpty()) corpusWatchers.remove(corpusId);
-      }
-    };
+    return add(corpusId, watcher);
   }
 
-  /** How many watchers are registered, over all jobs. */
+  /** How many watchers are registered, over all jobs and corpora. */
   public synchronized int watching() {
     return watchers.values().stream().mapToInt(List::size).sum();
   }
 
-  private synchronized void unwatch(String id, Consumer<Job> watcher) {
-    List<Consumer<Job>> list = watchers.get(id);
+  private Runnable add(String key, Predicate<Job> watcher) {
+    watchers.computeIfAbsent(key, k -> new ArrayList<>()).add(watcher);
+    return () -> unwatch(key, watcher);
+  }
+
+  private synchronized void unwatch(String key, Predicate<Job> watcher) {
+    List<Predicate<Job>> list = watchers.get(key);
     if (list == null) return;
     list.remove(watcher);
-    if (list.isEmpty()) watchers.remove(id);
+    if (list.isEmpty()) watchers.remove(key);
   }
 
-  /** A watcher that throws (its client is gone) is dropped; none outlives its job. */
+  /** Tells the job's watchers and its corpus's. */
   private void tell(Job job) {
-    tellCorpus(job);
-    List<Consumer<Job>> list = watchers.get(job.getId());
-    if (list == null) return;
-    list.removeIf(w -> {
-      try {
-        w.accept(job);
-        return false;
-      } catch (RuntimeException e) {
-        LOG.debug("dropping a watcher of job {}: {}", job.getId(), e.toString());
-        return true;
-      }
-    });
-    if (list.isEmpty() || JobRules.ended(job.getPhase())) watchers.remove(job.getId());
+    tell(job.getId(), job);
+    if (!job.getCorpus().getCorpusId().isEmpty()) tell(job.getCorpus().getCorpusId(), job);
   }
 
-  private void tellCorpus(Job job) {
-    String corpusId = job.getCorpus().getCorpusId();
-    List<Predicate<Job>> list = corpusId.isEmpty() ? null : corpusWatchers.get(corpusId);
+  /** A watcher that throws (its client is gone) or wants no more is dropped; none outlives what it watches. */
+  private void tell(String key, Job job) {
+    List<Predicate<Job>> list = watchers.get(key);
     if (list == null) return;
     list.removeIf(w -> {
       try {
         return !w.test(job);
       } catch (RuntimeException e) {
-        LOG.debug("dropping a watcher of corpus {}: {}", corpusId, e.toString());
+        LOG.debug("dropping a watcher of {}: {}", key, e.toString());
         return true;
       }
     });
-    if (list.isEmpty()) corpusWatchers.remove(corpusId);
+    if (list.isEmpty()) watchers.remove(key);
   }
 }
