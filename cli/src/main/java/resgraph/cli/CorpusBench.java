@@ -17,7 +17,6 @@ import resgraph.v1.CorpusJob;
 import resgraph.v1.CorpusPrompt;
 import resgraph.v1.CorpusSpec;
 import resgraph.v1.DescribeRequest;
-import resgraph.v1.GetJobRequest;
 import resgraph.v1.GraphServiceGrpc;
 import resgraph.v1.JobServiceGrpc;
 import resgraph.v1.JobSpec;
@@ -65,13 +64,7 @@ final class CorpusBench {
           .setRef(ModelRef.newBuilder().setModel(model).setSaes(model)).setTaskBatchSize(batch));
       prompts.forEach(p -> spec.addPrompts(CorpusPrompt.newBuilder().setPrompt(p)));
       long start = System.nanoTime();
-      CorpusJob c = jobs.submitCorpus(spec.build());
-      ProgressBar bar = new ProgressBar(System.err);
-      for (Iterator<CorpusJob> it = jobs.watchCorpus(GetJobRequest.newBuilder().setId(c.getId()).build()); it.hasNext(); ) {
-        c = it.next();
-        bar.show(c);
-      }
-      bar.done();
+      CorpusJob c = CorpusRun.submitAndFollow(jobs, spec.build());
       double seconds = (System.nanoTime() - start) / 1e9;
       if (c.getPhase() != Phase.PHASE_DONE) throw new IllegalStateException("the benchmark corpus ended " + c.getPhase() + ": " + c.getError());
       say.accept("corpus of " + prompts.size() + " prompts: " + c.getProgress().getPromptsDone() + " done in " + Math.round(seconds) + " s");

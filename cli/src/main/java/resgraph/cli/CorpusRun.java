@@ -103,14 +103,7 @@ final class CorpusRun {
       else if (template.hasTarget()) prompt.setTarget(template.getTarget());
       spec.addPrompts(prompt);
     }
-    CorpusJob corpusJob = jobs.submitCorpus(spec.build());
-    System.err.println("resgraph: corpus " + corpusJob.getId() + ": " + prompts.size() + " prompts, a job each");
-    ProgressBar bar = new ProgressBar(System.err);
-    for (Iterator<CorpusJob> it = jobs.watchCorpus(GetJobRequest.newBuilder().setId(corpusJob.getId()).build()); it.hasNext(); ) {
-      corpusJob = it.next();
-      bar.show(corpusJob);
-    }
-    bar.done();
+    CorpusJob corpusJob = submitAndFollow(jobs, spec.build());
 
     Files.createDirectories(out);
     List<String> done = new ArrayList<>();
@@ -145,6 +138,19 @@ final class CorpusRun {
     System.err.println("resgraph: wrote " + done.size() + " prompt folders, corpus.json, corpus_edges.parquet, corpus.dot"
         + (svg ? ", corpus.svg" : "") + " and corpus.html to " + out.toAbsolutePath());
     return done.size() == prompts.size() ? 0 : 1;
+  }
+
+  /** Submits the corpus and follows it to its end on one progress line; the corpus as it ended. */
+  static CorpusJob submitAndFollow(JobServiceBlockingStub jobs, CorpusSpec spec) {
+    CorpusJob corpus = jobs.submitCorpus(spec);
+    System.err.println("resgraph: corpus " + corpus.getId() + ": " + spec.getPromptsCount() + " prompts, a job each");
+    ProgressBar bar = new ProgressBar(System.err);
+    for (Iterator<CorpusJob> it = jobs.watchCorpus(GetJobRequest.newBuilder().setId(corpus.getId()).build()); it.hasNext(); ) {
+      corpus = it.next();
+      bar.show(corpus);
+    }
+    bar.done();
+    return corpus;
   }
 
   /** The corpus circuit as a circuit the viewer draws: nodes without a prompt of their own, edges weighted by their mean. */
