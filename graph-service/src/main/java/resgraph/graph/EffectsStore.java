@@ -154,9 +154,9 @@ public final class EffectsStore {
             + task.getHookName() + " at " + task.getMeasureHookName() + ", which is not the next site of the job's chain");
       }
       List<RawEdge> all = edges(task, site);
-      Set<RawEdge> candidates = new HashSet<>(CircuitPruner.strongest(all, job.getSpec().getPruning()));
-      List<RawEdge> traversed = job.getSpec().getStoreEdges() == StoreEdges.STORE_EDGES_ALL ? all
-          : all.stream().filter(candidates::contains).toList();
+      List<RawEdge> strongest = CircuitPruner.strongest(all, job.getSpec().getPruning());
+      Set<RawEdge> candidates = new HashSet<>(strongest);
+      List<RawEdge> traversed = job.getSpec().getStoreEdges() == StoreEdges.STORE_EDGES_ALL ? all : strongest;
       long start = System.nanoTime();
       files.write(task.getJobId(), task.getTask(), chain, site, all);
       long fileMillis = (System.nanoTime() - start) / 1_000_000;
