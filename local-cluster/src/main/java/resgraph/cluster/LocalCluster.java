@@ -118,7 +118,9 @@ public final class LocalCluster {
       say.accept("starting Kafka and Neo4j");
       Started kafka = c.launch("kafka", "local-kafka", "resgraph.local.LocalKafka", List.of("-Xmx512m"),
           List.of(String.valueOf(port(e.kafka())), Integer.toString(Launcher.freePort()), dir.resolve("kafka").toString()), port(e.kafka()));
-      Started neo4j = c.launch("neo4j", "local-neo4j", "resgraph.local.LocalNeo4j", List.of("-Xmx1g"),
+      // C1 alone: Cypher compiles each new plan to bytecode, and C2 optimizing it took 6 of Neo4j's 10 s of CPU in a warm
+      // job on two cores, for some 0.7 s of slower queries (./resgraph bench, PERFORMANCE.md)
+      Started neo4j = c.launch("neo4j", "local-neo4j", "resgraph.local.LocalNeo4j", List.of("-Xmx1g", "-XX:TieredStopAtLevel=1"),
           List.of(String.valueOf(port(e.bolt())), dir.resolve("neo4j").toString()), port(e.bolt()));
       c.await(kafka, neo4j);
       c.save();
