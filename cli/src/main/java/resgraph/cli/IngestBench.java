@@ -31,8 +31,8 @@ import resgraph.v1.TaskEffects;
 
 /**
  * The graph service's ingest rate alone: a finished job's effects, as the workers published them,
- * replayed into the warm cluster as copies of the job under new ids, timed from the first publish
- * to the last {@code stored} event. This harness does what the orchestrator would for those copies
+ * replayed into the warm cluster as copies of the job under new ids: once to warm the graph
+ * service's code, then timed from the first publish to the last {@code stored} event. This harness does what the orchestrator would for those copies
  * (registers them, records them running on resgraph.jobs); no model server or worker takes part.
  */
 final class IngestBench {
@@ -59,34 +59,48 @@ final class IngestBench {
     ManagedChannel channel = GrpcChannels.open(cluster.endpoints().graphService());
     try (KafkaProducer<String, com.google.protobuf.MessageLite> producer = KafkaClients.producer(kafka, "resgraph-bench-ingest")) {
       GraphServiceGrpc.GraphServiceBlockingStub graph = GraphServiceGrpc.newBlockingStub(channel);
-      List<String> ids = new ArrayList<>();
-      for (int i = 0; i < copies; i++) {
-        Job copy = job.toBuilder().setId(job.getId() + "-ingest-" + i).setPhase(Phase.PHASE_RUNNING).clearError().build();
-        graph.registerJob(RegisterJobRequest.newBuilder().setJob(copy).build());
-        producer.send(new ProducerRecord<>(Topics.JOBS, copy.getId(), JobRecord.newBuilder().setJob(copy).build()));
-        ids.add(copy.getId());
-      }
-      producer.flush();
-      // the graph service stores a task only for a job it has seen recorded
-      for (String id : ids) awaitRecorded(graph, id);
-      say.accept("replaying " + tasks.size() * copies + " tasks' effects (" + edges * copies + " raw edges) into the graph service");
-      Map<String, Long> ticks = PipelineBench.cpuTicks(cluster);
-      long start = System.nanoTime();
-      for (String id : ids) {
-        for (TaskEffects t : tasks) producer.send(new ProducerRecord<>(Topics.EFFECTS, id, t.toBuilder().setJobId(id).build()));
-      }
-      producer.flush();
-      Set<String> want = new HashSet<>(ids);
-      int expected = tasks.size() * copies;
-      List<JobEvent> stored = read(kafka, Topics.JOB_EVENTS, JobEvent::parseFrom, e -> want.contains(e.getJobId()) && e.hasStored(),
-          expected);
-      double seconds = (System.nanoTime() - start) / 1e9;
-      Map<String, Double> cpu = PipelineBench.cpuSince(cluster, ticks);
-      if (stored.size() < expected) throw new IllegalStateException("only " + stored.size() + " of " + expected + " replayed tasks were stored");
-      return new Result(copies, edges * copies, seconds, cpu, tasks.stream().mapToLong(TaskEffects::getSerializedSize).sum());
+      // a first round untimed: two jobs are not enough for the JIT compilers to be done with the storing code
+      say.accept("replaying " + tasks.size() * copies + " tasks' effects (" + edges * copies + " raw edges) into the graph service, to warm it");
+      round(cluster, graph, producer, job, tasks, copies, "warmup");
+      say.accept("replaying them again, timed");
+      Timed timed = round(cluster, graph, producer, job, tasks, copies, "ingest");
+      return new Result(copies, edges * copies, timed.seconds(), timed.cpuSeconds(), tasks.stream().mapToLong(TaskEffects::getSerializedSize).sum());
     } finally {
       GrpcChannels.close(channel);
     }
+  }
+  private record Timed(double seconds, Map<String, Double> cpuSeconds) {}
+
+  /**
+   * One replay: the tasks as copies of the job named {@code <job>-<tag>-<i>}, registered and
+   * recorded running as the orchestrator would, then published (built beforehand, so that the
+   * clock and the CPU counts see the graph service more than this client), timed from the
+   * first publish to the last {@code stored} event.
+   */
+  private static Timed round(LocalCluster cluster, GraphServiceGrpc.GraphServiceBlockingStub graph, KafkaProducer<String, com.google.protobuf.MessageLite> producer,
+      Job job, List<TaskEffects> tasks, int copies, String tag) throws InterruptedException {
+    List<ProducerRecord<String, com.google.protobuf.MessageLite>> records = new ArrayList<>();
+    Set<String> ids = new HashSet<>();
+    for (int i = 0; i < copies; i++) {
+      Job copy = job.toBuilder().setId(job.getId() + "-" + tag + "-" + i).setPhase(Phase.PHASE_RUNNING).clearError().build();
+      graph.registerJob(RegisterJobRequest.newBuilder().setJob(copy).build());
+      producer.send(new ProducerRecord<>(Topics.JOBS, copy.getId(), JobRecord.newBuilder().setJob(copy).build()));
+      ids.add(copy.getId());
+      for (TaskEffects t : tasks) records.add(new ProducerRecord<>(Topics.EFFECTS, copy.getId(), t.toBuilder().setJobId(copy.getId()).build()));
+    }
+    producer.flush();
+    // the graph service stores a task only for a job it has seen recorded
+    for (String id : ids) awaitRecorded(graph, id);
+    Map<String, Long> ticks = PipelineBench.cpuTicks(cluster);
+    long start = System.nanoTime();
+    for (ProducerRecord<String, com.google.protobuf.MessageLite> r : records) producer.send(r);
+    producer.flush();
+    List<JobEvent> stored = read(cluster.endpoints().kafka(), Topics.JOB_EVENTS, JobEvent::parseFrom,
+        e -> ids.contains(e.getJobId()) && e.hasStored(), records.size());
+    double seconds = (System.nanoTime() - start) / 1e9;
+    Map<String, Double> cpu = PipelineBench.cpuSince(cluster, ticks);
+    if (stored.size() < records.size()) throw new IllegalStateException("only " + stored.size() + " of " + records.size() + " replayed tasks were stored");
+    return new Timed(seconds, cpu);
   }
 
   private static void awaitRecorded(GraphServiceGrpc.GraphServiceBlockingStub graph, String id) throws InterruptedException {
