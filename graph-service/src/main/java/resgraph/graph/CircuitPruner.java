@@ -40,7 +40,7 @@ public final class CircuitPruner {
   /** The circuit's edges, in {@link #ORDER}. {@code rule} unset means METHOD.md's default ({@link JobRules#pruningOrDefault}). */
   public static List<RawEdge> prune(List<RawEdge> raw, Pruning rule) {
     List<RawEdge> kept = new ArrayList<>();
-    for (List<RawEdge> pair : bySite(raw).values()) kept.addAll(strongest(pair, rule));
+    for (Map.Entry<Integer, List<RawEdge>> pair : bySite(raw).entrySet()) kept.addAll(strongest(TaskEdges.of(pair.getKey(), pair.getValue()), rule));
     Set<Long> withIncoming = new HashSet<>(), withOutgoing = new HashSet<>();
     for (RawEdge e : kept) {
       withOutgoing.add(e.sourceNode());
@@ -66,20 +66,24 @@ public final class CircuitPruner {
    * strongest as candidates while storing it, and Prune prunes the candidates alone: the same
    * circuit as from every raw edge, without reading them all back.
    */
-  static List<RawEdge> strongest(List<RawEdge> pair, Pruning rule) {
+  static List<RawEdge> strongest(TaskEdges pair, Pruning rule) {
     Pruning r = JobRules.pruningOrDefault(rule);
-    if (r.hasThreshold()) return pair.stream().filter(e -> Math.abs(e.weight()) >= r.getThreshold()).toList();
+    List<RawEdge> kept = new ArrayList<>();
+    if (r.hasThreshold()) {
+      for (int i = 0; i < pair.size(); i++) if (Math.abs(pair.weights()[i]) >= r.getThreshold()) kept.add(pair.edge(i));
+      return kept;
+    }
     // one pass with a heap of the k best so far (its head the worst of them), not a sort of every edge: storing ranks every task's edges
     PriorityQueue<RawEdge> best = new PriorityQueue<>(RANK.reversed());
-    for (RawEdge e : pair) {
+    for (int i = 0; i < pair.size(); i++) {
       if (best.size() < r.getTopK()) {
-        best.add(e);
-      } else if (RANK.compare(e, best.peek()) < 0) {
+        best.add(pair.edge(i));
+      } else if (Math.abs(pair.weights()[i]) >= Math.abs(best.peek().weight()) && RANK.compare(pair.edge(i), best.peek()) < 0) {
         best.poll();
-        best.add(e);
+        best.add(pair.edge(i));
       }
     }
-    List<RawEdge> kept = new ArrayList<>(best);
+    kept.addAll(best);
     kept.sort(RANK);
     return kept;
   }

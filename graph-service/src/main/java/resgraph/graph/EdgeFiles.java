@@ -73,28 +73,21 @@ public final class EdgeFiles {
     return Files.exists(taskFile(jobId, task));
   }
 
-  /** Stores one task's edges, all from the site at {@code site} of the chain to the next; does nothing when they are stored. */
-  public void write(String jobId, int task, SiteChain chain, int site, List<RawEdge> edges) {
+  /** Stores one task's edges; does nothing when they are stored. */
+  public void write(String jobId, int task, SiteChain chain, TaskEdges edges) {
     Path file = taskFile(jobId, task);
     if (Files.exists(file)) return;
     Path partial = file.resolveSibling(file.getFileName() + "." + UUID.randomUUID() + ".partial");
     try {
       Files.createDirectories(file.getParent());
-      int n = edges.size();
-      int[] sources = new int[n], targets = new int[n];
-      float[] weights = new float[n];
-      for (int i = 0; i < n; i++) {
-        sources[i] = edges.get(i).source();
-        targets[i] = edges.get(i).target();
-        weights[i] = edges.get(i).weight();
-      }
+      int site = edges.site();
       // a table of this call's own (writers share the database), of one row of three lists: an appended list is one call, a value per call cost three times as much
       String table = "task_" + UUID.randomUUID().toString().replace('-', '_');
       try (DuckDBConnection c = (DuckDBConnection) db.duplicate(); Statement s = c.createStatement()) {
         s.execute("CREATE TABLE " + table + " (source_latent INTEGER[], target_latent INTEGER[], weight FLOAT[])");
         try {
           try (DuckDBAppender a = c.createAppender(DuckDBConnection.DEFAULT_SCHEMA, table)) {
-            a.beginRow().append(sources).append(targets).append(weights).endRow();
+            a.beginRow().append(edges.sources()).append(edges.targets()).append(edges.weights()).endRow();
           }
           // the site's constants are columns of the file, not of every appended row
           s.execute(("COPY (SELECT weight, %d AS source_layer, source_latent, %d AS target_layer, target_latent, %s AS source_hook,"

@@ -3,6 +3,7 @@ package resgraph.graph;
 import jakarta.annotation.PreDestroy;
 import jakarta.inject.Singleton;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Comparator;
 import java.util.HashMap;
 import java.util.HashSet;
@@ -29,10 +30,13 @@ import resgraph.v1.TaskEffects;
 
 /**
  * Stores a poll's tasks of raw edges, idempotently: every task's edges go to the {@link EdgeFiles}
- * (the store of record for raw edges, {@code resgraph.graph.writers} tasks at once), then the edges
+ * (the store of record for raw edges, {@code resgraph.graph.writers} tasks at once) while the edges
  * people traverse go to Neo4j with each task's (:Task) marker, all of the poll's tasks in one
- * transaction, and a task whose marker exists is not written again (see {@link GraphSchema}). A
- * transaction per task cost Neo4j more in commits and round trips than the writes themselves.
+ * transaction, and a task whose marker exists is not written to Neo4j again (see {@link
+ * GraphSchema}). A transaction per task cost Neo4j more in commits and round trips than the writes
+ * themselves. A task counts as stored only once both are done; should a marker commit and its file
+ * not be written (a crash, a full disk), the poll is redelivered and the missing file written then,
+ * since a task's file is written whenever it is missing.
  *
  * <p>Neo4j gets each task's candidates, the edges that pass the job's pruning rule within the task
  * (so that Prune reads those alone, see {@link CircuitPruner#strongest}), or every raw edge for a
@@ -65,9 +69,9 @@ public final class EffectsStore {
     }
   }
 
-  /** A task ready for Neo4j: its edge file written, what Neo4j gets of it worked out. */
-  private record Prepared(TaskEffects task, SiteChain chain, List<RawEdge> all, Set<RawEdge> candidates, List<RawEdge> traversed,
-      double absSum, long fileMillis) {
+  /** A task ready to store: its edges, and what Neo4j gets of them. */
+  private record Prepared(TaskEffects task, SiteChain chain, TaskEdges all, Set<RawEdge> candidates, List<RawEdge> traversed,
+      double absSum) {
     String key() {
       return task.getJobId() + "/" + task.getTask();
     }
@@ -105,18 +109,14 @@ public final class EffectsStore {
    * deadlock that outlasted the driver's retries, a full disk) is worth retrying, the whole batch.
    */
   public List<Outcome> store(List<TaskEffects> tasks) throws InterruptedException {
-    List<Future<Object>> prepared = new ArrayList<>();
-    for (TaskEffects task : tasks) prepared.add(writers.submit(() -> prepare(task)));
+    List<Future<Object>> preparing = new ArrayList<>();
+    for (TaskEffects task : tasks) preparing.add(writers.submit(() -> prepare(task)));
     List<Object> ready = new ArrayList<>();
-    for (Future<Object> f : prepared) {
-      try {
-        ready.add(f.get());
-      } catch (ExecutionException e) {
-        if (e.getCause() instanceof RuntimeException r) throw r;
-        throw new IllegalStateException(e.getCause());
-      }
-    }
+    for (Future<Object> f : preparing) ready.add(result(f));
     List<Prepared> toWrite = ready.stream().filter(Prepared.class::isInstance).map(Prepared.class::cast).toList();
+    // the files on the writers while this thread waits on Neo4j: neither waits for the other's CPU
+    Map<Prepared, Future<Long>> files = new IdentityHashMap<>();
+    for (Prepared t : toWrite) files.put(t, writers.submit(() -> writeFile(t)));
     long start = System.nanoTime();
     Map<Prepared, Outcome> written;
     try (Session session = driver.session()) {
@@ -137,13 +137,32 @@ public final class EffectsStore {
         outcomes.add(refused);
       } else {
         Outcome o = written.get((Prepared) r);
-        outcomes.add(o.written() ? new Outcome(o.task(), o.edges(), true, o.fileMillis() / 1e3 + share, o.fileMillis(), null) : o);
+        long fileMillis = result(files.get((Prepared) r));
+        outcomes.add(o.refusal() != null ? o : new Outcome(o.task(), o.edges(), o.written(), o.written() ? fileMillis / 1e3 + share : 0,
+            fileMillis, null));
       }
     }
     return outcomes;
   }
 
-  /** Validates the task and writes its edge file: a {@link Prepared}, or the {@link Outcome} refusing it. */
+  /** What a writer's work returned, or what it threw. */
+  private static <T> T result(Future<T> f) throws InterruptedException {
+    try {
+      return f.get();
+    } catch (ExecutionException e) {
+      if (e.getCause() instanceof RuntimeException r) throw r;
+      throw new IllegalStateException(e.getCause());
+    }
+  }
+
+  /** Writes the task's edge file, if it is missing; the milliseconds it took. */
+  private long writeFile(Prepared t) {
+    long start = System.nanoTime();
+    files.write(t.task().getJobId(), t.task().getTask(), t.chain(), t.all());
+    return (System.nanoTime() - start) / 1_000_000;
+  }
+
+  /** Validates the task and ranks its edges: a {@link Prepared}, or the {@link Outcome} refusing it. */
   private Object prepare(TaskEffects task) {
     try {
       Job job = jobs.recorded(task.getJobId());
@@ -153,15 +172,10 @@ public final class EffectsStore {
         throw ResgraphException.badRequest("task " + task.getTask() + " of job " + task.getJobId() + " measured "
             + task.getHookName() + " at " + task.getMeasureHookName() + ", which is not the next site of the job's chain");
       }
-      List<RawEdge> all = edges(task, site);
+      TaskEdges all = edges(task, site);
       List<RawEdge> strongest = CircuitPruner.strongest(all, job.getSpec().getPruning());
-      Set<RawEdge> candidates = new HashSet<>(strongest);
-      List<RawEdge> traversed = job.getSpec().getStoreEdges() == StoreEdges.STORE_EDGES_ALL ? all : strongest;
-      long start = System.nanoTime();
-      files.write(task.getJobId(), task.getTask(), chain, site, all);
-      long fileMillis = (System.nanoTime() - start) / 1_000_000;
-      double absSum = all.stream().mapToDouble(e -> Math.abs(e.weight())).sum();
-      return new Prepared(task, chain, all, candidates, traversed, absSum, fileMillis);
+      List<RawEdge> traversed = job.getSpec().getStoreEdges() == StoreEdges.STORE_EDGES_ALL ? all.list() : strongest;
+      return new Prepared(task, chain, all, new HashSet<>(strongest), traversed, all.absSum());
     } catch (ResgraphException e) {
       if (e.kind().isTransient()) throw e;
       return Outcome.refused(task, e.getMessage());
@@ -186,10 +200,10 @@ public final class EffectsStore {
       if (head == null) {
         outcomes.put(t, Outcome.refused(t.task(), JobNodes.notRegistered(t.task().getJobId(), "with the graph service").getMessage()));
       } else if (!head.get("edges").isNull() || !seen.add(t.key())) {
-        outcomes.put(t, new Outcome(t.task(), t.all().size(), false, 0, t.fileMillis(), null)); // stored before, or twice in this poll
+        outcomes.put(t, new Outcome(t.task(), t.all().size(), false, 0, 0, null)); // stored before, or twice in this poll
       } else {
         fresh.add(new Fresh(t, head.get("model").asString(), head.get("saes").asString()));
-        outcomes.put(t, new Outcome(t.task(), t.all().size(), true, 0, t.fileMillis(), null));
+        outcomes.put(t, new Outcome(t.task(), t.all().size(), true, 0, 0, null));
       }
     }
     if (fresh.isEmpty()) return outcomes;
@@ -256,8 +270,12 @@ public final class EffectsStore {
   }
 
   /** The task's raw edges: every nonzero effect; refuses what can never be an edge. */
-  private static List<RawEdge> edges(TaskEffects task, int site) {
-    List<RawEdge> edges = new ArrayList<>();
+  private static TaskEdges edges(TaskEffects task, int site) {
+    int capacity = 0;
+    for (LatentEffects e : task.getEffectsList()) capacity += e.getDeltaCount();
+    int[] sources = new int[capacity], targets = new int[capacity];
+    float[] weights = new float[capacity];
+    int n = 0;
     for (LatentEffects e : task.getEffectsList()) {
       if (e.getDownstreamCount() != e.getDeltaCount()) {
         throw ResgraphException.badRequest("task " + task.getTask() + " of job " + task.getJobId() + ": latent " + e.getLatent()
@@ -269,9 +287,13 @@ public final class EffectsStore {
           throw ResgraphException.badRequest("task " + task.getTask() + " of job " + task.getJobId() + ": the effect of latent "
               + e.getLatent() + " on " + e.getDownstream(i) + " is " + delta);
         }
-        if (delta != 0) edges.add(new RawEdge(site, e.getLatent(), e.getDownstream(i), delta)); // zero is not an edge (METHOD.md step 6)
+        if (delta == 0) continue; // zero is not an edge (METHOD.md step 6)
+        sources[n] = e.getLatent();
+        targets[n] = e.getDownstream(i);
+        weights[n++] = delta;
       }
     }
-    return edges;
+    return n == capacity ? new TaskEdges(site, sources, targets, weights)
+        : new TaskEdges(site, Arrays.copyOf(sources, n), Arrays.copyOf(targets, n), Arrays.copyOf(weights, n));
   }
 }

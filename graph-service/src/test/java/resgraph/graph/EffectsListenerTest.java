@@ -160,6 +160,20 @@ class EffectsListenerTest {
   }
 
   @Test
+  void aRedeliveredTaskWhoseFileIsMissingGetsItBack() throws Exception {
+    // a task's file is written while Neo4j commits its marker: a crash between the two leaves the marker alone
+    String job = registered("lostfile");
+    TaskEffects t0 = Fixtures.effects(job, 0, 0, LAYER0);
+    cluster.publish(t0);
+    assertEquals(List.of(stored(job, 0, 3)), untimed(cluster.events(job, 1)));
+    Files.delete(cluster.edgeFiles(job).resolve("task-000000.parquet"));
+
+    cluster.publish(t0);
+    assertEquals(List.of(stored(job, 0, 3), stored(job, 0, 3)), untimed(cluster.events(job, 2)));
+    assertEquals(asEdges(LAYER0), rawEdges(job));
+  }
+
+  @Test
   void twoCopiesInOneBatchAreStoredOnce() {
     String job = registered("copies");
     TaskEffects t1 = Fixtures.effects(job, 1, 1, LAYER1);
