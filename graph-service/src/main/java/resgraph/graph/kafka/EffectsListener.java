@@ -68,8 +68,11 @@ public class EffectsListener implements TopicListener.BatchHandler<TaskEffects> 
     return TopicListener.on(Topics.EFFECTS, TaskEffects.getDefaultInstance())
         .group(GROUP)
         .name("graph-service-effects", "effects-listener")
-        // a poll is a transaction: enough tasks to amortize its commit; a TaskEffects can be tens of MB, which fetch.max.bytes bounds
-        .settings(Map.of(ConsumerConfig.MAX_POLL_RECORDS_CONFIG, 64))
+        // a poll is a transaction: enough tasks to amortize its commit; a TaskEffects can be tens of MB, which fetch.max.bytes
+        // bounds. A fetch waits up to 100 ms for a megabyte (some fifteen GPT-2-small tasks): a burst's first polls
+        // otherwise took one task each, a transaction and a commit apiece, a quarter of a replay's time.
+        .settings(Map.of(ConsumerConfig.MAX_POLL_RECORDS_CONFIG, 64, ConsumerConfig.FETCH_MIN_BYTES_CONFIG, 1 << 20,
+            ConsumerConfig.FETCH_MAX_WAIT_MS_CONFIG, 100))
         .errors(new ErrorStrategy<>(Backoff.forever(Duration.ofSeconds(1), Duration.ofSeconds(30)),
             GiveUp.skip(), failJob))
         .batches(broker, this);
