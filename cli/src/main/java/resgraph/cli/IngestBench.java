@@ -69,6 +69,7 @@ final class IngestBench {
       GrpcChannels.close(channel);
     }
   }
+
   private record Timed(double seconds, Map<String, Double> cpuSeconds) {}
 
   /**
