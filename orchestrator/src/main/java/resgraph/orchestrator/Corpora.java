@@ -184,11 +184,12 @@ public final class Corpora {
     int size = jobs.get(0).getCorpus().getSize();
     CorpusJob.Builder c = CorpusJob.newBuilder().setId(id).setCreated(jobs.get(0).getCreated());
     CorpusProgress.Builder p = CorpusProgress.newBuilder().setPromptsTotal(size);
-    boolean cancelled = false, running = false;
+    boolean cancelled = false, running = false, started = false;
     double doneFraction = 0;
     for (Job j : jobs) {
       c.addMembers(CorpusMember.newBuilder().setIndex(j.getCorpus().getIndex()).setJobId(j.getId()).setPhase(j.getPhase())
           .setError(j.getError()).setProgress(j.getProgress()));
+      started |= j.getPhase() != Phase.PHASE_PLANNING;
       switch (j.getPhase()) {
         case PHASE_DONE -> p.setPromptsDone(p.getPromptsDone() + 1);
         case PHASE_FAILED -> p.setPromptsFailed(p.getPromptsFailed() + 1);
@@ -208,7 +209,8 @@ public final class Corpora {
       c.setError("prompts " + (jobs.size() + 1) + " to " + size + " have no job: the orchestrator stopped while planning them");
       p.setPromptsFailed(p.getPromptsFailed() + size - jobs.size());
     }
-    c.setPhase(beingPlanned ? Phase.PHASE_PLANNING : running ? Phase.PHASE_RUNNING : cancelled ? Phase.PHASE_CANCELLED
+    // a corpus plans its prompts a few at a time all along (jobs-in-flight): it is running once a job is
+    c.setPhase(beingPlanned || running ? (started ? Phase.PHASE_RUNNING : Phase.PHASE_PLANNING) : cancelled ? Phase.PHASE_CANCELLED
         : p.getPromptsDone() > 0 ? Phase.PHASE_DONE : Phase.PHASE_FAILED);
     double seconds = Duration.between(JobLifecycle.instant(jobs.get(0).getCreated()), Instant.now()).toNanos() / 1e9;
     if (seconds > 0) p.setEdgesPerSecond(p.getEdgesWritten() / seconds);

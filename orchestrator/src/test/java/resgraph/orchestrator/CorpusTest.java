@@ -120,6 +120,7 @@ class CorpusTest extends OrchestratorTest {
     CorpusJob c = planned(h.jobs().submitCorpus(corpus(PROMPTS).build()).getId(), 2);
     Thread.sleep(1000); // time enough for a planner that did not wait to plan the third
     assertEquals(2, get(c.getId()).getMembersCount());
+    assertEquals(Phase.PHASE_RUNNING, get(c.getId()).getPhase(), "a prompt waits for its turn while the corpus runs");
     storeAll(h.get(c.getMembers(0).getJobId()));
     h.awaitPhase(c.getMembers(0).getJobId(), Phase.PHASE_DONE);
     CorpusJob all = planned(c.getId(), 3);
