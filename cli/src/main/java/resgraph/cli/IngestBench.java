@@ -32,8 +32,9 @@ import resgraph.v1.TaskEffects;
 /**
  * The graph service's ingest rate alone: a finished job's effects, as the workers published them,
  * replayed into the warm cluster as copies of the job under new ids: once to warm the graph
- * service's code, then timed from the first publish to the last {@code stored} event. This harness does what the orchestrator would for those copies
- * (registers them, records them running on resgraph.jobs); no model server or worker takes part.
+ * service's code, then timed from the first publish to the last {@code stored} event. This
+ * harness does what the orchestrator would for those copies (registers them, records them running
+ * on resgraph.jobs); no model server or worker takes part.
  */
 final class IngestBench {
 
@@ -64,7 +65,8 @@ final class IngestBench {
       round(cluster, graph, producer, job, tasks, copies, "warmup");
       say.accept("replaying them again, timed");
       Timed timed = round(cluster, graph, producer, job, tasks, copies, "ingest");
-      return new Result(copies, edges * copies, timed.seconds(), timed.cpuSeconds(), tasks.stream().mapToLong(TaskEffects::getSerializedSize).sum());
+      return new Result(copies, edges * copies, timed.seconds(), timed.cpuSeconds(),
+          tasks.stream().mapToLong(TaskEffects::getSerializedSize).sum());
     } finally {
       GrpcChannels.close(channel);
     }
@@ -78,8 +80,9 @@ final class IngestBench {
    * clock and the CPU counts see the graph service more than this client), timed from the
    * first publish to the last {@code stored} event.
    */
-  private static Timed round(LocalCluster cluster, GraphServiceGrpc.GraphServiceBlockingStub graph, KafkaProducer<String, com.google.protobuf.MessageLite> producer,
-      Job job, List<TaskEffects> tasks, int copies, String tag) throws InterruptedException {
+  private static Timed round(LocalCluster cluster, GraphServiceGrpc.GraphServiceBlockingStub graph,
+      KafkaProducer<String, com.google.protobuf.MessageLite> producer, Job job, List<TaskEffects> tasks, int copies, String tag)
+      throws InterruptedException {
     List<ProducerRecord<String, com.google.protobuf.MessageLite>> records = new ArrayList<>();
     Set<String> ids = new HashSet<>();
     for (int i = 0; i < copies; i++) {

@@ -40,7 +40,9 @@ public final class CircuitPruner {
   /** The circuit's edges, in {@link #ORDER}. {@code rule} unset means METHOD.md's default ({@link JobRules#pruningOrDefault}). */
   public static List<RawEdge> prune(List<RawEdge> raw, Pruning rule) {
     List<RawEdge> kept = new ArrayList<>();
-    for (Map.Entry<Integer, List<RawEdge>> pair : bySite(raw).entrySet()) kept.addAll(strongest(TaskEdges.of(pair.getKey(), pair.getValue()), rule));
+    for (Map.Entry<Integer, List<RawEdge>> pair : bySite(raw).entrySet()) {
+      kept.addAll(strongest(TaskEdges.of(pair.getKey(), pair.getValue()), rule));
+    }
     Set<Long> withIncoming = new HashSet<>(), withOutgoing = new HashSet<>();
     for (RawEdge e : kept) {
       withOutgoing.add(e.sourceNode());
@@ -76,11 +78,14 @@ public final class CircuitPruner {
     // one pass with a heap of the k best so far (its head the worst of them), not a sort of every edge: storing ranks every task's edges
     PriorityQueue<RawEdge> best = new PriorityQueue<>(RANK.reversed());
     for (int i = 0; i < pair.size(); i++) {
+      // an edge weaker than the worst kept is passed over before it is made
+      if (best.size() == r.getTopK() && Math.abs(pair.weights()[i]) < Math.abs(best.peek().weight())) continue;
+      RawEdge e = pair.edge(i);
       if (best.size() < r.getTopK()) {
-        best.add(pair.edge(i));
-      } else if (Math.abs(pair.weights()[i]) >= Math.abs(best.peek().weight()) && RANK.compare(pair.edge(i), best.peek()) < 0) {
+        best.add(e);
+      } else if (RANK.compare(e, best.peek()) < 0) {
         best.poll();
-        best.add(pair.edge(i));
+        best.add(e);
       }
     }
     kept.addAll(best);
