@@ -29,39 +29,75 @@ public final class ExactAblation {
   /** The nonzero effects of ablating one latent: e[j] for each j in {@code downstream}, ascending. */
   public record Effects(int latent, int[] downstream, float[] delta) {}
 
-  /** The next SAE's clean pre-activations at the target, float64 [S] (a gated SAE's magnitude ones too). */
-  private record Clean(double[] pre, double[] magnitude, int[] active) implements Trace.Sized {
+  /**
+   * The next SAE's clean pre-activations at the target: for every latent, float32 values and bounds
+   * on their rounding, to find the columns an ablation can change; exact float64 values only for
+   * the columns batches read, taken as they read them (a gated SAE's magnitudes alike).
+   */
+  private static final class Clean implements Trace.Sized {
+    final double[] x; // [d]: the residual at the site, at the target
+    final int[] active; // the latents on at the target
+    final float[] gate, gateRadius, magnitude, magnitudeRadius; // [S]; magnitude's null unless gated
+    final double[] exactGate, exactMagnitude; // [S], where taken
+    private final boolean[] taken;
+
+    Clean(Sae down, NDManager nd, double[] x, int[] active) {
+      this.x = x;
+      this.active = active;
+      try (NDScope scope = new NDScope()) {
+        NDArray in = down.input(nd.create(x, new Shape(1, x.length)));
+        Encoder.Bounded g = down.gate.bounded(in), m = down.magnitude == null ? null : down.magnitude.bounded(in);
+        this.gate = g.value().toFloatArray();
+        this.gateRadius = g.radius().toFloatArray();
+        this.magnitude = m == null ? null : m.value().toFloatArray();
+        this.magnitudeRadius = m == null ? null : m.radius().toFloatArray();
+      }
+      this.exactGate = new double[gate.length];
+      this.exactMagnitude = magnitude == null ? null : new double[gate.length];
+      this.taken = new boolean[gate.length];
+    }
+
+    /** Makes the exact values of these columns available, computing those not taken yet. */
+    synchronized void take(Sae down, NDManager nd, int[] columns) {
+      long[] missing = Arrays.stream(columns).filter(j -> !taken[j]).asLongStream().toArray();
+      if (missing.length == 0) return;
+      try (NDScope scope = new NDScope()) {
+        NDArray in = down.input(nd.create(x, new Shape(1, x.length)));
+        NDArray at = nd.create(missing);
+        double[] g = down.gate.exact(in, at).toDoubleArray();
+        double[] m = exactMagnitude == null ? null : down.magnitude.exact(in, at).toDoubleArray();
+        for (int i = 0; i < missing.length; i++) {
+          int j = (int) missing[i];
+          exactGate[j] = g[i];
+          if (m != null) exactMagnitude[j] = m[i];
+          taken[j] = true;
+        }
+      }
+    }
+
     @Override
     public long bytes() {
-      return 8L * (pre.length + (magnitude == null ? 0 : magnitude.length)) + 4L * active.length;
+      int s = gate.length;
+      return 8L * x.length + 4L * active.length + (magnitude == null ? 12L : 28L) * s + s;
     }
   }
 
   private final Sae down;
   private final NDManager nd;
-  private final double[] pre, magnitude;
-  private final int[] active;
+  private final Clean clean;
   private final NDArray x; // [1, d] float64: the residual at the next site, at the target
-  private final NDArray pre32, magnitude32; // [S] float32 copies, to find the columns that can change
+  private final NDArray gate32, gateRadius32, magnitude32; // [S]: the clean float32 values and the gate's bounds
 
   private ExactAblation(SaeModel model, Trace trace, Site site, int target) {
     this.down = model.sae(site);
     this.nd = model.manager();
     int d = model.config().n_embd();
-    Clean c = trace.derived("pre-activations " + site + " at " + target, () -> {
-      try (NDScope scope = new NDScope()) {
-        NDArray at = nd.create(trace.streamAt(site.stream(), target), new Shape(1, d));
-        return new Clean(down.preActivation(at).toDoubleArray(),
-            down.architecture() == Architecture.GATED ? down.magnitudePreActivation(at).toDoubleArray() : null,
-            trace.acts(site)[target].latents());
-      }
-    });
-    this.pre = c.pre();
-    this.magnitude = c.magnitude();
-    this.active = c.active();
-    this.x = nd.create(trace.streamAt(site.stream(), target), new Shape(1, d));
-    this.pre32 = nd.create(pre).toType(DataType.FLOAT32, false);
-    this.magnitude32 = magnitude == null ? null : nd.create(magnitude).toType(DataType.FLOAT32, false);
+    this.clean = trace.derived("pre-activations " + site + " at " + target,
+        () -> new Clean(down, nd, trace.streamAt(site.stream(), target), trace.acts(site)[target].latents()));
+    this.x = nd.create(clean.x, new Shape(1, d));
+    this.gate32 = nd.create(clean.gate);
+    this.gateRadius32 = nd.create(clean.gateRadius);
+    this.magnitude32 = clean.magnitude == null ? null : nd.create(clean.magnitude);
   }
 
   /** The effects of each latent of {@code up} on the latents of {@code down} at the target, in the order given. */
@@ -102,9 +138,10 @@ public final class ExactAblation {
   /** METHOD.md step 5 from each ablation's change at the target: e = f' - f over the next SAE's latents. */
   private List<Effects> effects(int[] latents, NDArray change) {
     NDArray dIn = down.inputChange(x, change); // [B, d]
-    NDArray dPre = dIn.matMul(down.W_enc); // [B, d] x [d, S] -> [B, S]
-    NDArray dMagnitude = magnitude == null ? null : dIn.matMul(down.W_mag);
+    NDArray dPre = dIn.matMul(down.gate.W); // [B, d] x [d, S] -> [B, S]
+    NDArray dMagnitude = down.magnitude == null ? null : dIn.matMul(down.magnitude.W);
     int[] columns = down.architecture() == Architecture.TOPK ? topKColumns(dPre) : columns(dPre, dMagnitude);
+    clean.take(down, nd, columns);
     long[] picked = Arrays.stream(columns).asLongStream().toArray();
     int b = latents.length;
     float[] dp = read(dPre, picked), dm = dMagnitude == null ? null : read(dMagnitude, picked); // [C, B]
@@ -128,9 +165,10 @@ public final class ExactAblation {
     int k = 0;
     for (int c = 0; c < columns.length; c++) {
       int j = columns[c];
-      double m = magnitude == null ? 0 : magnitude[j], dm = deltaMagnitude == null ? 0 : deltaMagnitude[c];
-      double before = down.activation(j, pre[j], m), after = down.activation(j, pre[j] + delta[c], m + dm);
-      double e = before > 0 && after > 0 ? (magnitude == null ? delta[c] : dm) : after - before;
+      double pre = clean.exactGate[j], m = deltaMagnitude == null ? 0 : clean.exactMagnitude[j];
+      double dm = deltaMagnitude == null ? 0 : deltaMagnitude[c];
+      double before = down.activation(j, pre, m), after = down.activation(j, pre + delta[c], m + dm);
+      double e = before > 0 && after > 0 ? (deltaMagnitude == null ? delta[c] : dm) : after - before;
       if (e != 0) {
         js[k] = j;
         es[k++] = (float) e;
@@ -145,16 +183,17 @@ public final class ExactAblation {
    */
   private Effects topKEffects(int latent, int[] columns, double[] delta) {
     List<double[]> after = new ArrayList<>(columns.length);
+    double[] pre = clean.exactGate;
     for (int c = 0; c < columns.length; c++) after.add(new double[] {pre[columns[c]] + delta[c], columns[c]});
     Trace.SparseRow kept = SparseRows.keep(after, down.cfg.k());
     TreeSet<Integer> touched = new TreeSet<>();
     for (int j : kept.latents()) touched.add(j);
-    for (int j : active) touched.add(j);
+    for (int j : clean.active) touched.add(j);
     int[] js = new int[touched.size()];
     float[] es = new float[touched.size()];
     int k = 0;
     for (int j : touched) {
-      boolean wasOn = Arrays.binarySearch(active, j) >= 0, isOn = Arrays.binarySearch(kept.latents(), j) >= 0;
+      boolean wasOn = Arrays.binarySearch(clean.active, j) >= 0, isOn = Arrays.binarySearch(kept.latents(), j) >= 0;
       int c = Arrays.binarySearch(columns, j);
       double e = wasOn && isOn ? delta[c] : (isOn ? pre[j] + delta[c] : 0) - (wasOn ? pre[j] : 0);
       if (e != 0) {
@@ -166,32 +205,37 @@ public final class ExactAblation {
   }
 
   /**
-   * The columns that are on before or can be on after for some ablation of the batch. The slack
-   * admits columns whose float32 sum rounded below the threshold; the float64 test decides.
+   * The columns that are on before or can be on after for some ablation of the batch: the clean
+   * float32 value's bound (see {@link Encoder}) and a slack for rounding pre + δ admit every
+   * column whose exact sum may pass the threshold; the float64 test decides.
    */
   private int[] columns(NDArray dPre, NDArray dMagnitude) {
-    float[] preMax = dPre.add(pre32).max(new int[] {0}).toFloatArray(); // [S]
+    float[] preMax = dPre.add(gate32).max(new int[] {0}).toFloatArray(); // [S]
     float[] magnitudeMax = dMagnitude == null ? null : dMagnitude.add(magnitude32).max(new int[] {0}).toFloatArray();
     double[] threshold = down.clampedThreshold();
-    return IntStream.range(0, pre.length).filter(j -> {
-      double slack = 1e-6 * (Math.abs(pre[j]) + threshold[j]);
-      if (magnitude == null) return pre[j] > threshold[j] || preMax[j] > threshold[j] - slack;
-      boolean before = pre[j] > 0 && magnitude[j] > 0;
-      return before || preMax[j] > -slack && magnitudeMax[j] > -1e-6 * Math.abs(magnitude[j]);
+    boolean[] on = new boolean[preMax.length];
+    for (int j : clean.active) on[j] = true;
+    return IntStream.range(0, preMax.length).filter(j -> {
+      if (on[j]) return true;
+      double slack = clean.gateRadius[j] + 1e-6 * (Math.abs(clean.gate[j]) + threshold[j]);
+      if (magnitudeMax == null) return preMax[j] > threshold[j] - slack;
+      return preMax[j] > -slack && magnitudeMax[j] > -clean.magnitudeRadius[j] - 1e-6 * Math.abs(clean.magnitude[j]);
     }).toArray();
   }
 
   /**
-   * TopK's columns: the clean top k, and for each ablation every latent within rounding of its
-   * float32 k-th largest pre-activation, which holds all of its exact top k.
+   * TopK's columns: the clean top k, and for each ablation every latent whose float32 value, widened
+   * by its clean bound and a rounding margin, reaches the k-th largest of the values narrowed the
+   * same way: they hold all of its exact top k.
    */
   private int[] topKColumns(NDArray dPre) {
-    NDArray after = dPre.add(pre32); // [B, S]
-    NDArray kth = after.topK(down.cfg.k(), -1, true, false).get(0).min(new int[] {-1}, true); // [B, 1]
+    NDArray after = dPre.add(gate32); // [B, S]
     NDArray margin = after.abs().max(new int[] {-1}, true).mul(1e-6f); // float32 rounding of pre + δ, with room
-    float[] near = after.gte(kth.sub(margin)).toType(DataType.FLOAT32, false).max(new int[] {0}).toFloatArray(); // [S]
+    NDArray kth = after.sub(gateRadius32).topK(down.cfg.k(), -1, true, false).get(0).min(new int[] {-1}, true); // [B, 1]
+    float[] near = after.add(gateRadius32).gte(kth.sub(margin)).toType(DataType.FLOAT32, false).max(new int[] {0})
+        .toFloatArray(); // [S]
     TreeSet<Integer> columns = new TreeSet<>();
-    for (int j : active) columns.add(j);
+    for (int j : clean.active) columns.add(j);
     for (int j = 0; j < near.length; j++) if (near[j] > 0) columns.add(j);
     return columns.stream().mapToInt(Integer::intValue).toArray();
   }

@@ -2,7 +2,6 @@ package resgraph.model;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -29,8 +28,8 @@ import resgraph.platform.ResgraphException;
  * decoder (a {@code scaling_factor}, TopK's decoder-norm rescaling) is folded into the weights
  * once, at load, so every computation reads plain encoder and decoder rows.
  *
- * <p>Every operation computes in the dtype of its input, widening the float32 weights, so the
- * same code runs the float64 clean pass and float32 batches.
+ * <p>Every operation computes in the dtype of its input, widening the float32 weights it needs, so
+ * the same code runs the float64 clean pass and float32 batches.
  */
 public final class Sae {
 
@@ -40,24 +39,26 @@ public final class Sae {
   public final SaeConfig cfg;
   /** Whether the SAE reads the residual minus its mean over d_model (TransformerLens's centred writing weights). */
   public final boolean centered;
-  final NDArray W_enc; // [d, S]; gated: the gate's encoder
-  final NDArray b_enc; // [S]; gated: b_gate
+  final Encoder gate; // W_enc [d, S] and b_enc [S]; gated: the gate's (b_gate)
   final NDArray W_dec; // [S, d]
   final NDArray b_dec; // [d]
   final double[] threshold; // [S] jumprelu's θ, else null
-  final NDArray W_mag, b_mag; // gated: the magnitude path's encoder W_enc·exp(r_mag) and bias, else null
+  final Encoder magnitude; // gated: the magnitude path's encoder W_enc·exp(r_mag) and b_mag, else null
+  private final NDArray floor; // [S] float32: the clamped threshold rounded down, below which a latent is surely off
 
-  private Sae(SaeConfig cfg, boolean centered, NDArray W_enc, NDArray b_enc, NDArray W_dec, NDArray b_dec,
-      double[] threshold, NDArray W_mag, NDArray b_mag) {
+  private Sae(SaeConfig cfg, boolean centered, Encoder gate, NDArray W_dec, NDArray b_dec, double[] threshold, Encoder magnitude,
+      NDManager m) {
     this.cfg = cfg;
     this.centered = centered;
-    this.W_enc = W_enc;
-    this.b_enc = b_enc;
+    this.gate = gate;
     this.W_dec = W_dec;
     this.b_dec = b_dec;
     this.threshold = threshold;
-    this.W_mag = W_mag;
-    this.b_mag = b_mag;
+    this.magnitude = magnitude;
+    double[] t = clampedThreshold();
+    float[] f = new float[t.length];
+    for (int j = 0; j < t.length; j++) f[j] = (float) t[j] > t[j] ? Math.nextDown((float) t[j]) : (float) t[j];
+    this.floor = m.create(f, new Shape(f.length));
   }
 
   public Site site() {
@@ -100,27 +101,25 @@ public final class Sae {
     };
   }
 
-  /** The pre-activations: [.., d] -> [.., S]; for a gated SAE, the gate's. */
-  public NDArray preActivation(NDArray x) {
-    DataType t = x.getDataType();
-    return input(x).matMul(W_enc.toType(t, false)).add(b_enc.toType(t, false));
-  }
-
-  /** A gated SAE's magnitude pre-activations: [.., d] -> [.., S]. */
-  NDArray magnitudePreActivation(NDArray x) {
-    DataType t = x.getDataType();
-    return input(x).matMul(W_mag.toType(t, false)).add(b_mag.toType(t, false));
-  }
-
-  /** f = act(pre) for each row of x: [n, d] -> n sparse rows, latents ascending. */
+  /**
+   * f = act(pre) for each row of x [n, d]: n sparse rows, latents ascending. The exact
+   * pre-activations, in x's dtype, are taken only for the latents that can be on, found first
+   * from float32 values and a bound on their rounding ({@link Encoder}); the rest are surely off.
+   */
   public Trace.SparseRow[] encode(NDArray x) {
-    NDArray pre = preActivation(x); // [n, S]
-    return switch (architecture()) {
+    NDArray in = input(x);
+    Encoder.Bounded bounded = gate.bounded(in);
+    NDArray live = (architecture() == Architecture.TOPK ? bounded.mayBeAmongTop(Math.min(cfg.k(), d_sae()))
+        : bounded.mayExceed(floor)).nonzero().reshape(-1); // [C]
+    if (live.isEmpty()) return SparseRows.empty((int) x.getShape().get(0));
+    NDArray pre = gate.exact(in, live); // [n, C]
+    Trace.SparseRow[] rows = switch (architecture()) {
       case STANDARD -> SparseRows.of(pre.maximum(0));
-      case JUMPRELU -> SparseRows.of(pre.mul(on(pre, x.getManager().create(clampedThreshold()))));
-      case GATED -> SparseRows.of(magnitudePreActivation(x).maximum(0).mul(on(pre, x.getManager().zeros(new Shape(d_sae())))));
+      case JUMPRELU -> SparseRows.of(pre.mul(on(pre, x.getManager().create(clampedThreshold()).get(live))));
+      case GATED -> SparseRows.of(magnitude.exact(in, live).maximum(0).mul(on(pre, live.zerosLike())));
       case TOPK -> SparseRows.topK(pre, cfg.k());
     };
+    return SparseRows.relabel(rows, live.toLongArray());
   }
 
   /** 1 where pre > threshold, else 0, in pre's dtype. */
@@ -235,19 +234,18 @@ public final class Sae {
     if (cfg.rescaleActsByDecoderNorm()) foldDecoderNorms(wEnc, bEnc, wDec, d, s);
 
     double[] threshold = null;
-    NDArray wMag = null, bMag = null;
+    Encoder magnitude = null;
     if (cfg.architecture() == Architecture.JUMPRELU) {
       threshold = threshold(w, s, notes);
     } else if (cfg.architecture() == Architecture.GATED) {
       float[] rMag = w.read("r_mag", s), mag = wEnc.clone();
       for (int k = 0; k < d; k++) for (int j = 0; j < s; j++) mag[k * s + j] *= (float) Math.exp(rMag[j]);
-      wMag = m.create(mag, new Shape(d, s));
-      bMag = m.create(w.read("b_mag", s), new Shape(s));
+      magnitude = new Encoder(mag, w.read("b_mag", s), d, s, m);
     }
     SaeConfig recorded = cfg;
     for (Setting n : notes) recorded = recorded.with(n);
-    return new Sae(recorded, centering.value().equals("on"), m.create(wEnc, new Shape(d, s)), m.create(bEnc, new Shape(s)),
-        m.create(wDec, new Shape(s, d)), m.create(w.read("b_dec", d), new Shape(d)), threshold, wMag, bMag);
+    return new Sae(recorded, centering.value().equals("on"), new Encoder(wEnc, bEnc, d, s, m), m.create(wDec, new Shape(s, d)),
+        m.create(w.read("b_dec", d), new Shape(d)), threshold, magnitude, m);
   }
 
   /**

@@ -3,6 +3,7 @@ package resgraph.model;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.types.DataType;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Comparator;
 import java.util.List;
 
@@ -32,6 +33,24 @@ final class SparseRows {
       }
       rows[p] = new Trace.SparseRow(latents, vals);
     }
+    return rows;
+  }
+
+  /** Rows read from some columns of the latents, each column's latent in {@code latents} (ascending). */
+  static Trace.SparseRow[] relabel(Trace.SparseRow[] rows, long[] latents) {
+    Trace.SparseRow[] out = new Trace.SparseRow[rows.length];
+    for (int p = 0; p < rows.length; p++) {
+      int[] at = rows[p].latents().clone();
+      for (int i = 0; i < at.length; i++) at[i] = (int) latents[at[i]];
+      out[p] = new Trace.SparseRow(at, rows[p].values());
+    }
+    return out;
+  }
+
+  /** n rows with no latent on. */
+  static Trace.SparseRow[] empty(int n) {
+    Trace.SparseRow[] rows = new Trace.SparseRow[n];
+    Arrays.fill(rows, new Trace.SparseRow(new int[0], new float[0]));
     return rows;
   }
 

@@ -49,9 +49,9 @@ class SaeWeightsTest {
     return Sae.of(cfg(extra), OFF, Tensors.of(tensors, "/saes/sae_weights.safetensors"), nd);
   }
 
-  /** f at one input, dense. */
-  private float[] encode(Sae s, float... x) {
-    Trace.SparseRow row = s.encode(nd.create(x, new Shape(1, x.length)).toType(DataType.FLOAT64, false))[0];
+  /** f at one float64 input, dense. */
+  private float[] encode(Sae s, double... x) {
+    Trace.SparseRow row = s.encode(nd.create(x, new Shape(1, x.length)))[0];
     float[] f = new float[s.d_sae()];
     for (int i = 0; i < row.latents().length; i++) f[row.latents()[i]] = row.values()[i];
     return f;
@@ -141,5 +141,28 @@ class SaeWeightsTest {
     // and decodes in unit-norm rows, so f·row is what pre·row/|row| would give
     assertArrayEquals(new float[] {(float) (5 / n2), (float) (6 / n2)}, s.decoderRow(2).toFloatArray(), 1e-6f);
     assertArrayEquals(new float[] {(float) (3 / n1), (float) (4 / n1)}, s.decoderRow(1).toFloatArray(), 1e-6f);
+  }
+
+  /** Beyond float32's resolution at 1: what a float32 product of the same weights cannot see. */
+  private static final double TINY = Math.scalb(1.0, -30);
+
+  @Test
+  void aLatentWithinFloat32RoundingOfItsThresholdIsDecidedExactly() throws Exception {
+    Sae relu = sae("", standard());
+    // pre = (1, ±2^-30, ±2^-30): in float32 latent 2's 1 + 2^-30 - 1 is 0 either way
+    assertArrayEquals(new float[] {1, (float) TINY, (float) TINY}, encode(relu, 1, TINY), 0f);
+    assertArrayEquals(new float[] {1, 0, 0}, encode(relu, 1, -TINY), 0f);
+
+    Map<String, Tensor> t = standard();
+    t.put("b_enc", new Tensor(new long[] {3}, new float[] {0, 0, 0}));
+    t.put("threshold", new Tensor(new long[] {3}, new float[] {0.5f, 2, 2}));
+    Sae jump = sae(", 'architecture': 'jumprelu'", t);
+    // latent 2's pre = 2 ± 2^-30 against its θ of 2
+    assertArrayEquals(new float[] {1, 0, 2}, encode(jump, 1, 1 + TINY), 0f);
+    assertArrayEquals(new float[] {1, 0, 0}, encode(jump, 1, 1 - TINY), 0f);
+
+    Sae topOne = sae(", 'architecture': 'topk', 'k': 1", standard());
+    // pre = (1, 1 + 2^-30, 1 + 2^-30): latent 1 leads latent 0 by less than float32 can tell, and ties latent 2
+    assertArrayEquals(new float[] {0, 1, 0}, encode(topOne, 1, 1 + TINY), 0f);
   }
 }
