@@ -239,7 +239,11 @@ public final class LocalCluster {
   private Started launchModelServer() {
     List<String> jvm = new ArrayList<>(List.of("-Xmx3g", "-Dai.djl.offline=true", "-Dgrpc.server.port=" + port(endpoints.modelServer()),
         "-Dgrpc.server.host=127.0.0.1", "-Dresgraph.model-server.preload-model=" + options.model(),
-        "-Dresgraph.model-server.preload-saes=" + options.saes()));
+        "-Dresgraph.model-server.preload-saes=" + options.saes(),
+        // One libtorch thread a pass and a pass a core: the threads of one pass wait for each other at every
+        // operator, spinning on cores Kafka, Neo4j and the services share (7-11 core-seconds a job, PERFORMANCE.md).
+        "-Dai.djl.pytorch.num_threads=1",
+        "-Dresgraph.model-server.compute-permits=" + Runtime.getRuntime().availableProcessors()));
     if (options.centering() != null) jvm.add("-Dresgraph.model-server.preload-centering=" + options.centering());
     if (options.cacheDir() != null) jvm.add("-Dresgraph.cache-dir=" + options.cacheDir());
     if (options.hubUrl() != null) jvm.add("-Dresgraph.hub.url=" + options.hubUrl());

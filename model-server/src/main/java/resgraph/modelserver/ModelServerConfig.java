@@ -13,7 +13,8 @@ import resgraph.v1.ModelRef;
  *
  * @param maxResident {@code max-resident} (2): how many (model, SAEs) pairs stay loaded, the least recently used leaving first
  * @param ablationBatch {@code ablation-batch} (128): latents ablated in one batched pass
- * @param computePermits {@code compute-permits} (1): heavy passes run at once (on a CPU, two at once only slow each other)
+ * @param computePermits {@code compute-permits} (1): heavy passes run at once (on a CPU whose cores libtorch's threads
+ *     already share, two at once only slow each other; with one thread a pass, as many as cores)
  * @param traceCacheMb {@code trace-cache-mb} (512): the clean traces kept, in MB
  * @param preloadModel {@code preload-model}: a model to load as soon as the server listens (none by default)
  * @param preloadSaes {@code preload-saes}: its SAEs
