@@ -106,7 +106,7 @@ final class BenchCommand implements Callable<Integer> {
       out.put("flops_per_ablation", Math.round(r.flops() / r.candidates()));
       out.put("gemm_gflops", round(gemm));
       out.put("ablation_gflops", round(r.gflops()));
-      out.put("fraction_of_gemm_peak", round(r.gflops() / gemm));
+      out.put("effective_gemm_fraction", round(r.gflops() / gemm));
       out.put("ablation_raw_edges", r.rawEdges());
     }
 

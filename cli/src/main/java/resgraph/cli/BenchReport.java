@@ -17,9 +17,9 @@ final class BenchReport {
     s.append(f("compute   %,d candidates (L0 %.1f at layer 0); %,.0f ablations/s exact, %.2f/s naive: %,.0fx faster%n",
         b.get("candidates").asInt(), b.get("l0_layer0").asDouble(), b.get("ablations_per_s").asDouble(),
         b.get("naive_ablations_per_s").asDouble(), b.get("speedup_vs_naive").asDouble()));
-    s.append(f("          %.1f MFLOP per ablation; %.1f GFLOP/s of a %.1f GFLOP/s GEMM peak (%.2f)%n",
+    s.append(f("          %.1f MFLOP per ablation, dense; %.1f GFLOP/s of them against a %.1f GFLOP/s GEMM peak: %.2f of it%n",
         b.get("flops_per_ablation").asDouble() / 1e6, b.get("ablation_gflops").asDouble(), b.get("gemm_gflops").asDouble(),
-        b.get("fraction_of_gemm_peak").asDouble()));
+        b.get("effective_gemm_fraction").asDouble()));
     if (b.has("end_to_end_s")) {
       s.append(f("pipeline  %s%n", job(b.get("cold_job"), "a first job, on a cold cluster and another prompt")));
       s.append(f("          %s%n", job(b, "the measured job, on the warm cluster")));
@@ -59,8 +59,8 @@ final class BenchReport {
       b.get("corpus_query_p95_ms").fields().forEachRemaining(e -> q.append(f("%s %.1f ms  ", e.getKey(), e.getValue().asDouble())));
       s.append(f("queries   95th percentile over %,d stored demo prompts: %s%n", b.get("corpus_query_prompts").asInt(), q.toString().strip()));
     }
-    s.append(f("targets   speedup >= 50: %s; fraction of GEMM peak >= 0.4: %s%n",
-        mark(b.get("speedup_vs_naive").asDouble() >= 50), mark(b.get("fraction_of_gemm_peak").asDouble() >= 0.4)));
+    s.append(f("targets   speedup >= 50: %s; dense FLOPs at >= 2.0 of the GEMM peak: %s%n",
+        mark(b.get("speedup_vs_naive").asDouble() >= 50), mark(b.get("effective_gemm_fraction").asDouble() >= 2.0)));
     if (b.has("end_to_end_s")) {
       int writers = b.get("graph_writers").asInt();
       s.append(jobTargets("cold", b.get("cold_job"), writers)).append(jobTargets("warm", b, writers));

@@ -23,9 +23,9 @@ final class Encoder {
 
   final NDArray W; // [d, S]
   final NDArray b; // [S]
-  private final NDArray columnNorms; // [S]: |W[:, j]|
+  final NDArray columnNorms; // [S]: |W[:, j]|
   private final NDArray biasSizes; // [S]: |b_j|
-  private final double rounding; // the bound's factor on |in|·|W[:, j]| + |b_j|
+  final double rounding; // the bound's factor on |in|·|W[:, j]| + |b_j|: also bounds a float32 product's relative error
 
   Encoder(float[] w, float[] bias, int d, int s, NDManager m) {
     double[] squares = new double[s];
@@ -66,7 +66,11 @@ final class Encoder {
   /** {@code in · W[:, columns] + b[columns]} in in's dtype: [n, d] -> [n, C]. */
   NDArray exact(NDArray in, NDArray columns) {
     DataType t = in.getDataType();
-    NDArray w = W.transpose().get(columns).transpose(); // [d, C]
-    return in.matMul(w.toType(t, false)).add(b.get(columns).toType(t, false));
+    return in.matMul(columns(columns).toType(t, false)).add(b.get(columns).toType(t, false));
+  }
+
+  /** W[:, columns], [d, C] float32 (a transposed view of the gathered rows of Wᵀ, which a product reads as is). */
+  NDArray columns(NDArray columns) {
+    return W.transpose().get(columns).transpose();
   }
 }

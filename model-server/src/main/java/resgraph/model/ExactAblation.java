@@ -7,6 +7,7 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Comparator;
 import java.util.List;
 import java.util.TreeSet;
 import java.util.stream.IntStream;
@@ -82,13 +83,20 @@ public final class ExactAblation {
     }
   }
 
+  /** Ablations that share one set of encoder columns. */
+  private static final int GROUP = 32;
+  /** Beyond this share of the columns, a group computes them all. */
+  private static final double DENSE_ABOVE = 0.5;
+
   private final Sae down;
   private final NDManager nd;
   private final Clean clean;
   private final NDArray x; // [1, d] float64: the residual at the next site, at the target
   private final NDArray gate32, gateRadius32, magnitude32; // [S]: the clean float32 values and the gate's bounds
+  private final double denseAbove;
 
-  private ExactAblation(SaeModel model, Trace trace, Site site, int target) {
+  private ExactAblation(SaeModel model, Trace trace, Site site, int target, double denseAbove) {
+    this.denseAbove = denseAbove;
     this.down = model.sae(site);
     this.nd = model.manager();
     int d = model.config().n_embd();
@@ -102,6 +110,15 @@ public final class ExactAblation {
 
   /** The effects of each latent of {@code up} on the latents of {@code down} at the target, in the order given. */
   public static List<Effects> run(SaeModel model, Trace trace, Site up, Site down, int[] latents, int target, int batch) {
+    return run(model, trace, up, down, latents, target, batch, DENSE_ABOVE);
+  }
+
+  /**
+   * As above, a group of ablations computing every column of the next encoder when more than
+   * {@code denseAbove} of them can change (0: always; 1: only when all can).
+   */
+  static List<Effects> run(SaeModel model, Trace trace, Site up, Site down, int[] latents, int target, int batch,
+      double denseAbove) {
     if (down.compareTo(up) <= 0 || down.stream() == up.stream()) {
       throw ResgraphException.badRequest("effects are measured at a site after the ablated one, and " + down.shortName()
           + " is not after " + up.shortName());
@@ -120,7 +137,7 @@ public final class ExactAblation {
         if (IntStream.rangeClosed(first, target).anyMatch(p -> f[p] > 0)) firing.add(i);
         else out[i] = new Effects(latents[i], new int[0], new float[0]);
       }
-      ExactAblation measure = firing.isEmpty() ? null : new ExactAblation(model, trace, down, target);
+      ExactAblation measure = firing.isEmpty() ? null : new ExactAblation(model, trace, down, target, denseAbove);
       int size = pass.batchSize(batch);
       for (int start = 0; start < firing.size(); start += size) {
         List<Integer> chunk = firing.subList(start, Math.min(firing.size(), start + size));
@@ -135,27 +152,67 @@ public final class ExactAblation {
     return Arrays.asList(out);
   }
 
-  /** METHOD.md step 5 from each ablation's change at the target: e = f' - f over the next SAE's latents. */
+  /**
+   * METHOD.md step 5 from each ablation's change at the target: e = f' - f over the next SAE's
+   * latents. By Cauchy-Schwarz an ablation moves latent j's pre-activation by at most
+   * |Δin|·|W_enc[:, j]|, so a latent that is off with room to spare stays off: the ablations are
+   * taken in groups of similar |Δin|, and each group's encoder product covers only the columns its
+   * largest change can reach ({@link #reachable}), which hold every latent on before or after.
+   */
   private List<Effects> effects(int[] latents, NDArray change) {
     NDArray dIn = down.inputChange(x, change); // [B, d]
-    NDArray dPre = dIn.matMul(down.gate.W); // [B, d] x [d, S] -> [B, S]
-    NDArray dMagnitude = down.magnitude == null ? null : dIn.matMul(down.magnitude.W);
-    int[] columns = down.architecture() == Architecture.TOPK ? topKColumns(dPre) : columns(dPre, dMagnitude);
-    clean.take(down, nd, columns);
-    long[] picked = Arrays.stream(columns).asLongStream().toArray();
-    int b = latents.length;
-    float[] dp = read(dPre, picked), dm = dMagnitude == null ? null : read(dMagnitude, picked); // [C, B]
-    List<Effects> out = new ArrayList<>(b);
-    for (int i = 0; i < b; i++) {
-      double[] delta = new double[columns.length], deltaMagnitude = dm == null ? null : new double[columns.length];
-      for (int c = 0; c < columns.length; c++) {
-        delta[c] = dp[c * b + i];
-        if (dm != null) deltaMagnitude[c] = dm[c * b + i];
+    float[] size = dIn.norm(new int[] {-1}).toFloatArray(); // [B]: |Δin|
+    int[] order = IntStream.range(0, latents.length).boxed().sorted(Comparator.comparingDouble(i -> size[i]))
+        .mapToInt(Integer::intValue).toArray();
+    Effects[] out = new Effects[latents.length];
+    for (int start = 0; start < order.length; start += GROUP) {
+      int[] rows = Arrays.copyOfRange(order, start, Math.min(order.length, start + GROUP));
+      long[] reach = reachable(size[rows[rows.length - 1]]); // null: every column
+      NDArray at = reach == null ? null : nd.create(reach);
+      NDArray group = dIn.get(nd.create(Arrays.stream(rows).asLongStream().toArray())); // [G, d]
+      NDArray dPre = group.matMul(at == null ? down.gate.W : down.gate.columns(at)); // [G, d] x [d, C] -> [G, C]
+      NDArray dMagnitude = down.magnitude == null ? null : group.matMul(at == null ? down.magnitude.W : down.magnitude.columns(at));
+      int[] local = down.architecture() == Architecture.TOPK ? topKColumns(dPre, at, reach) : columns(dPre, dMagnitude, at, reach);
+      int[] columns = Arrays.stream(local).map(c -> reach == null ? c : (int) reach[c]).toArray();
+      clean.take(down, nd, columns);
+      long[] picked = Arrays.stream(local).asLongStream().toArray();
+      int g = rows.length;
+      float[] dp = read(dPre, picked), dm = dMagnitude == null ? null : read(dMagnitude, picked); // [C', G]
+      for (int i = 0; i < g; i++) {
+        double[] delta = new double[columns.length], deltaMagnitude = dm == null ? null : new double[columns.length];
+        for (int c = 0; c < columns.length; c++) {
+          delta[c] = dp[c * g + i];
+          if (dm != null) deltaMagnitude[c] = dm[c * g + i];
+        }
+        int latent = latents[rows[i]];
+        out[rows[i]] = down.architecture() == Architecture.TOPK ? topKEffects(latent, columns, delta)
+            : effects(latent, columns, delta, deltaMagnitude);
       }
-      out.add(down.architecture() == Architecture.TOPK ? topKEffects(latents[i], columns, delta)
-          : effects(latents[i], columns, delta, deltaMagnitude));
     }
-    return out;
+    return Arrays.asList(out);
+  }
+
+  /**
+   * The latents (ascending) whose pre-activation a change of encoder input of size {@code size}
+   * can bring above their threshold, or keep there (TopK: among the k largest), or null when more
+   * than {@code denseAbove} of all can: then the whole product is cheaper than gathering columns.
+   * A change moves pre_j by at most size·|W[:, j]| and its float32 product adds the relative
+   * rounding the clean bound allows for; the clean value's own bound and a slack for float32 sums
+   * come on top, as in {@link #columns}.
+   */
+  private long[] reachable(float size) {
+    NDArray span = down.gate.columnNorms.mul((float) (size * (1 + down.gate.rounding))); // [S]
+    NDArray high = gate32.add(gateRadius32).add(span);
+    NDArray mask;
+    if (down.architecture() == Architecture.TOPK) {
+      NDArray low = gate32.sub(gateRadius32).sub(span);
+      NDArray kth = low.topK(Math.min(down.cfg.k(), (int) low.size()), -1, true, false).get(0).min(); // surely reached
+      mask = high.add(high.abs().max().mul(1e-6f)).gte(kth);
+    } else {
+      mask = high.add(gate32.abs().add(down.floor).mul(1e-6f)).gt(down.floor);
+    }
+    long[] at = mask.nonzero().reshape(-1).toLongArray();
+    return at.length > denseAbove * down.d_sae() ? null : at;
   }
 
   /** e_j = act(pre_j + δ_j) - act(pre_j) in float64; where the latent is on both times, e_j = δ_j with no cancellation. */
@@ -205,42 +262,51 @@ public final class ExactAblation {
   }
 
   /**
-   * The columns that are on before or can be on after for some ablation of the batch: the clean
-   * float32 value's bound (see {@link Encoder}) and a slack for rounding pre + δ admit every
-   * column whose exact sum may pass the threshold; the float64 test decides.
+   * The columns (positions in {@code reach}, or latents when it is null) that are on before or can
+   * be on after for some ablation of the group: the clean float32 value's bound (see {@link
+   * Encoder}) and a slack for rounding pre + δ admit every column whose exact sum may pass the
+   * threshold; the float64 test decides.
    */
-  private int[] columns(NDArray dPre, NDArray dMagnitude) {
-    float[] preMax = dPre.add(gate32).max(new int[] {0}).toFloatArray(); // [S]
-    float[] magnitudeMax = dMagnitude == null ? null : dMagnitude.add(magnitude32).max(new int[] {0}).toFloatArray();
+  private int[] columns(NDArray dPre, NDArray dMagnitude, NDArray at, long[] reach) {
+    float[] preMax = dPre.add(at == null ? gate32 : gate32.get(at)).max(new int[] {0}).toFloatArray(); // [C]
+    float[] magnitudeMax = dMagnitude == null ? null
+        : dMagnitude.add(at == null ? magnitude32 : magnitude32.get(at)).max(new int[] {0}).toFloatArray();
     double[] threshold = down.clampedThreshold();
-    boolean[] on = new boolean[preMax.length];
+    boolean[] on = new boolean[threshold.length];
     for (int j : clean.active) on[j] = true;
-    return IntStream.range(0, preMax.length).filter(j -> {
+    return IntStream.range(0, preMax.length).filter(c -> {
+      int j = reach == null ? c : (int) reach[c];
       if (on[j]) return true;
       double slack = clean.gateRadius[j] + 1e-6 * (Math.abs(clean.gate[j]) + threshold[j]);
-      if (magnitudeMax == null) return preMax[j] > threshold[j] - slack;
-      return preMax[j] > -slack && magnitudeMax[j] > -clean.magnitudeRadius[j] - 1e-6 * Math.abs(clean.magnitude[j]);
+      if (magnitudeMax == null) return preMax[c] > threshold[j] - slack;
+      return preMax[c] > -slack && magnitudeMax[c] > -clean.magnitudeRadius[j] - 1e-6 * Math.abs(clean.magnitude[j]);
     }).toArray();
   }
 
   /**
-   * TopK's columns: the clean top k, and for each ablation every latent whose float32 value, widened
-   * by its clean bound and a rounding margin, reaches the k-th largest of the values narrowed the
-   * same way: they hold all of its exact top k.
+   * TopK's columns (as {@link #columns} gives them): the clean top k, and for each ablation every
+   * latent whose float32 value, widened by its clean bound and a rounding margin, reaches the k-th
+   * largest of the values narrowed the same way: they hold all of its exact top k. The group's
+   * columns hold every latent that can be among those, so the k-th largest is the same among them.
    */
-  private int[] topKColumns(NDArray dPre) {
-    NDArray after = dPre.add(gate32); // [B, S]
+  private int[] topKColumns(NDArray dPre, NDArray at, long[] reach) {
+    NDArray after = dPre.add(at == null ? gate32 : gate32.get(at)); // [G, C]
+    NDArray radius = at == null ? gateRadius32 : gateRadius32.get(at);
     NDArray margin = after.abs().max(new int[] {-1}, true).mul(1e-6f); // float32 rounding of pre + δ, with room
-    NDArray kth = after.sub(gateRadius32).topK(down.cfg.k(), -1, true, false).get(0).min(new int[] {-1}, true); // [B, 1]
-    float[] near = after.add(gateRadius32).gte(kth.sub(margin)).toType(DataType.FLOAT32, false).max(new int[] {0})
-        .toFloatArray(); // [S]
+    NDArray kth = after.sub(radius).topK(down.cfg.k(), -1, true, false).get(0).min(new int[] {-1}, true); // [G, 1]
+    float[] near = after.add(radius).gte(kth.sub(margin)).toType(DataType.FLOAT32, false).max(new int[] {0})
+        .toFloatArray(); // [C]
     TreeSet<Integer> columns = new TreeSet<>();
-    for (int j : clean.active) columns.add(j);
-    for (int j = 0; j < near.length; j++) if (near[j] > 0) columns.add(j);
+    for (int j : clean.active) {
+      int c = reach == null ? j : Arrays.binarySearch(reach, j);
+      if (c < 0) throw new IllegalStateException("latent " + j + " is on but outside the columns a change can reach");
+      columns.add(c);
+    }
+    for (int c = 0; c < near.length; c++) if (near[c] > 0) columns.add(c);
     return columns.stream().mapToInt(Integer::intValue).toArray();
   }
 
-  /** The given columns of [B, S], transposed: [C, B] row-major. */
+  /** The given columns of [G, C], transposed: [C', G] row-major. */
   private float[] read(NDArray a, long[] columns) {
     return columns.length == 0 ? new float[0] : a.transpose().get(nd.create(columns)).toFloatArray();
   }

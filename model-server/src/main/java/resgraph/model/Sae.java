@@ -44,7 +44,7 @@ public final class Sae {
   final NDArray b_dec; // [d]
   final double[] threshold; // [S] jumprelu's θ, else null
   final Encoder magnitude; // gated: the magnitude path's encoder W_enc·exp(r_mag) and b_mag, else null
-  private final NDArray floor; // [S] float32: the clamped threshold rounded down, below which a latent is surely off
+  final NDArray floor; // [S] float32: the clamped threshold rounded down, below which a latent is surely off
 
   private Sae(SaeConfig cfg, boolean centered, Encoder gate, NDArray W_dec, NDArray b_dec, double[] threshold, Encoder magnitude,
       NDManager m) {
