@@ -52,8 +52,12 @@ public final class Launcher {
     cmd.addAll(args);
     try {
       Files.createDirectories(log.getParent());
-      return new ProcessBuilder(cmd).redirectErrorStream(true)
-          .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile())).start();
+      ProcessBuilder builder = new ProcessBuilder(cmd).redirectErrorStream(true)
+          .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
+      // glibc gives each thread that allocates its own arena, up to 8 a core, and keeps what they free: the model
+      // server's libtorch buffers, allocated from gRPC threads, grew its resident memory by gigabytes (PERFORMANCE.md)
+      builder.environment().putIfAbsent("MALLOC_ARENA_MAX", "2");
+      return builder.start();
     } catch (IOException e) {
       throw new UncheckedIOException("cannot start " + module, e);
     }
