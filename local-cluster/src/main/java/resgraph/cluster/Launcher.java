@@ -54,9 +54,12 @@ public final class Launcher {
       Files.createDirectories(log.getParent());
       ProcessBuilder builder = new ProcessBuilder(cmd).redirectErrorStream(true)
           .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
-      // glibc gives each thread that allocates its own arena, up to 8 a core, and keeps what they free: the model
-      // server's libtorch buffers, allocated from gRPC threads, grew its resident memory by gigabytes (PERFORMANCE.md)
+      // glibc gives each thread that allocates its own arena, up to 8 a core, and keeps what they free; and after
+      // freeing a large block it serves blocks up to that size (to 32 MB) from the arenas instead of the kernel. The
+      // model server's libtorch buffers grew its resident memory by 135 MB a layer pair that way, and ran slower
+      // (PERFORMANCE.md). A fixed threshold of 16 MB ends both; values the user sets win.
       builder.environment().putIfAbsent("MALLOC_ARENA_MAX", "2");
+      builder.environment().putIfAbsent("MALLOC_MMAP_THRESHOLD_", Integer.toString(16 << 20));
       return builder.start();
     } catch (IOException e) {
       throw new UncheckedIOException("cannot start " + module, e);
