@@ -102,11 +102,27 @@ public final class Sae {
   }
 
   /**
+   * Rows encoded together: the latents that can be on at any of them are taken exactly for all of
+   * them, and over a whole long prompt those are most of the encoder.
+   */
+  static final int ROWS_AT_ONCE = 64;
+
+  /**
    * f = act(pre) for each row of x [n, d]: n sparse rows, latents ascending. The exact
    * pre-activations, in x's dtype, are taken only for the latents that can be on, found first
    * from float32 values and a bound on their rounding ({@link Encoder}); the rest are surely off.
    */
   public Trace.SparseRow[] encode(NDArray x) {
+    int n = (int) x.getShape().get(0);
+    Trace.SparseRow[] rows = new Trace.SparseRow[n];
+    for (int start = 0; start < n; start += ROWS_AT_ONCE) {
+      int end = Math.min(n, start + ROWS_AT_ONCE);
+      System.arraycopy(encodeRows(x.get(start + ":" + end)), 0, rows, start, end - start);
+    }
+    return rows;
+  }
+
+  private Trace.SparseRow[] encodeRows(NDArray x) {
     NDArray in = input(x);
     Encoder.Bounded bounded = gate.bounded(in);
     NDArray live = (architecture() == Architecture.TOPK ? bounded.mayBeAmongTop(Math.min(cfg.k(), d_sae()))

@@ -165,4 +165,21 @@ class SaeWeightsTest {
     // pre = (1, 1 + 2^-30, 1 + 2^-30): latent 1 leads latent 0 by less than float32 can tell, and ties latent 2
     assertArrayEquals(new float[] {0, 1, 0}, encode(topOne, 1, 1 + TINY), 0f);
   }
+
+  @Test
+  void rowsEncodedInChunksAreEncodedAsEachAlone() throws Exception {
+    Sae s = sae(", 'architecture': 'topk', 'k': 2", standard());
+    int n = 2 * Sae.ROWS_AT_ONCE + 5;
+    double[] x = new double[2 * n];
+    java.util.Random random = new java.util.Random(7);
+    for (int i = 0; i < x.length; i++) x[i] = random.nextGaussian();
+    Trace.SparseRow[] together = s.encode(nd.create(x, new Shape(n, 2)));
+    assertEquals(n, together.length);
+    for (int p = 0; p < n; p++) {
+      float[] alone = encode(s, x[2 * p], x[2 * p + 1]);
+      float[] row = new float[s.d_sae()];
+      for (int i = 0; i < together[p].latents().length; i++) row[together[p].latents()[i]] = together[p].values()[i];
+      assertArrayEquals(alone, row, 0f, "row " + p);
+    }
+  }
 }
