@@ -78,8 +78,8 @@ public final class ExactAblation {
 
     @Override
     public long bytes() {
-      int s = gate.length;
-      return 8L * x.length + 4L * active.length + (magnitude == null ? 12L : 28L) * s + s;
+      int s = gate.length; // per latent: a value and a bound in float32, an exact float64, a taken flag; as many again gated
+      return 8L * x.length + 4L * active.length + (magnitude == null ? 16L : 32L) * s + s;
     }
   }
 
