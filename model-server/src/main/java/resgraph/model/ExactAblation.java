@@ -93,6 +93,9 @@ public final class ExactAblation {
   private final Clean clean;
   private final NDArray x; // [1, d] float64: the residual at the next site, at the target
   private final NDArray gate32, gateRadius32, magnitude32; // [S]: the clean float32 values and the gate's bounds
+  private final NDArray gateHigh32, gateSlack32; // [S]: the clean gate's bound above, and a slack for float32 sums
+  private final double[] threshold; // [S]: below this a latent is off
+  private final boolean[] on; // [S]: the latents on at the target
   private final double denseAbove;
 
   private ExactAblation(SaeModel model, Trace trace, Site site, int target, double denseAbove) {
@@ -106,6 +109,11 @@ public final class ExactAblation {
     this.gate32 = nd.create(clean.gate);
     this.gateRadius32 = nd.create(clean.gateRadius);
     this.magnitude32 = clean.magnitude == null ? null : nd.create(clean.magnitude);
+    this.gateHigh32 = gate32.add(gateRadius32);
+    this.gateSlack32 = gate32.abs().add(down.floor).mul(1e-6f);
+    this.threshold = down.clampedThreshold();
+    this.on = new boolean[threshold.length];
+    for (int j : clean.active) on[j] = true;
   }
 
   /** The effects of each latent of {@code up} on the latents of {@code down} at the target, in the order given. */
@@ -202,14 +210,13 @@ public final class ExactAblation {
    */
   private long[] reachable(float size) {
     NDArray span = down.gate.columnNorms.mul((float) (size * (1 + down.gate.rounding))); // [S]
-    NDArray high = gate32.add(gateRadius32).add(span);
     NDArray mask;
     if (down.architecture() == Architecture.TOPK) {
-      NDArray low = gate32.sub(gateRadius32).sub(span);
+      NDArray high = gateHigh32.add(span), low = gate32.sub(gateRadius32).sub(span);
       NDArray kth = low.topK(Math.min(down.cfg.k(), (int) low.size()), -1, true, false).get(0).min(); // surely reached
       mask = high.add(high.abs().max().mul(1e-6f)).gte(kth);
     } else {
-      mask = high.add(gate32.abs().add(down.floor).mul(1e-6f)).gt(down.floor);
+      mask = gateHigh32.add(span).add(gateSlack32).gt(down.floor);
     }
     long[] at = mask.nonzero().reshape(-1).toLongArray();
     return at.length > denseAbove * down.d_sae() ? null : at;
@@ -268,12 +275,8 @@ public final class ExactAblation {
    * threshold; the float64 test decides.
    */
   private int[] columns(NDArray dPre, NDArray dMagnitude, NDArray at, long[] reach) {
-    float[] preMax = dPre.add(at == null ? gate32 : gate32.get(at)).max(new int[] {0}).toFloatArray(); // [C]
-    float[] magnitudeMax = dMagnitude == null ? null
-        : dMagnitude.add(at == null ? magnitude32 : magnitude32.get(at)).max(new int[] {0}).toFloatArray();
-    double[] threshold = down.clampedThreshold();
-    boolean[] on = new boolean[threshold.length];
-    for (int j : clean.active) on[j] = true;
+    float[] preMax = dPre.add(columnsOf(gate32, at)).max(new int[] {0}).toFloatArray(); // [C]
+    float[] magnitudeMax = dMagnitude == null ? null : dMagnitude.add(columnsOf(magnitude32, at)).max(new int[] {0}).toFloatArray();
     return IntStream.range(0, preMax.length).filter(c -> {
       int j = reach == null ? c : (int) reach[c];
       if (on[j]) return true;
@@ -290,8 +293,8 @@ public final class ExactAblation {
    * columns hold every latent that can be among those, so the k-th largest is the same among them.
    */
   private int[] topKColumns(NDArray dPre, NDArray at, long[] reach) {
-    NDArray after = dPre.add(at == null ? gate32 : gate32.get(at)); // [G, C]
-    NDArray radius = at == null ? gateRadius32 : gateRadius32.get(at);
+    NDArray after = dPre.add(columnsOf(gate32, at)); // [G, C]
+    NDArray radius = columnsOf(gateRadius32, at);
     NDArray margin = after.abs().max(new int[] {-1}, true).mul(1e-6f); // float32 rounding of pre + δ, with room
     NDArray kth = after.sub(radius).topK(down.cfg.k(), -1, true, false).get(0).min(new int[] {-1}, true); // [G, 1]
     float[] near = after.add(radius).gte(kth.sub(margin)).toType(DataType.FLOAT32, false).max(new int[] {0})
@@ -304,6 +307,11 @@ public final class ExactAblation {
     }
     for (int c = 0; c < near.length; c++) if (near[c] > 0) columns.add(c);
     return columns.stream().mapToInt(Integer::intValue).toArray();
+  }
+
+  /** A per-latent [S] array at a group's columns, or whole when the group has every column. */
+  private static NDArray columnsOf(NDArray perLatent, NDArray at) {
+    return at == null ? perLatent : perLatent.get(at);
   }
 
   /** The given columns of [G, C], transposed: [C', G] row-major. */
