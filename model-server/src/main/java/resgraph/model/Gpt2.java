@@ -170,11 +170,12 @@ public final class Gpt2 {
   /**
    * GPT-2's tanh approximation of GELU ({@code gelu_new}), 0.5·x·(1 + tanh(sqrt(2/π)·(x + 0.044715·x³))),
    * as x·(1 + 0.044715·x²) and in place on its own temporaries: on an ablation batch's MLP rows in
-   * float64 it took longer than the MLP's two products, a new array per step and a pow.
+   * float64 it took longer than the MLP's two products, a new array per step and a pow. The tanh is
+   * kept, as autograd needs it for its derivative.
    */
   public static NDArray gelu(NDArray x) {
     NDArray inner = x.mul(x).muli(0.044715).addi(1).muli(x).muli(Math.sqrt(2 / Math.PI));
-    return inner.tanh().addi(1).muli(x).muli(0.5);
+    return inner.tanh().add(1).muli(x).muli(0.5);
   }
 
   /** Checkpoint tensors, with or without the {@code transformer.} prefix, as NDArrays. */

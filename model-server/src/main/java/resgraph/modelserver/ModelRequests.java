@@ -9,6 +9,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.Semaphore;
 import java.util.function.Supplier;
+import resgraph.model.Attribution;
 import resgraph.model.Chain;
 import resgraph.model.ExactAblation;
 import resgraph.model.Gpt2Config;
@@ -32,6 +33,7 @@ import resgraph.v1.LayerCandidates;
 import resgraph.v1.LayerSae;
 import resgraph.v1.LogitEffectsRequest;
 import resgraph.v1.LogitEffectsResponse;
+import resgraph.v1.Method;
 import resgraph.v1.ModelRef;
 import resgraph.v1.SaeSetting;
 import resgraph.v1.SparseActivations;
@@ -51,6 +53,8 @@ public final class ModelRequests {
 
   /** How many next-token predictions a trace reports, and tokens each logit effect, when a request does not say. */
   static final int DEFAULT_TOP = 10;
+  /** METHOD.md's integrated-gradients steps, and the most a request may ask for. */
+  static final int DEFAULT_IG_STEPS = 10, MAX_IG_STEPS = 1000;
 
   private final ModelRegistry registry;
   private final TraceCache traces;
@@ -164,6 +168,11 @@ public final class ModelRequests {
     if (req.getStrategy() == Strategy.UNRECOGNIZED) {
       throw ResgraphException.badRequest("strategy " + req.getStrategyValue() + " is none of STRATEGY_EXACT (0), STRATEGY_NAIVE (1)");
     }
+    Attribution.Method approximation = approximation(req.getMethod(), req.getMethodValue());
+    if (approximation != null && req.getStrategy() == Strategy.STRATEGY_NAIVE) {
+      throw ResgraphException.badRequest("STRATEGY_NAIVE reruns the model per ablation; " + req.getMethod() + " takes no ablation");
+    }
+    int steps = igSteps(req.getIgSteps());
     try (ModelRegistry.Lease lease = registry.acquire(req.getRef())) {
       SaeModel m = lease.loaded().model();
       int[] tokens = tokens(req.getTokensList());
@@ -175,7 +184,9 @@ public final class ModelRequests {
       Trace t = trace(m, tokens);
       int[] latents = req.getLatentsCount() == 0 ? t.candidates(up, m.firstAblatable(), target)
           : req.getLatentsList().stream().mapToInt(Integer::intValue).toArray();
-      List<ExactAblation.Effects> effects = withPermit(() -> req.getStrategy() == Strategy.STRATEGY_NAIVE
+      List<ExactAblation.Effects> effects = withPermit(() -> approximation != null
+          ? Attribution.run(m, t, up, down, latents, target, approximation, steps)
+          : req.getStrategy() == Strategy.STRATEGY_NAIVE
           ? NaiveAblation.run(m, t, up, down, latents, target)
           : ExactAblation.run(m, t, up, down, latents, target, ablationBatch));
       AblateResponse.Builder out = AblateResponse.newBuilder().setLayer(up.layer()).setTarget(target)
@@ -214,6 +225,25 @@ public final class ModelRequests {
       }
       return out.build();
     }
+  }
+
+  /** The gradient method a request asks for; null for the exact ablation. */
+  private static Attribution.Method approximation(Method method, int value) {
+    return switch (method) {
+      case METHOD_ABLATION -> null;
+      case METHOD_ATTRIBUTION -> Attribution.Method.ATTRIBUTION;
+      case METHOD_INTEGRATED_GRADIENTS -> Attribution.Method.INTEGRATED_GRADIENTS;
+      case UNRECOGNIZED -> throw ResgraphException.badRequest("method " + value + " is none of METHOD_ABLATION (0), "
+          + "METHOD_ATTRIBUTION (1), METHOD_INTEGRATED_GRADIENTS (2)");
+    };
+  }
+
+  /** Integrated gradients' steps: 0 means METHOD.md's default. */
+  private static int igSteps(int steps) {
+    if (steps < 0 || steps > MAX_IG_STEPS) {
+      throw ResgraphException.badRequest("ig_steps " + steps + " is outside 1.." + MAX_IG_STEPS + " (0 means " + DEFAULT_IG_STEPS + ")");
+    }
+    return steps == 0 ? DEFAULT_IG_STEPS : steps;
   }
 
   /** The site a request names: by hook name or short name, else by layer when that is unambiguous. */

@@ -240,6 +240,78 @@ class ReferenceAgreementTest {
     }
   }
 
+  @ParameterizedTest(name = "{0}")
+  @MethodSource("cases")
+  void attributionMatchesFiniteDifferencesOfTheReference(Case c) {
+    Pair p = pair(c);
+    Trace trace = p.model().trace(p.tokens());
+    int target = p.tokens().length - 1;
+    for (int h = 0; h + 1 < p.chain().size(); h++) {
+      Site up = p.chain().get(h), down = p.chain().get(h + 1);
+      int[] candidates = trace.candidates(up, p.model().firstAblatable(), target);
+      double[][] expected = new double[candidates.length][];
+      for (int i = 0; i < candidates.length; i++) {
+        expected[i] = p.reference().attribution(up.hookName(), candidates[i], down.hookName(), p.tokens(), target);
+      }
+      List<ExactAblation.Effects> ours = Attribution.run(p.model(), trace, up, down, candidates, target,
+          Attribution.Method.ATTRIBUTION, 1);
+      assertEffects(expected, up, down, candidates, ours, 1e-4, 0, "attribution");
+    }
+  }
+
+  @ParameterizedTest(name = "{0}")
+  @MethodSource("cases")
+  void integratedGradientsMatchFiniteDifferencesOfTheReference(Case c) {
+    Pair p = pair(c);
+    Trace trace = p.model().trace(p.tokens());
+    int target = p.tokens().length - 2, steps = 3;
+    for (int h = 0; h + 1 < p.chain().size(); h++) {
+      Site up = p.chain().get(h), down = p.chain().get(h + 1);
+      int[] candidates = trace.candidates(up, p.model().firstAblatable(), target);
+      // a few latents asked about: the path still ablates every candidate of the site
+      int[] some = Arrays.copyOfRange(candidates, candidates.length / 2, Math.min(candidates.length, candidates.length / 2 + 5));
+      double[][] expected = new double[some.length][];
+      for (int i = 0; i < some.length; i++) {
+        expected[i] = p.reference().integratedGradients(up.hookName(), some[i], down.hookName(), p.tokens(), target, steps);
+      }
+      List<ExactAblation.Effects> ours = Attribution.run(p.model(), trace, up, down, some, target,
+          Attribution.Method.INTEGRATED_GRADIENTS, steps);
+      assertEffects(expected, up, down, some, ours, 1e-4, 0, "integrated gradients");
+    }
+  }
+
+  @ParameterizedTest(name = "{0}")
+  @MethodSource("smoothCases")
+  void integratedGradientsConvergeToTheEffectOfAblatingEveryCandidateAtOnce(Case c) {
+    Pair p = pair(c);
+    Trace trace = p.model().trace(p.tokens());
+    int target = p.tokens().length - 1;
+    Site up = p.chain().get(0), down = p.chain().get(1);
+    int[] candidates = trace.candidates(up, p.model().firstAblatable(), target);
+    double[] all = p.reference().ablateAll(up.hookName(), down.hookName(), p.tokens(), target);
+    double scale = Arrays.stream(all).map(Math::abs).max().orElse(0);
+    assertTrue(scale > 0, "ablating every candidate moves some latent");
+    double previous = Double.POSITIVE_INFINITY;
+    for (int steps : new int[] {2, 16, 256}) {
+      // Σ_i ê[i, j] = Σ_p Δ[p]·(mean gradient along the path): a midpoint rule for f(x + Δ) - f(x)
+      double[] sum = new double[all.length];
+      for (ExactAblation.Effects e : Attribution.run(p.model(), trace, up, down, candidates, target,
+          Attribution.Method.INTEGRATED_GRADIENTS, steps)) {
+        for (int k = 0; k < e.downstream().length; k++) sum[e.downstream()[k]] += e.delta()[k];
+      }
+      double error = 0;
+      for (int j = 0; j < all.length; j++) error = Math.max(error, Math.abs(sum[j] - all[j]));
+      assertTrue(error < previous, steps + " steps should come closer than fewer: " + error + " vs " + previous);
+      previous = error;
+    }
+    assertTrue(previous <= 0.02 * scale, "256 steps within 2% of the largest effect: off by " + previous + " of " + scale);
+  }
+
+  /** Cases whose SAEs are continuous in their input (ReLU, no jumps), where the path integral is the whole change. */
+  static Stream<Case> smoothCases() {
+    return cases().filter(c -> c.saes() == null || c.name().startsWith("standard"));
+  }
+
   /** The reference's dense effects of each latent, [latents][S]. */
   private static double[][] reference(Pair p, Site up, Site down, int[] latents, int target) {
     double[][] ref = new double[latents.length][];

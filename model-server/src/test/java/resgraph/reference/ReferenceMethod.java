@@ -831,6 +831,107 @@ public final class ReferenceMethod {
   }
 
   /**
+   * METHOD.md "Approximations", attribution: Σ_p δ_i[p]·∂F_j/∂x[p] at the clean residual, taken as
+   * the central difference of F along δ_i (step 3's change), dense over the SAE at {@code to}.
+   */
+  public double[] attribution(String from, int latent, String to, int[] tokens, int target) {
+    Hop hop = hop(from, to, tokens, target);
+    checkLatent(hop.a(), latent);
+    return derivative(hop, hop.x(), direction(hop.a(), latent, hop.x()), target);
+  }
+
+  /**
+   * Integrated gradients with {@code steps} steps: the same derivative averaged over the midpoints
+   * x + ((s - ½)/S)·Δ, Δ the change of ablating every candidate of the site at once.
+   */
+  public double[] integratedGradients(String from, int latent, String to, int[] tokens, int target, int steps) {
+    Hop hop = hop(from, to, tokens, target);
+    checkLatent(hop.a(), latent);
+    double[][] all = allCandidates(hop, from, tokens, target);
+    double[][] delta = direction(hop.a(), latent, hop.x());
+    double[] mean = new double[dSae(to)];
+    for (int s = 1; s <= steps; s++) {
+      double[] g = derivative(hop, along(hop.x(), (s - 0.5) / steps, all), delta, target);
+      for (int j = 0; j < mean.length; j++) {
+        mean[j] += g[j] / steps;
+      }
+    }
+    return mean;
+  }
+
+  /** f'[T] - f[T] at {@code to} with every candidate of {@code from} ablated at once (what integrated gradients sum to). */
+  public double[] ablateAll(String from, String to, int[] tokens, int target) {
+    Hop hop = hop(from, to, tokens, target);
+    double[][] changed = along(hop.x(), 1, allCandidates(hop, from, tokens, target));
+    double[] clean = encode(hop.b(), run(hop.start(), hop.end(), hop.x())[target]);
+    double[] ablated = encode(hop.b(), run(hop.start(), hop.end(), changed)[target]);
+    for (int j = 0; j < clean.length; j++) {
+      ablated[j] -= clean[j];
+    }
+    return ablated;
+  }
+
+  /** Two sites, their stream points, and the clean residual at the first up to the target. */
+  private record Hop(Sae a, Sae b, int start, int end, double[][] x) {}
+
+  private Hop hop(String from, String to, int[] tokens, int target) {
+    Sae a = sae(from);
+    Sae b = sae(to);
+    Site start = a.cfg().site();
+    Site end = b.cfg().site();
+    if (start.order() >= end.order()) {
+      throw new IllegalArgumentException("site " + to + " does not come after " + from + " in the forward pass");
+    }
+    checkTokens(tokens);
+    checkMeasuredTarget(tokens, target);
+    return new Hop(a, b, start.point(), end.point(), copyRows(cleanPass(tokens)[start.point()], target + 1));
+  }
+
+  /** Σ over the site's candidates of step 3's change: [T+1, d]. */
+  private double[][] allCandidates(Hop hop, String from, int[] tokens, int target) {
+    double[][] sum = new double[hop.x().length][hop.x()[0].length];
+    for (int i : candidates(from, tokens, target)) {
+      sum = along(sum, 1, direction(hop.a(), i, hop.x()));
+    }
+    return sum;
+  }
+
+  /** δ_i = x' - x of step 3: [n, d]. */
+  private double[][] direction(Sae sae, int latent, double[][] x) {
+    double[][] ablated = ablateResidual(sae, latent, x);
+    for (int p = 0; p < x.length; p++) {
+      for (int k = 0; k < x[p].length; k++) {
+        ablated[p][k] -= x[p][k];
+      }
+    }
+    return ablated;
+  }
+
+  /** x + t·v. */
+  private static double[][] along(double[][] x, double t, double[][] v) {
+    double[][] out = new double[x.length][];
+    for (int p = 0; p < x.length; p++) {
+      out[p] = new double[x[p].length];
+      for (int k = 0; k < x[p].length; k++) {
+        out[p][k] = x[p][k] + t * v[p][k];
+      }
+    }
+    return out;
+  }
+
+  /** (F(x + hv) - F(x - hv)) / 2h for F = f[T] at the hop's second site; h small enough to cross no kink. */
+  private double[] derivative(Hop hop, double[][] x, double[][] v, int target) {
+    double h = 1e-6;
+    double[] plus = encode(hop.b(), run(hop.start(), hop.end(), along(x, h, v))[target]);
+    double[] minus = encode(hop.b(), run(hop.start(), hop.end(), along(x, -h, v))[target]);
+    double[] g = new double[plus.length];
+    for (int j = 0; j < g.length; j++) {
+      g[j] = (plus[j] - minus[j]) / (2 * h);
+    }
+    return g;
+  }
+
+  /**
    * Step 8 from the SAE at {@code hook}: ablate as in step 3, run to the logits, and return
    * log_softmax(clean)[T] - log_softmax(ablated)[T], dense over the vocabulary.
    */
