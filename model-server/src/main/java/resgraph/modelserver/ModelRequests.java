@@ -3,15 +3,19 @@ package resgraph.modelserver;
 import jakarta.inject.Singleton;
 import java.util.ArrayList;
 import java.util.Collection;
+import java.util.HashMap;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 import java.util.concurrent.Semaphore;
 import java.util.function.Supplier;
 import resgraph.model.Attribution;
 import resgraph.model.Chain;
 import resgraph.model.ExactAblation;
+import resgraph.model.Faithfulness;
 import resgraph.model.Gpt2Config;
 import resgraph.model.Gpt2Tokenizer;
 import resgraph.model.LogitEffects;
@@ -25,7 +29,10 @@ import resgraph.platform.ResgraphException;
 import resgraph.v1.AblateRequest;
 import resgraph.v1.AblateResponse;
 import resgraph.v1.ChainSite;
+import resgraph.v1.CircuitScore;
 import resgraph.v1.DescribeResponse;
+import resgraph.v1.FaithfulnessRequest;
+import resgraph.v1.FaithfulnessResponse;
 import resgraph.v1.LatentEffects;
 import resgraph.v1.LatentLogitEffects;
 import resgraph.v1.LayerActivations;
@@ -35,6 +42,7 @@ import resgraph.v1.LogitEffectsRequest;
 import resgraph.v1.LogitEffectsResponse;
 import resgraph.v1.Method;
 import resgraph.v1.ModelRef;
+import resgraph.v1.NodeSet;
 import resgraph.v1.SaeSetting;
 import resgraph.v1.SparseActivations;
 import resgraph.v1.Strategy;
@@ -222,6 +230,45 @@ public final class ModelRequests {
         r.promotes().forEach(v -> le.addPromotes(tokenValue(v)));
         r.suppresses().forEach(v -> le.addSuppresses(tokenValue(v)));
         out.addEffects(le);
+      }
+      return out.build();
+    }
+  }
+
+  public FaithfulnessResponse faithfulness(FaithfulnessRequest req) {
+    try (ModelRegistry.Lease lease = registry.acquire(req.getRef())) {
+      SaeModel m = lease.loaded().model();
+      int[] tokens = tokens(req.getTokensList());
+      m.checkTokens(tokens);
+      int target = m.target(req.hasTarget() ? req.getTarget() : null, tokens.length);
+      Chain chain = m.chain(null, null, req.getSitesList());
+      Integer contrast = req.hasContrast() ? req.getContrast() : null;
+      if (contrast != null && (contrast < 0 || contrast >= m.config().vocab_size())) {
+        throw ResgraphException.badRequest("contrast token " + contrast + " is outside the vocabulary 0.." + (m.config().vocab_size() - 1));
+      }
+      List<Map<Site, Set<Integer>>> circuits = new ArrayList<>();
+      for (NodeSet set : req.getCircuitsList()) {
+        Map<Site, Set<Integer>> circuit = new HashMap<>();
+        for (resgraph.v1.Latent l : set.getNodesList()) {
+          Site site = site(m, l.getHookName(), l.getLayer());
+          if (!chain.sites().contains(site)) {
+            throw ResgraphException.badRequest("node " + site.shortName() + "." + l.getLatent() + " is not on the chain "
+                + Chain.describe(chain.sites()));
+          }
+          m.checkLatent(site, Integer.toUnsignedLong(l.getLatent()));
+          circuit.computeIfAbsent(site, s -> new HashSet<>()).add(l.getLatent());
+        }
+        circuits.add(circuit);
+      }
+      Trace t = trace(m, tokens);
+      Faithfulness.Result r = withPermit(() -> Faithfulness.run(m, t, chain, target, contrast, circuits));
+      FaithfulnessResponse.Builder out = FaithfulnessResponse.newBuilder().setTarget(target).setMFull(r.full()).setMEmpty(r.empty())
+          .setMetricToken(TokenValue.newBuilder().setId(r.metricToken()).setToken(Gpt2Tokenizer.decode(r.metricToken()))
+              .setValue((float) r.full()));
+      if (contrast != null) out.setContrast(contrast);
+      for (Faithfulness.Score s : r.circuits()) {
+        out.addCircuits(CircuitScore.newBuilder().setNodes(s.nodes()).setMCircuit(s.circuit()).setMComplement(s.complement())
+            .setFaithfulness(s.faithfulness()).setCompleteness(s.completeness()));
       }
       return out.build();
     }

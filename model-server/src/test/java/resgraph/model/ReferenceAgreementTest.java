@@ -9,9 +9,12 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.stream.IntStream;
 import java.util.stream.Stream;
@@ -305,6 +308,45 @@ class ReferenceAgreementTest {
       previous = error;
     }
     assertTrue(previous <= 0.02 * scale, "256 steps within 2% of the largest effect: off by " + previous + " of " + scale);
+  }
+
+  @ParameterizedTest(name = "{0}")
+  @MethodSource("cases")
+  void faithfulnessMatchesReference(Case c) {
+    Pair p = pair(c);
+    Trace trace = p.model().trace(p.tokens());
+    int target = p.tokens().length - 1;
+    Chain chain = new Chain(p.chain());
+    Map<Site, Set<Integer>> half = new HashMap<>(), all = new HashMap<>();
+    Map<String, Set<Integer>> halfByHook = new HashMap<>(), complementByHook = new HashMap<>(), allByHook = new HashMap<>();
+    for (Site s : p.chain()) {
+      int[] candidates = trace.candidates(s, p.model().firstAblatable(), target);
+      for (int k = 0; k < candidates.length; k++) {
+        (k % 2 == 0 ? half : new HashMap<Site, Set<Integer>>()).computeIfAbsent(s, x -> new HashSet<>()).add(candidates[k]);
+        all.computeIfAbsent(s, x -> new HashSet<>()).add(candidates[k]);
+        (k % 2 == 0 ? halfByHook : complementByHook).computeIfAbsent(s.hookName(), x -> new HashSet<>()).add(candidates[k]);
+        allByHook.computeIfAbsent(s.hookName(), x -> new HashSet<>()).add(candidates[k]);
+      }
+    }
+    List<String> hooks = p.chain().stream().map(Site::hookName).toList();
+    for (Integer contrast : new Integer[] {null, 3}) {
+      Faithfulness.Result r = Faithfulness.run(p.model(), trace, chain, target, contrast, List.of(half, all, Map.of()));
+      double full = p.reference().metric(hooks, allByHook, p.tokens(), target, contrast);
+      double empty = p.reference().metric(hooks, Map.of(), p.tokens(), target, contrast);
+      double circuit = p.reference().metric(hooks, halfByHook, p.tokens(), target, contrast);
+      double complement = p.reference().metric(hooks, complementByHook, p.tokens(), target, contrast);
+      // the activations removed are the sparse rows' float32 values, as in every ablation
+      assertClose(full, r.full(), 1e-6, "m(M)");
+      assertClose(empty, r.empty(), 1e-6, "m(empty)");
+      assertClose(circuit, r.circuits().get(0).circuit(), 1e-6, "m(C)");
+      assertClose(complement, r.circuits().get(0).complement(), 1e-6, "m(M without C)");
+      assertClose((circuit - empty) / (full - empty), r.circuits().get(0).faithfulness(), 1e-4, "faithfulness");
+      assertClose((complement - empty) / (full - empty), r.circuits().get(0).completeness(), 1e-4, "completeness");
+      assertEquals(1.0, r.circuits().get(1).faithfulness(), 0, "every candidate is the whole model");
+      assertEquals(0.0, r.circuits().get(1).completeness(), 0, "nothing left beside every candidate");
+      assertEquals(0.0, r.circuits().get(2).faithfulness(), 0, "the empty circuit");
+      assertEquals(1.0, r.circuits().get(2).completeness(), 0, "everything beside the empty circuit");
+    }
   }
 
   /** Cases whose SAEs are continuous in their input (ReLU, no jumps), where the path integral is the whole change. */

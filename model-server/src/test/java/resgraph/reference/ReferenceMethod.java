@@ -871,6 +871,46 @@ public final class ReferenceMethod {
     return ablated;
   }
 
+  /**
+   * The faithfulness metric m(X): the clean top-1 token's log-probability at the target, minus the
+   * contrast's when given, with every candidate of each site of {@code chain} (hooks in forward
+   * order) not in {@code keep} ablated, site after site on the residual as modified so far.
+   */
+  public double metric(List<String> chain, Map<String, Set<Integer>> keep, int[] tokens, int target, Integer contrast) {
+    checkTokens(tokens);
+    checkMeasuredTarget(tokens, target);
+    double[] clean = logProbs(tokens, target);
+    int top = 0;
+    for (int v = 1; v < clean.length; v++) {
+      if (clean[v] > clean[top]) {
+        top = v;
+      }
+    }
+    int point = sae(chain.get(0)).cfg().site().point();
+    double[][] x = copyRows(cleanPass(tokens)[point], target + 1);
+    for (String hook : chain) {
+      Sae sae = sae(hook);
+      x = run(point, sae.cfg().site().point(), x);
+      point = sae.cfg().site().point();
+      Set<Integer> kept = keep.getOrDefault(hook, Set.of());
+      int[] ablated = Arrays.stream(candidates(hook, tokens, target)).filter(i -> !kept.contains(i)).toArray();
+      for (int p = firstAblatable(); p < x.length; p++) {
+        double[] f = encode(sae, x[p]);
+        double scale = saeInput(sae, x[p]).scale();
+        double[] row = x[p].clone();
+        for (int i : ablated) {
+          double removed = scale * f[i] * (sae.scaling_factor() == null ? 1.0 : sae.scaling_factor()[i]);
+          for (int k = 0; k < row.length; k++) {
+            row[k] -= removed * sae.W_dec()[i][k];
+          }
+        }
+        x[p] = row;
+      }
+    }
+    double[] m = logProbsFrom(point, x, target);
+    return m[top] - (contrast == null ? 0 : m[contrast]);
+  }
+
   /** Two sites, their stream points, and the clean residual at the first up to the target. */
   private record Hop(Sae a, Sae b, int start, int end, double[][] x) {}
 

@@ -8,6 +8,8 @@ import resgraph.v1.AblateRequest;
 import resgraph.v1.AblateResponse;
 import resgraph.v1.DescribeRequest;
 import resgraph.v1.DescribeResponse;
+import resgraph.v1.FaithfulnessRequest;
+import resgraph.v1.FaithfulnessResponse;
 import resgraph.v1.LogitEffectsRequest;
 import resgraph.v1.LogitEffectsResponse;
 import resgraph.v1.ModelServiceGrpc;
@@ -51,5 +53,10 @@ public final class ModelEndpoint extends ModelServiceGrpc.ModelServiceImplBase {
   @Override
   public void logitEffects(LogitEffectsRequest req, StreamObserver<LogitEffectsResponse> out) {
     CALLS.unary(out, () -> requests.logitEffects(req));
+  }
+
+  @Override
+  public void faithfulness(FaithfulnessRequest req, StreamObserver<FaithfulnessResponse> out) {
+    CALLS.unary(out, () -> requests.faithfulness(req));
   }
 }
