@@ -26,6 +26,7 @@ import resgraph.model.SaeModel;
 import resgraph.model.Site;
 import resgraph.model.Trace;
 import resgraph.platform.ResgraphException;
+import resgraph.platform.job.JobRules;
 import resgraph.v1.AblateRequest;
 import resgraph.v1.AblateResponse;
 import resgraph.v1.ChainSite;
@@ -61,8 +62,6 @@ public final class ModelRequests {
 
   /** How many next-token predictions a trace reports, and tokens each logit effect, when a request does not say. */
   static final int DEFAULT_TOP = 10;
-  /** METHOD.md's integrated-gradients steps, and the most a request may ask for. */
-  static final int DEFAULT_IG_STEPS = 10, MAX_IG_STEPS = 1000;
 
   private final ModelRegistry registry;
   private final TraceCache traces;
@@ -287,10 +286,11 @@ public final class ModelRequests {
 
   /** Integrated gradients' steps: 0 means METHOD.md's default. */
   private static int igSteps(int steps) {
-    if (steps < 0 || steps > MAX_IG_STEPS) {
-      throw ResgraphException.badRequest("ig_steps " + steps + " is outside 1.." + MAX_IG_STEPS + " (0 means " + DEFAULT_IG_STEPS + ")");
+    if (steps < 0 || steps > JobRules.MAX_IG_STEPS) {
+      throw ResgraphException.badRequest("ig_steps " + steps + " is outside 1.." + JobRules.MAX_IG_STEPS + " (0 means "
+          + JobRules.DEFAULT_IG_STEPS + ")");
     }
-    return steps == 0 ? DEFAULT_IG_STEPS : steps;
+    return steps == 0 ? JobRules.DEFAULT_IG_STEPS : steps;
   }
 
   /** The site a request names: by hook name or short name, else by layer when that is unambiguous. */

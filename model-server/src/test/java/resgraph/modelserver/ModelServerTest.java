@@ -52,6 +52,7 @@ import resgraph.v1.AblateResponse;
 import resgraph.v1.ChainSite;
 import resgraph.v1.DescribeRequest;
 import resgraph.v1.DescribeResponse;
+import resgraph.v1.FaithfulnessRequest;
 import resgraph.v1.LatentEffects;
 import resgraph.v1.LatentLogitEffects;
 import resgraph.v1.LayerActivations;
@@ -59,10 +60,12 @@ import resgraph.v1.LayerSae;
 import resgraph.v1.Latent;
 import resgraph.v1.LogitEffectsRequest;
 import resgraph.v1.LogitEffectsResponse;
+import resgraph.v1.Method;
 import resgraph.v1.ModelRef;
 import resgraph.v1.ModelServiceGrpc;
 import resgraph.v1.SaeSetting;
 import resgraph.v1.SparseActivations;
+import resgraph.v1.Strategy;
 import resgraph.v1.TokenValue;
 import resgraph.v1.TokenizeRequest;
 import resgraph.v1.TokenizeResponse;
@@ -244,6 +247,25 @@ class ModelServerTest {
     int[] noBos = Arrays.copyOfRange(goodTokens, 1, goodTokens.length);
     refused(Status.Code.INVALID_ARGUMENT, () -> stub().trace(trace(goodRef, noBos).build()),
         "<|endoftext|>", "prepend_bos");
+  }
+
+  @Test
+  void approximateMethodsNeedTheExactStrategyAndSensibleSteps() {
+    refused(Status.Code.INVALID_ARGUMENT, () -> stub().ablate(ablate(goodRef, goodTokens, 0).setMethodValue(9).build()),
+        "method 9", "METHOD_ATTRIBUTION");
+    refused(Status.Code.INVALID_ARGUMENT, () -> stub().ablate(ablate(goodRef, goodTokens, 0).setMethod(Method.METHOD_ATTRIBUTION)
+        .setStrategy(Strategy.STRATEGY_NAIVE).build()), "STRATEGY_NAIVE");
+    refused(Status.Code.INVALID_ARGUMENT, () -> stub().ablate(ablate(goodRef, goodTokens, 0)
+        .setMethod(Method.METHOD_INTEGRATED_GRADIENTS).setIgSteps(-2).build()), "ig_steps -2");
+    FaithfulnessRequest.Builder bad = FaithfulnessRequest.newBuilder().setRef(goodRef).setContrast(1 << 20);
+    for (int t : goodTokens) bad.addTokens(t);
+    refused(Status.Code.INVALID_ARGUMENT, () -> stub().faithfulness(bad.build()), "contrast token " + (1 << 20));
+    // an approximate method answers in the exact method's shape: one entry per latent asked about
+    AblateResponse ig = stub().ablate(ablate(goodRef, goodTokens, 0).setMethod(Method.METHOD_INTEGRATED_GRADIENTS).build());
+    AblateResponse exact = stub().ablate(ablate(goodRef, goodTokens, 0).build());
+    assertEquals(exact.getEffectsList().stream().map(LatentEffects::getLatent).toList(),
+        ig.getEffectsList().stream().map(LatentEffects::getLatent).toList());
+    assertTrue(ig.getEffectsList().stream().anyMatch(e -> e.getDownstreamCount() > 0), "some nonzero approximate edges");
   }
 
   @Test

@@ -10,12 +10,14 @@ import resgraph.v1.AblationTask;
 import resgraph.v1.ChainSite;
 import resgraph.v1.JobSpec;
 import resgraph.v1.LayerCandidates;
+import resgraph.v1.Method;
 import resgraph.v1.TraceResponse;
 
 /**
  * A job's tasks: the candidates of each site of its chain but the last (METHOD.md step 2, as the
  * model server's trace reports them), cut into batches of task_batch_size latents, each measured
- * at the next site of the chain.
+ * at the next site of the chain. An approximate method's cost does not grow with the latents it
+ * is asked about, so its task holds every candidate of its site.
  */
 final class JobPlanner {
 
@@ -24,11 +26,11 @@ final class JobPlanner {
 
   private JobPlanner() {}
 
-  /** One task per (ablated site, batch of at most task_batch_size candidates); each carries everything a worker needs. */
+  /** One task per (ablated site, batch of candidates); each carries everything a worker needs. */
   static Plan plan(String jobId, JobSpec spec, List<Integer> tokens, TraceResponse trace) {
     Map<String, LayerCandidates> bySite = trace.getCandidatesList().stream()
         .collect(Collectors.toMap(LayerCandidates::getHookName, Function.identity()));
-    int size = spec.getTaskBatchSize();
+    boolean approximate = spec.getMethod() != Method.METHOD_ABLATION;
     List<AblationTask> tasks = new ArrayList<>();
     int candidates = 0;
     List<ChainSite> chain = trace.getChainList();
@@ -42,6 +44,7 @@ final class JobPlanner {
       }
       List<Integer> latents = siteCandidates.getLatentsList();
       candidates += latents.size();
+      int size = approximate ? Math.max(1, latents.size()) : spec.getTaskBatchSize();
       for (int from = 0; from < latents.size(); from += size) {
         tasks.add(AblationTask.newBuilder()
             .setJobId(jobId)
@@ -53,6 +56,8 @@ final class JobPlanner {
             .setMeasureHookName(chain.get(s + 1).getHookName())
             .addAllLatents(latents.subList(from, Math.min(from + size, latents.size())))
             .setTarget(trace.getTarget())
+            .setMethod(spec.getMethod())
+            .setIgSteps(spec.getIgSteps())
             .build());
       }
     }

@@ -10,6 +10,7 @@ import resgraph.v1.AblationTask;
 import resgraph.v1.ChainSite;
 import resgraph.v1.JobSpec;
 import resgraph.v1.LayerCandidates;
+import resgraph.v1.Method;
 import resgraph.v1.ModelRef;
 import resgraph.v1.TraceResponse;
 
@@ -48,6 +49,23 @@ class JobPlannerTest {
       assertEquals(ref, t.getRef());
       assertEquals(2, t.getTarget());
       assertEquals(List.of(50256, 1, 2, 3), t.getTokensList());
+    }
+  }
+
+  @Test
+  void anApproximateMethodTakesEachSitesCandidatesInOneTaskAndTellsTheWorker() {
+    String pre0 = "blocks.0.hook_resid_pre", pre1 = "blocks.1.hook_resid_pre", pre2 = "blocks.2.hook_resid_pre";
+    TraceResponse trace = TraceResponse.newBuilder().setTarget(3)
+        .addChain(site(pre0, 0)).addChain(site(pre1, 1)).addChain(site(pre2, 2))
+        .addCandidates(candidates(pre0, 1, 5, 8)).addCandidates(candidates(pre1, 2, 6)).addCandidates(candidates(pre2, 4))
+        .build();
+    JobSpec spec = JobSpec.newBuilder().setTaskBatchSize(2).setMethod(Method.METHOD_INTEGRATED_GRADIENTS).setIgSteps(7).build();
+    List<AblationTask> tasks = JobPlanner.plan("j-2", spec, List.of(50256, 1, 2, 3), trace).tasks();
+    assertEquals(List.of(List.of(1, 5, 8), List.of(2, 6)), tasks.stream().map(AblationTask::getLatentsList).toList(),
+        "the gradients serve every latent of a site at once, whatever the batch size");
+    for (AblationTask t : tasks) {
+      assertEquals(Method.METHOD_INTEGRATED_GRADIENTS, t.getMethod());
+      assertEquals(7, t.getIgSteps());
     }
   }
 

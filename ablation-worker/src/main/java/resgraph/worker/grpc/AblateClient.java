@@ -37,6 +37,8 @@ final class AblateClient implements Ablator {
         .setMeasureHookName(task.getMeasureHookName())
         .addAllLatents(task.getLatentsList())
         .setTarget(task.getTarget())
+        .setMethod(task.getMethod())
+        .setIgSteps(task.getIgSteps())
         .build();
     // reconnects now instead of after the channel's own backoff (which grows to two minutes), so
     // that the worker's backoff alone decides when a model server that was away is tried again

@@ -2,6 +2,7 @@ package resgraph.platform.job;
 
 import resgraph.platform.ResgraphException;
 import resgraph.v1.JobSpec;
+import resgraph.v1.Method;
 import resgraph.v1.Phase;
 import resgraph.v1.Pruning;
 
@@ -16,6 +17,8 @@ public final class JobRules {
   public static final int DEFAULT_TOP_K = 10;
   /** Latents per ablation task when a spec names no task_batch_size. */
   public static final int DEFAULT_TASK_BATCH_SIZE = 128;
+  /** METHOD.md's integrated-gradients steps, and the most a spec may ask for. */
+  public static final int DEFAULT_IG_STEPS = 10, MAX_IG_STEPS = 1000;
 
   private JobRules() {}
 
@@ -36,7 +39,40 @@ public final class JobRules {
           + "), not " + spec.getTaskBatchSize());
     }
     if (spec.getTaskBatchSize() == 0) out.setTaskBatchSize(DEFAULT_TASK_BATCH_SIZE);
+    methodName(spec.getMethod(), spec.getMethodValue());
+    if (spec.getMethod() == Method.METHOD_INTEGRATED_GRADIENTS) {
+      if (spec.getIgSteps() < 0 || spec.getIgSteps() > MAX_IG_STEPS) {
+        throw ResgraphException.badRequest("ig_steps must be 1.." + MAX_IG_STEPS + " (or 0 for the default " + DEFAULT_IG_STEPS
+            + "), not " + spec.getIgSteps());
+      }
+      if (spec.getIgSteps() == 0) out.setIgSteps(DEFAULT_IG_STEPS);
+    } else if (spec.getIgSteps() != 0) {
+      throw ResgraphException.badRequest("ig_steps is for METHOD_INTEGRATED_GRADIENTS; this job's method is " + spec.getMethod());
+    }
     return out.build();
+  }
+
+  /** How METHOD.md, the command line and every export name a method: "ablation", "attribution", "integrated-gradients". */
+  public static String methodName(Method method) {
+    return methodName(method, -1);
+  }
+
+  private static String methodName(Method method, int value) {
+    return switch (method) {
+      case METHOD_ABLATION -> "ablation";
+      case METHOD_ATTRIBUTION -> "attribution";
+      case METHOD_INTEGRATED_GRADIENTS -> "integrated-gradients";
+      case UNRECOGNIZED -> throw ResgraphException.badRequest("method " + value + " is none of METHOD_ABLATION (0), "
+          + "METHOD_ATTRIBUTION (1), METHOD_INTEGRATED_GRADIENTS (2)");
+    };
+  }
+
+  /** The method a name denotes; BAD_REQUEST listing the names. */
+  public static Method method(String name) {
+    for (Method m : Method.values()) {
+      if (m != Method.UNRECOGNIZED && methodName(m).equals(name)) return m;
+    }
+    throw ResgraphException.badRequest("method \"" + name + "\" is none of ablation, attribution, integrated-gradients");
   }
 
   /** The rule, or top_k {@value #DEFAULT_TOP_K} when none is set. */
