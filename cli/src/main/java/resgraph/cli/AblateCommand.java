@@ -17,7 +17,7 @@ import resgraph.v1.Strategy;
 import resgraph.v1.TokenizeRequest;
 import resgraph.v1.TokenizeResponse;
 
-/** {@code resgraph ablate}: METHOD.md steps 3-5 for one site, printed as one JSON object. */
+/** {@code resgraph ablate}: METHOD.md steps 3-5 for one site (or their approximation), printed as one JSON object. */
 @Command(name = "ablate", mixinStandardHelpOptions = true,
     description = "Knock out latents of one site and print, as JSON, how every latent of the next site moves at the target.")
 final class AblateCommand implements Callable<Integer> {
@@ -55,6 +55,8 @@ final class AblateCommand implements Callable<Integer> {
       description = "exact: block l only, batched; naive: the whole model per latent, as the seed did (default: ${DEFAULT-VALUE}).")
   String strategy;
 
+  @Mixin MethodOptions method;
+
   @Option(names = "--server", paramLabel = "HOST:PORT", description = "A running model server (default: start one in this process).")
   String server;
 
@@ -70,14 +72,14 @@ final class AblateCommand implements Callable<Integer> {
     try (ModelClient client = server == null ? ModelClient.inProcess(model.properties()) : ModelClient.connect(server)) {
       TokenizeResponse tokens = client.stub.tokenize(TokenizeRequest.newBuilder().setRef(model.ref()).setText(prompt).build());
       AblateRequest.Builder req = AblateRequest.newBuilder().setRef(model.ref()).addAllTokens(tokens.getTokensList())
-          .setStrategy(s);
+          .setStrategy(s).setMethod(method.method()).setIgSteps(method.igSteps());
       if (where.site != null) req.setHookName(where.site);
       else req.setLayer(where.layer);
       if (sites != null) req.setMeasureHookName(measuredAt().hookName());
       if (target != null) req.setTarget(target);
       if (latents != null) req.addAllLatents(latents);
       AblateResponse r = client.stub.ablate(req.build());
-      System.out.println(json(tokens, r));
+      System.out.println(json(tokens, r, method.name));
     }
     return 0;
   }
@@ -95,7 +97,7 @@ final class AblateCommand implements Callable<Integer> {
     return chain.get(i + 1);
   }
 
-  private static String json(TokenizeResponse tokens, AblateResponse r) throws Exception {
+  private static String json(TokenizeResponse tokens, AblateResponse r, String method) throws Exception {
     ObjectMapper json = new ObjectMapper();
     ObjectNode out = json.createObjectNode();
     ArrayNode ids = out.putArray("tokens");
@@ -104,6 +106,7 @@ final class AblateCommand implements Callable<Integer> {
     out.put("layer", r.getLayer());
     out.put("site", r.getHookName());
     out.put("measured_at", r.getMeasureHookName());
+    out.put("method", method);
     ArrayNode effects = out.putArray("effects");
     for (LatentEffects e : r.getEffectsList()) {
       ObjectNode o = effects.addObject();

@@ -98,6 +98,8 @@ final class RunCommand implements Callable<Integer> {
           + "queried edge by edge in Cypher. Every raw edge is in the Parquet edge files either way.")
   String storeEdges;
 
+  @Mixin MethodOptions method;
+
   @Option(names = "--workers", defaultValue = "2", description = "Workers of a cluster started for this run (default: ${DEFAULT-VALUE}).")
   int workers;
 
@@ -146,7 +148,7 @@ final class RunCommand implements Callable<Integer> {
             CORPUS_TOP);
       }
       Job job = JobServiceGrpc.newBlockingStub(jobs).submit(spec);
-      System.err.println("resgraph: job " + job.getId() + ": " + job.getProgress().getCandidates() + " latents to ablate in "
+      System.err.println("resgraph: job " + job.getId() + " (" + method.name + "): " + job.getProgress().getCandidates() + " latents to ablate in "
           + job.getProgress().getTasksTotal() + " tasks over sites " + job.getChainList().stream().map(ChainSite::getSite)
           .collect(Collectors.joining(", ")));
       if (!job.getRelease().isEmpty()) System.err.println("resgraph: SAEs: release " + job.getRelease());
@@ -202,7 +204,8 @@ final class RunCommand implements Callable<Integer> {
   }
 
   private JobSpec spec() {
-    JobSpec.Builder s = JobSpec.newBuilder().setRef(model.ref()).setPrompt(prompt).setTaskBatchSize(batch);
+    JobSpec.Builder s = JobSpec.newBuilder().setRef(model.ref()).setPrompt(prompt).setTaskBatchSize(batch)
+        .setMethod(method.method()).setIgSteps(method.igSteps());
     if (layers != null) {
       String[] ab = layers.split(":", -1);
       if (ab.length != 2) throw new IllegalArgumentException("--layers must look like a:b, e.g. 0:6, not " + layers);
