@@ -16,8 +16,9 @@ import resgraph.v1.SaeSetting;
 import resgraph.v1.TokenValue;
 
 /**
- * graph.json, schema {@value #SCHEMA}: the job, its pruned circuit ({@code edges}) and every raw
- * edge ({@code raw_edges}). An independent program checks this schema; change it only with a new
+ * graph.json, schema {@value #SCHEMA}: the job, how its edges were found ({@code method}, and
+ * {@code ig_steps} for integrated gradients), its pruned circuit ({@code edges}) and every raw edge
+ * ({@code raw_edges}). An independent program checks this schema; change it only with a new
  * schema name.
  */
 final class GraphJsonExport {
@@ -47,6 +48,8 @@ final class GraphJsonExport {
     }
     root.put("model", job.getSpec().getRef().getModel());
     root.put("saes", job.getSpec().getRef().getSaes());
+    root.put("method", JobMethods.name(job.getSpec()));
+    if (JobMethods.hasSteps(job.getSpec())) root.put("ig_steps", job.getSpec().getIgSteps());
     root.put("prompt", job.getSpec().getPrompt());
     ArrayNode tokens = root.putArray("tokens");
     job.getTokensList().forEach(tokens::add);

@@ -21,14 +21,17 @@ import resgraph.platform.Backoff;
  *     its site (blocks.5.hook_resid_pre), layer that site's layer. Unique on (model, saes, hook,
  *     latent), and shared by every job, so Cypher can ask which prompts use a feature.
  *
- * (:Job {id, prompt, model, saes, centering, tokens, token_strings, target, layer_start, layer_end,
- *        chain, release, saes_settings, task_batch_size, created, prediction_ids, prediction_tokens,
- *        prediction_values, finalized, raw_edges, circuit_edges, circuit_nodes, effect_shown})
+ * (:Job {id, prompt, model, saes, centering, method, ig_steps, tokens, token_strings, target,
+ *        layer_start, layer_end, chain, release, saes_settings, task_batch_size, created,
+ *        prediction_ids, prediction_tokens, prediction_values, finalized, raw_edges, circuit_edges,
+ *        circuit_nodes, effect_shown})
  *     Unique on id. tokens are ids (BOS first when the SAEs prepend it), token_strings their text,
  *     target the measured position; chain the hooks of the job's sites in forward order, and
  *     layer_start..layer_end the layers they span; release the SAELens release the SAEs were
  *     recognised as; saes_settings each decision about the SAEs and its source, as text. centering is
- *     the ModelRef's Centering name. created is a datetime when the orchestrator gave one.
+ *     the ModelRef's Centering name. method is how the edges were found: "ablation", "attribution"
+ *     or "integrated-gradients" (JobMethods), and ig_steps integrated gradients' steps (absent
+ *     otherwise). created is a datetime when the orchestrator gave one.
  *     prediction_* are the model's likeliest next tokens at the target (parallel lists). The job's
  *     spec and phase are the orchestrator's record (resgraph.jobs), not repeated here.
  *     finalized is false until Annotate; Annotate sets raw_edges and circuit_edges (counts),
@@ -68,6 +71,8 @@ final class GraphSchema {
       // features stored before sites had names were all resid_pre: name them, and key features by site
       "MATCH (f:Feature) WHERE f.hook IS NULL SET f.hook = 'blocks.' + f.layer + '.hook_resid_pre'",
       "DROP CONSTRAINT feature_key IF EXISTS",
+      // jobs stored before there were approximations were all exact ablations
+      "MATCH (j:Job) WHERE j.method IS NULL SET j.method = 'ablation'",
       "CREATE CONSTRAINT feature_site_key IF NOT EXISTS FOR (f:Feature) REQUIRE (f.model, f.saes, f.hook, f.latent) IS UNIQUE",
       "CREATE CONSTRAINT job_id IF NOT EXISTS FOR (j:Job) REQUIRE j.id IS UNIQUE",
       "CREATE CONSTRAINT task_key IF NOT EXISTS FOR (t:Task) REQUIRE (t.job, t.task) IS UNIQUE",

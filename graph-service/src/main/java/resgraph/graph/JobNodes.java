@@ -178,6 +178,8 @@ public final class JobNodes {
     p.put("model", spec.getRef().getModel());
     p.put("saes", spec.getRef().getSaes());
     p.put("centering", spec.getRef().getCentering().name());
+    p.put("method", JobMethods.name(spec));
+    p.put("ig_steps", JobMethods.hasSteps(spec) ? spec.getIgSteps() : null);
     p.put("tokens", job.getTokensList());
     p.put("token_strings", job.getTokenStringsList());
     p.put("target", job.getTarget());
@@ -235,6 +237,7 @@ public final class JobNodes {
           .setValue(((Number) values.get(i)).floatValue()).build());
     }
     return new StoredJob((String) p.get("id"), (String) p.get("prompt"), (String) p.get("model"), (String) p.get("saes"),
+        (String) p.get("method"),
         p.get("created") instanceof ZonedDateTime created ? created.toInstant() : null,
         predictions, Boolean.TRUE.equals(p.get("finalized")),
         p.get("raw_edges") instanceof Number n ? n.longValue() : 0,

@@ -36,6 +36,11 @@ record SiteChain(List<ChainSite> sites, Map<String, Integer> positions) {
     return p;
   }
 
+  /** The sites' hooks, in chain order. */
+  List<String> hooks() {
+    return sites.stream().map(ChainSite::getHookName).toList();
+  }
+
   ChainSite site(int position) {
     return sites.get(position);
   }

@@ -109,7 +109,8 @@ public final class StoredCircuits {
     }
   }
 
-  private List<RawEdge> circuitEdges(String jobId, SiteChain chain) {
+  /** The edges Annotate marked as the job's circuit, in circuit order. */
+  List<RawEdge> circuitEdges(String jobId, SiteChain chain) {
     List<RawEdge> edges = new ArrayList<>(edges(jobId, chain, "WHERE e.circuit = true"));
     edges.sort(CircuitPruner.ORDER);
     return edges;

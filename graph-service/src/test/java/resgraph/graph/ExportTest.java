@@ -34,6 +34,7 @@ import resgraph.v1.ExportResponse;
 import resgraph.v1.GetCircuitRequest;
 import resgraph.v1.Job;
 import resgraph.v1.JobSpec;
+import resgraph.v1.Method;
 import resgraph.v1.ModelRef;
 import resgraph.v1.Node;
 import resgraph.v1.Pruning;
@@ -96,8 +97,8 @@ class ExportTest {
     assertEquals("graph.json", r.getFilename());
     assertEquals("application/json", r.getContentType());
     JsonNode g = JSON.readTree(r.getContent().toByteArray());
-    assertEquals(Set.of("schema", "job", "model", "saes", "prompt", "tokens", "token_strings", "target", "layers", "pruning",
-        "nodes", "edges", "raw_edges"), keys(g));
+    assertEquals(Set.of("schema", "job", "model", "saes", "method", "prompt", "tokens", "token_strings", "target", "layers",
+        "pruning", "nodes", "edges", "raw_edges"), keys(g));
     assertEquals("resgraph.graph/v2", g.get("schema").asText());
     JsonNode about = g.get("job");
     assertEquals(Set.of("id", "release", "chain", "saes_settings"), keys(about));
@@ -108,6 +109,7 @@ class ExportTest {
     assertEquals("0", about.get("chain").get(0).get("node_prefix").asText());
     assertEquals(cluster.ref.getModel(), g.get("model").asText());
     assertEquals(cluster.ref.getSaes(), g.get("saes").asText());
+    assertEquals("ablation", g.get("method").asText(), "a spec that names no method is an exact ablation");
     assertEquals(RealJob.PROMPT, g.get("prompt").asText());
     List<Integer> tokens = new ArrayList<>();
     g.get("tokens").forEach(t -> tokens.add(t.asInt()));
@@ -254,6 +256,8 @@ class ExportTest {
     assertEquals("resgraph", m.get("info").get("generator").get("name").asText());
     assertEquals(1_790_000_000_000L, m.get("info").get("create_time_ms").asLong());
     assertEquals(RealJob.TOP_K, m.get("pruning_settings").get("top_k").asInt());
+    assertEquals(JSON.readTree("{\"method\": \"ablation\"}"), m.get("generation_settings"));
+    assertTrue(m.get("info").get("description").asText().startsWith("Graph (ablation) of "), m.get("info").toString());
     assertTrue(!keys(m).contains("feature_details"), "a local SAE folder is not on Neuronpedia");
     assertEquals(Set.of("pinnedIds", "supernodes", "linkType", "clickedId", "sg_pos"), keys(g.get("qParams")));
 
@@ -294,6 +298,20 @@ class ExportTest {
     assertEquals(2, NeuronpediaExport.cantor(0, 1));
     assertEquals(4, NeuronpediaExport.cantor(1, 1));
     assertEquals(60, NeuronpediaExport.cantor(5, 5));
+  }
+
+  @Test
+  void anApproximateGraphSaysHowItWasMadeInEveryExport() throws IOException {
+    Circuit hosted = hosted();
+    Circuit ig = hosted.toBuilder().setJob(hosted.getJob().toBuilder().setSpec(hosted.getJob().getSpec().toBuilder()
+        .setMethod(Method.METHOD_INTEGRATED_GRADIENTS).setIgSteps(12))).build();
+    JsonNode g = JSON.readTree(GraphJsonExport.render(ig));
+    assertEquals("integrated-gradients", g.get("method").asText());
+    assertEquals(12, g.get("ig_steps").asInt());
+    assertTrue(!JSON.readTree(GraphJsonExport.render(hosted)).has("ig_steps"), "only integrated gradients has steps");
+    JsonNode m = JSON.readTree(NeuronpediaExport.render(ig)).get("metadata");
+    assertEquals(JSON.readTree("{\"method\": \"integrated-gradients\", \"ig_steps\": 12}"), m.get("generation_settings"));
+    assertTrue(m.get("info").get("description").asText().startsWith("Graph (integrated-gradients, 12 steps) of "), m.toString());
   }
 
   @Test

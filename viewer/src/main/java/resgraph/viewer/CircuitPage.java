@@ -8,7 +8,9 @@ import java.util.List;
 import java.util.Set;
 import resgraph.v1.Circuit;
 import resgraph.v1.Edge;
+import resgraph.platform.job.JobRules;
 import resgraph.v1.Job;
+import resgraph.v1.Method;
 import resgraph.v1.Node;
 import resgraph.v1.SaeSetting;
 import resgraph.v1.TokenValue;
@@ -20,8 +22,8 @@ import resgraph.v1.TokenValue;
  */
 public final class CircuitPage {
 
-  /** Where a served viewer's other pages are; null for a file on disk. */
-  public record Links(String jobs, String cypher) {}
+  /** Where a served viewer's other pages are, and where to compare a job with others of its prompt; null for a file on disk. */
+  public record Links(String jobs, String cypher, String compare) {}
 
   private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -49,6 +51,8 @@ public final class CircuitPage {
     j.put("prompt", job.getSpec().getPrompt());
     j.put("target", job.getTarget());
     j.put("pruning", PruningCaption.of(job));
+    j.put("method", JobRules.methodName(job.getSpec().getMethod())
+        + (job.getSpec().getMethod() == Method.METHOD_INTEGRATED_GRADIENTS ? ", " + job.getSpec().getIgSteps() + " steps" : ""));
     j.put("release", job.getRelease());
     ArrayNode settings = j.putArray("saes_settings");
     for (SaeSetting s : job.getSaesSettingsList()) {
@@ -83,7 +87,7 @@ public final class CircuitPage {
     }
     d.put("dot", CircuitDot.of(c, false)); // the page draws its own header
     if (links == null) d.putNull("links");
-    else d.putObject("links").put("jobs", links.jobs()).put("cypher", links.cypher());
+    else d.putObject("links").put("jobs", links.jobs()).put("cypher", links.cypher()).put("compare", links.compare());
     return d.toString();
   }
 

@@ -33,7 +33,8 @@
     const h = document.getElementById("header");
     const nav = el("nav");
     if (data.links) {
-      nav.append(el("a", {href: data.links.jobs}, "all jobs"), el("a", {href: data.links.cypher}, "Cypher"));
+      nav.append(el("a", {href: data.links.jobs}, "all jobs"), el("a", {href: data.links.compare}, "compare"),
+        el("a", {href: data.links.cypher}, "Cypher"));
     }
     h.append(nav, el("h1", {}, `${j.model} with SAEs ${j.saes}`, el("span", {class: "job"}, j.id)));
     const prompt = el("div", {class: "prompt"});
@@ -45,6 +46,7 @@
       `${shown(t.token)} ${(100 * t.value).toPrecision(2)}%`)));
     h.append(prompt);
     h.append(el("div", {class: "meta"},
+      el("span", {}, j.method),
       el("span", {}, j.pruning),
       el("span", {}, `${data.nodes.length} nodes, ${data.edges.length} edges of ${data.raw_edge_count.toLocaleString()} raw`),
       el("span", {}, `the edges shown carry ${(100 * data.effect_shown).toFixed(1)}% of the total |effect|`)));

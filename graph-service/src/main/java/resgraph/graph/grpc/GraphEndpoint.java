@@ -9,6 +9,7 @@ import resgraph.graph.CircuitAnnotator;
 import resgraph.graph.CorpusCircuits;
 import resgraph.graph.CypherQuery;
 import resgraph.graph.Exports;
+import resgraph.graph.GraphComparison;
 import resgraph.graph.JobNodes;
 import resgraph.graph.Neo4jFactory;
 import resgraph.graph.StoredCircuits;
@@ -17,6 +18,8 @@ import resgraph.platform.grpc.GrpcCalls;
 import resgraph.v1.AnnotateRequest;
 import resgraph.v1.AnnotateResponse;
 import resgraph.v1.Circuit;
+import resgraph.v1.CompareRequest;
+import resgraph.v1.Comparison;
 import resgraph.v1.Corpus;
 import resgraph.v1.ExportRequest;
 import resgraph.v1.ExportResponse;
@@ -42,15 +45,17 @@ public final class GraphEndpoint extends GraphServiceGrpc.GraphServiceImplBase {
   private final CypherQuery query;
   private final Exports exports;
   private final CorpusCircuits corpora;
+  private final GraphComparison comparison;
 
   GraphEndpoint(JobNodes jobs, StoredCircuits circuits, CircuitAnnotator annotator, CypherQuery query, Exports exports,
-      CorpusCircuits corpora) {
+      CorpusCircuits corpora, GraphComparison comparison) {
     this.jobs = jobs;
     this.circuits = circuits;
     this.annotator = annotator;
     this.query = query;
     this.exports = exports;
     this.corpora = corpora;
+    this.comparison = comparison;
   }
 
   @Override
@@ -90,6 +95,11 @@ public final class GraphEndpoint extends GraphServiceGrpc.GraphServiceImplBase {
   @Override
   public void getCorpus(GetCorpusRequest req, StreamObserver<Corpus> out) {
     CALLS.unary(out, () -> corpora.summarize(req));
+  }
+
+  @Override
+  public void compare(CompareRequest req, StreamObserver<Comparison> out) {
+    CALLS.unary(out, () -> comparison.compare(req));
   }
 
   @Override

@@ -13,11 +13,14 @@ import jakarta.annotation.PreDestroy;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.InetSocketAddress;
+import java.net.URLDecoder;
 import java.nio.charset.StandardCharsets;
 import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -25,6 +28,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import resgraph.graph.CypherQuery;
 import resgraph.graph.Exports;
+import resgraph.graph.GraphComparison;
 import resgraph.graph.GraphConfig;
 import resgraph.graph.JobNodes;
 import resgraph.graph.Neo4jFactory;
@@ -32,6 +36,8 @@ import resgraph.graph.StoredCircuits;
 import resgraph.graph.StoredJob;
 import resgraph.platform.ResgraphException;
 import resgraph.platform.http.HttpStatuses;
+import resgraph.v1.CompareRequest;
+import resgraph.v1.Comparison;
 import resgraph.v1.ExportFormat;
 import resgraph.v1.ExportResponse;
 import resgraph.v1.Job;
@@ -43,8 +49,9 @@ import resgraph.viewer.SitePages;
 
 /**
  * The circuit browser over HTTP, on {@code resgraph.http.port} ({@link GraphConfig}): {@code /jobs} lists the stored jobs, {@code /jobs/{id}} shows one in the viewer,
- * {@code /jobs/{id}/graph.json} (and the other exports) downloads it, {@code /cypher} is a box
- * for read-only Cypher, which {@code POST /api/cypher} runs exactly as the gRPC Query does.
+ * {@code /jobs/{id}/graph.json} (and the other exports) downloads it, {@code /compare?a=&b=}
+ * compares two graphs of one prompt as the gRPC Compare does, {@code /cypher} is a box for
+ * read-only Cypher, which {@code POST /api/cypher} runs exactly as the gRPC Query does.
  *
  * <p>It is the JDK's own HTTP server: a handful of pages need no second web stack next to gRPC's.
  */
@@ -52,12 +59,12 @@ import resgraph.viewer.SitePages;
 public final class CircuitBrowser {
 
   private static final Logger LOG = LoggerFactory.getLogger(CircuitBrowser.class);
-  private static final CircuitPage.Links LINKS = new CircuitPage.Links("/jobs", "/cypher");
 
   private final JobNodes jobs;
   private final StoredCircuits circuits;
   private final Exports exports;
   private final CypherQuery query;
+  private final GraphComparison comparison;
   private final GraphConfig config;
   private final ExecutorService threads = Executors.newFixedThreadPool(4, r -> {
     Thread t = new Thread(r, "viewer-http");
@@ -66,11 +73,13 @@ public final class CircuitBrowser {
   });
   private HttpServer server;
 
-  CircuitBrowser(JobNodes jobs, StoredCircuits circuits, Exports exports, CypherQuery query, GraphConfig config) {
+  CircuitBrowser(JobNodes jobs, StoredCircuits circuits, Exports exports, CypherQuery query, GraphComparison comparison,
+      GraphConfig config) {
     this.jobs = jobs;
     this.circuits = circuits;
     this.exports = exports;
     this.query = query;
+    this.comparison = comparison;
     this.config = config;
   }
 
@@ -128,19 +137,48 @@ public final class CircuitBrowser {
       x.sendResponseHeaders(302, -1);
     } else if (parts.equals(List.of("jobs"))) {
       html(x, SitePages.jobs(jobs.list().stream().map(this::row).toList(), Exports.filenames()));
+    } else if (parts.equals(List.of("compare"))) {
+      html(x, compare(parameters(x)));
     } else if (parts.equals(List.of("cypher"))) {
       html(x, SitePages.cypher(jobs.list().stream().filter(StoredJob::finalized).map(StoredJob::id).findFirst().orElse(null)));
     } else if (parts.size() == 2 && parts.get(0).equals("jobs")) {
       StoredJob job = jobs.stored(parts.get(1));
-      if (job.finalized()) html(x, CircuitPage.html(circuits.read(job.id(), true), LINKS));
+      if (job.finalized()) html(x, CircuitPage.html(circuits.read(job.id(), true),
+          new CircuitPage.Links("/jobs", "/cypher", "/compare?a=" + job.id())));
       else html(x, noCircuitYet(jobs.recorded(job.id())));
     } else if (download.isPresent()) {
       ExportResponse r = exports.export(parts.get(1), download.get());
       x.getResponseHeaders().set("Content-Disposition", "inline; filename=\"" + r.getFilename() + "\"");
       send(x, 200, r.getContentType(), r.getContent().toByteArray());
     } else {
-      throw ResgraphException.notFound("nothing at " + path + ": see /jobs and /cypher");
+      throw ResgraphException.notFound("nothing at " + path + ": see /jobs, /compare and /cypher");
     }
+  }
+
+  /** {@code /compare?a=JOB&b=JOB}: the form, and the two jobs' comparison once both are picked. */
+  private String compare(Map<String, String> parameters) {
+    List<StoredJob> finished = jobs.list().stream().filter(StoredJob::finalized).toList();
+    StoredJob a = parameters.containsKey("a") ? jobs.stored(parameters.get("a")) : null;
+    StoredJob b = parameters.containsKey("b") ? jobs.stored(parameters.get("b")) : null;
+    Comparison c = a == null || b == null ? null
+        : comparison.compare(CompareRequest.newBuilder().setJobA(a.id()).setJobB(b.id()).build());
+    return ComparisonPage.html(finished, a, b, c);
+  }
+
+  /** The query string's parameters, decoded; a name given twice keeps its last value. */
+  private static Map<String, String> parameters(HttpExchange x) {
+    String query = x.getRequestURI().getRawQuery();
+    Map<String, String> out = new HashMap<>();
+    if (query == null) return out;
+    for (String pair : query.split("&")) {
+      int eq = pair.indexOf('=');
+      if (eq > 0) out.put(decode(pair.substring(0, eq)), decode(pair.substring(eq + 1)));
+    }
+    return out;
+  }
+
+  private static String decode(String s) {
+    return URLDecoder.decode(s, StandardCharsets.UTF_8);
   }
 
   private SitePages.JobRow row(StoredJob j) {
