@@ -10,6 +10,7 @@ import java.util.stream.IntStream;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import resgraph.cluster.LocalCluster;
+import resgraph.model.Attribution;
 import resgraph.model.Gpt2Tokenizer;
 import resgraph.model.Chain;
 import resgraph.model.SaeModel;
@@ -17,6 +18,7 @@ import resgraph.model.Site;
 import resgraph.model.SyntheticModel;
 import resgraph.model.SyntheticModel.Spec;
 import resgraph.model.Trace;
+import resgraph.platform.job.JobRules;
 import resgraph.v1.Job;
 import resgraph.v1.Timings;
 
@@ -108,6 +110,12 @@ final class BenchCommand implements Callable<Integer> {
       out.put("ablation_gflops", round(r.gflops()));
       out.put("effective_gemm_fraction", round(r.gflops() / gemm));
       out.put("ablation_raw_edges", r.rawEdges());
+      say("the approximate methods over the same chain");
+      ObjectNode methods = out.putObject("methods");
+      methodFigures(methods.putObject("ablation"), ComputeBench.cost(r, chain));
+      methodFigures(methods.putObject("attribution"), ComputeBench.approximate(m, t, chain, Attribution.Method.ATTRIBUTION, 1));
+      methodFigures(methods.putObject("integrated-gradients").put("steps", JobRules.DEFAULT_IG_STEPS),
+          ComputeBench.approximate(m, t, chain, Attribution.Method.INTEGRATED_GRADIENTS, JobRules.DEFAULT_IG_STEPS));
     }
 
     if (!noCluster) {
@@ -217,6 +225,11 @@ final class BenchCommand implements Callable<Integer> {
 
   private void say(String message) {
     System.err.println("resgraph bench: " + message);
+  }
+
+  private static void methodFigures(ObjectNode o, ComputeBench.MethodCost c) {
+    o.put("s_per_layer_pair", round(c.secondsPerPair())).put("raw_edges", c.rawEdges()).put("edges_per_s", Math.round(c.edgesPerSecond()))
+        .put("latents_per_s", round(c.latentsPerSecond()));
   }
 
   private static double round(double v) {

@@ -20,6 +20,13 @@ final class BenchReport {
     s.append(f("          %.1f MFLOP per ablation, dense; %.1f GFLOP/s of them against a %.1f GFLOP/s GEMM peak: %.2f of it%n",
         b.get("flops_per_ablation").asDouble() / 1e6, b.get("ablation_gflops").asDouble(), b.get("gemm_gflops").asDouble(),
         b.get("effective_gemm_fraction").asDouble()));
+    if (b.has("methods")) {
+      s.append("methods   per layer pair, every candidate: wall time, raw edges found, and rates\n");
+      b.get("methods").fields().forEachRemaining(e -> s.append(f("          %-34s %8.2f s  %,10d edges  %,12d edges/s  %,10.0f latents/s%n",
+          e.getKey() + (e.getValue().has("steps") ? " (" + e.getValue().get("steps").asInt() + " steps)" : ""),
+          e.getValue().get("s_per_layer_pair").asDouble(), e.getValue().get("raw_edges").asLong() / Math.max(1, b.get("n_layer").asInt() - 1),
+          e.getValue().get("edges_per_s").asLong(), e.getValue().get("latents_per_s").asDouble())));
+    }
     if (b.has("end_to_end_s")) {
       s.append(f("pipeline  %s%n", job(b.get("cold_job"), "a first job, on a cold cluster and another prompt")));
       s.append(f("          %s%n", job(b, "the measured job, on the warm cluster")));

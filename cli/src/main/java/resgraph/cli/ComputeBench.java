@@ -6,6 +6,7 @@ import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.Shape;
 import java.util.Arrays;
 import java.util.List;
+import resgraph.model.Attribution;
 import resgraph.model.Chain;
 import resgraph.model.ExactAblation;
 import resgraph.model.Gpt2Config;
@@ -16,8 +17,8 @@ import resgraph.model.Trace;
 
 /**
  * The model server's compute, measured in-process on a loaded model: exact ablations per second
- * and the useful FLOPs they do, the seed's naive procedure on a sample, and this machine's GEMM
- * throughput through the same engine.
+ * and the useful FLOPs they do, the seed's naive procedure on a sample, the approximate methods'
+ * cost over the same chain, and this machine's GEMM throughput through the same engine.
  */
 final class ComputeBench {
 
@@ -83,6 +84,45 @@ final class ComputeBench {
       }
     }
     return new Result(candidates, edges, seconds, flops, sampled == 0 ? 0 : sampled / naiveSeconds, sampled);
+  }
+
+  /** One method over every layer pair of a chain: wall seconds per pair, the raw edges it found, and rates. */
+  record MethodCost(int pairs, int candidates, long rawEdges, double seconds) {
+    double secondsPerPair() {
+      return seconds / pairs;
+    }
+
+    double edgesPerSecond() {
+      return rawEdges / seconds;
+    }
+
+    double latentsPerSecond() {
+      return candidates / seconds;
+    }
+  }
+
+  /** The exact measurement as a method's cost, to set beside the approximations'. */
+  static MethodCost cost(Result exact, Chain chain) {
+    return new MethodCost(chain.sites().size() - 1, exact.candidates(), exact.rawEdges(), exact.seconds());
+  }
+
+  /** An approximate method's edges for every candidate of each site of {@code chain} but the last, timed after a warm-up. */
+  static MethodCost approximate(SaeModel m, Trace t, Chain chain, Attribution.Method method, int steps) {
+    int target = t.length() - 1;
+    List<Site> ablated = chain.sites().subList(0, chain.sites().size() - 1);
+    Site first = ablated.get(0);
+    Attribution.run(m, t, first, chain.next(first), new int[0], target, method, 1); // warm-up: the engine's autograd
+    int candidates = 0;
+    long edges = 0;
+    long start = System.nanoTime();
+    for (Site site : ablated) {
+      int[] latents = t.candidates(site, m.firstAblatable(), target);
+      candidates += latents.length;
+      for (ExactAblation.Effects e : Attribution.run(m, t, site, chain.next(site), latents, target, method, steps)) {
+        edges += e.downstream().length;
+      }
+    }
+    return new MethodCost(ablated.size(), candidates, edges, (System.nanoTime() - start) / 1e9);
   }
 
   /** GFLOP/s of the ablations' dominant product, [B, d] x [d, S] in float32, best of several. */

@@ -95,15 +95,7 @@ final class CorpusRun {
   /** Runs the corpus; 0 when every prompt's job is done, 1 when some failed (the corpus is then of the others). */
   static int run(JobServiceBlockingStub jobs, GraphServiceBlockingStub graph, JobSpec template, List<Prompt> prompts, Path out,
       double minShare, int top) throws IOException, InterruptedException {
-    // --target is every prompt's that names none of its own
-    CorpusSpec.Builder spec = CorpusSpec.newBuilder().setJob(template.toBuilder().clearPrompt().clearTarget());
-    for (Prompt p : prompts) {
-      CorpusPrompt.Builder prompt = CorpusPrompt.newBuilder().setPrompt(p.text());
-      if (p.target() != null) prompt.setTarget(p.target());
-      else if (template.hasTarget()) prompt.setTarget(template.getTarget());
-      spec.addPrompts(prompt);
-    }
-    CorpusJob corpusJob = submitAndFollow(jobs, spec.build());
+    CorpusJob corpusJob = submitAndFollow(jobs, spec(template, prompts));
 
     Files.createDirectories(out);
     List<String> done = new ArrayList<>();
@@ -138,6 +130,18 @@ final class CorpusRun {
     System.err.println("resgraph: wrote " + done.size() + " prompt folders, corpus.json, corpus_edges.parquet, corpus.dot"
         + (svg ? ", corpus.svg" : "") + " and corpus.html to " + out.toAbsolutePath());
     return done.size() == prompts.size() ? 0 : 1;
+  }
+
+  /** A job of the template's for each prompt; --target is every prompt's that names none of its own. */
+  static CorpusSpec spec(JobSpec template, List<Prompt> prompts) {
+    CorpusSpec.Builder spec = CorpusSpec.newBuilder().setJob(template.toBuilder().clearPrompt().clearTarget());
+    for (Prompt p : prompts) {
+      CorpusPrompt.Builder prompt = CorpusPrompt.newBuilder().setPrompt(p.text());
+      if (p.target() != null) prompt.setTarget(p.target());
+      else if (template.hasTarget()) prompt.setTarget(template.getTarget());
+      spec.addPrompts(prompt);
+    }
+    return spec.build();
   }
 
   /** Submits the corpus and follows it to its end on one progress line; the corpus as it ended. */

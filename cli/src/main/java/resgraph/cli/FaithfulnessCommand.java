@@ -85,7 +85,7 @@ final class FaithfulnessCommand implements Callable<Integer> {
         ObjectNode entry = report.addObject().put("job", id).put("method", method).put("m_full", r.getMFull())
             .put("m_empty", r.getMEmpty()).put("metric_token", r.getMetricToken().getToken());
         ArrayNode rows = entry.putArray("circuits");
-        List<double[]> curve = curves.computeIfAbsent(id + " (" + method + ")", k -> new ArrayList<>());
+        List<double[]> curve = curves.computeIfAbsent(method + " · " + id, k -> new ArrayList<>());
         for (int k = 0; k < r.getCircuitsCount(); k++) {
           CircuitScore s = r.getCircuits(k);
           String name = k == 0 ? "pruned" : "top " + budgets.get(k - 1);

@@ -8,7 +8,7 @@ import java.util.Map;
 final class FaithfulnessPlot {
 
   private static final String[] COLOURS = {"#1f6fb4", "#d9480f", "#2b8a3e", "#862e9c", "#c2255c", "#5c940d"};
-  private static final int WIDTH = 640, HEIGHT = 400, LEFT = 64, RIGHT = 220, TOP = 36, BOTTOM = 52;
+  private static final int WIDTH = 820, HEIGHT = 400, LEFT = 64, RIGHT = 330, TOP = 36, BOTTOM = 52;
 
   private FaithfulnessPlot() {}
 
@@ -24,13 +24,13 @@ final class FaithfulnessPlot {
         }
       }
     }
-    Axes a = new Axes(Math.log10(Math.max(10, xMax)), yMin, yMax);
+    Axes a = new Axes(Math.ceil(Math.log10(Math.max(10, xMax))), yMin, yMax); // whole decades
     StringBuilder s = new StringBuilder();
     s.append("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" font-family=\"sans-serif\" font-size=\"12\">\n"
         .formatted(WIDTH, HEIGHT));
     s.append("<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n");
     s.append("<text x=\"%d\" y=\"20\" font-size=\"14\">Faithfulness of the top-N nodes by each job's edge weights</text>\n".formatted(LEFT));
-    for (int decade = 0; decade <= Math.ceil(a.logXMax); decade++) {
+    for (int decade = 0; decade <= a.logXMax; decade++) {
       double x = a.x(Math.pow(10, decade));
       s.append(line(x, TOP, x, HEIGHT - BOTTOM, "#eee"));
       s.append(text(x, HEIGHT - BOTTOM + 16, "middle", "%d".formatted((long) Math.pow(10, decade))));
