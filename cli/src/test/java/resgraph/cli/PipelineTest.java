@@ -58,6 +58,7 @@ import resgraph.v1.JobServiceGrpc;
 import resgraph.v1.JobSpec;
 import resgraph.v1.LatentEffects;
 import resgraph.v1.ModelRef;
+import resgraph.v1.Method;
 import resgraph.v1.ModelServiceGrpc;
 import resgraph.v1.Phase;
 import resgraph.v1.Pruning;
@@ -308,6 +309,65 @@ class PipelineTest {
     assertEquals(count("MATCH ()-[r:EFFECT {job: $job}]->() WHERE r.candidate RETURN count(r) AS n"), inNeo4j,
         "Neo4j holds the candidates");
     assertTrue(inNeo4j >= baseline.get("edges").size() && inNeo4j < stored.size(), inNeo4j + " candidates");
+  }
+
+  @Test
+  void anApproximateMethodRunsAsAJobOfItsOwnAndIsScoredAgainstTheExactGraph() throws Exception {
+    JsonNode ig = run("integrated-gradients", "--method", "integrated-gradients", "--ig-steps", "4");
+    assertEquals("integrated-gradients", ig.get("method").asText());
+    assertEquals(4, ig.get("ig_steps").asInt());
+    assertEquals("ablation", baseline.get("method").asText());
+    // its raw edges are what the model server's Ablate gives for the method, all candidates at once
+    ModelServiceGrpc.ModelServiceBlockingStub ms = ModelServiceGrpc.newBlockingStub(GrpcChannels.open(cluster.endpoints().modelServer()));
+    ModelRef ref = ModelRef.newBuilder().setModel(model.toString()).setSaes(saes.toString()).build();
+    List<Integer> tokens = new ArrayList<>();
+    ig.get("tokens").forEach(t -> tokens.add(t.asInt()));
+    Map<String, Double> direct = new TreeMap<>();
+    for (int layer = 0; layer < 3; layer++) {
+      AblateResponse r = ms.ablate(AblateRequest.newBuilder().setRef(ref).addAllTokens(tokens).setLayer(layer)
+          .setMethod(Method.METHOD_INTEGRATED_GRADIENTS).setIgSteps(4).build());
+      for (LatentEffects e : r.getEffectsList()) {
+        for (int k = 0; k < e.getDownstreamCount(); k++) {
+          direct.put(layer + "." + e.getLatent() + "->" + (layer + 1) + "." + e.getDownstream(k), (double) e.getDelta(k));
+        }
+      }
+    }
+    Map<String, Double> stored = edges(ig, "raw_edges");
+    assertEquals(direct.keySet(), stored.keySet(), "the job's edges are the method's");
+    // the same float32 weights; graph.json writes them as shortest decimals
+    direct.forEach((edge, w) -> assertEquals(w, stored.get(edge), 1e-6 * Math.abs(w), edge));
+
+    String exact = baseline.get("job").get("id").asText(), approx = ig.get("job").get("id").asText();
+    Cli.Run self = Cli.resgraph("compare", "--dir", cluster.dir().toString(), exact, exact, "--json", "--out", dir.resolve("self").toString());
+    assertEquals(0, self.code(), self.err());
+    JsonNode same = JSON.readTree(self.out());
+    for (JsonNode a : same.get("pairs")) {
+      for (String f : List.of("pearson", "spearman", "sign_agreement", "top_k_recall", "circuit_edge_jaccard", "circuit_node_jaccard")) {
+        assertEquals(1.0, a.get(f).asDouble(), 1e-12, f + " of a graph with itself, " + a.get("source_hook") + " -> " + a.get("target_hook"));
+      }
+    }
+    Cli.Run vs = Cli.resgraph("compare", "--dir", cluster.dir().toString(), exact, approx, "--json", "--out", dir.resolve("vs").toString());
+    assertEquals(0, vs.code(), vs.err());
+    JsonNode c = JSON.readTree(vs.out());
+    assertEquals(3, c.get("pairs").size(), "one agreement per layer pair");
+    assertEquals("integrated-gradients", c.get("job_b").get("method").asText());
+    JsonNode overall = c.get("overall");
+    assertEquals(edges(baseline, "raw_edges").size(), overall.get("edges_a").asLong());
+    assertEquals(direct.size(), overall.get("edges_b").asLong());
+    assertTrue(overall.get("pearson").asDouble() > -1 && overall.get("pearson").asDouble() < 1, overall.toString());
+    assertTrue(Files.readString(dir.resolve("vs/scatter.svg")).contains("<svg"), "the scatter is a picture");
+
+    Cli.Run f = Cli.resgraph("faithfulness", "--dir", cluster.dir().toString(), exact, approx, "--budgets", "2,5",
+        "--out", dir.resolve("faithfulness").toString());
+    assertEquals(0, f.code(), f.err());
+    JsonNode scores = JSON.readTree(dir.resolve("faithfulness/faithfulness.json").toFile());
+    assertEquals(2, scores.size(), "one entry per job");
+    for (JsonNode job : scores) {
+      assertEquals(List.of("pruned", "top 2", "top 5"), job.get("circuits").findValuesAsText("circuit"));
+      assertTrue(Double.isFinite(job.get("m_full").asDouble()) && job.get("m_full").asDouble() != job.get("m_empty").asDouble(),
+          "ablating every candidate moves the metric: " + job);
+    }
+    assertTrue(Files.readString(dir.resolve("faithfulness/faithfulness.svg")).contains("integrated-gradients"), "the plot names the methods");
   }
 
   @Test
