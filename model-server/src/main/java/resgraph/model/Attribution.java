@@ -11,6 +11,7 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
+import java.util.stream.IntStream;
 import resgraph.platform.ResgraphException;
 
 /**
@@ -39,8 +40,6 @@ public final class Attribution {
   private static final Object AUTOGRAD = new Object();
   /** Elements of float64 activations a backward pass may hold, about 256 MB; bounds J. */
   private static final long PASS_ELEMENTS = 1L << 25;
-  /** Elements of the [I, J, n] projections formed at once. */
-  private static final long PROJECTION_ELEMENTS = 1L << 24;
 
   private final SaeModel model;
   private final Site up, down;
@@ -123,27 +122,35 @@ public final class Attribution {
     return c.transpose().matMul(decoderRows(latents)); // [n, K] x [K, d] -> [n, d]
   }
 
-  /** Adds weight·Σ_p δ_i[p]·∂F_j/∂x[p] at residual {@code point} to every latent j on there. */
+  /**
+   * Adds weight·Σ_p δ_i[p]·∂F_j/∂x[p] at residual {@code point} to every latent j on there. A latent
+   * fires at few positions, so the products are taken position by position, for the latents that
+   * fire there only.
+   */
   private void accumulate(Map<Integer, double[]> weights, NDArray point, int[] latents, double[][] coefficients, double weight) {
     int[] on = on(point);
     int n = target + 1, d = model.config().n_embd();
     long perRow = (long) n * (model.config().n_head() * n + 20L * d);
     int rows = (int) Math.max(1, Math.min(64, PASS_ELEMENTS / perRow));
+    List<long[]> firing = new ArrayList<>(); // per position: the indices into latents of those that fire there
+    for (int p = 0; p < n; p++) {
+      int at = p;
+      firing.add(IntStream.range(0, latents.length).filter(i -> coefficients[i][at] != 0).asLongStream().toArray());
+    }
     NDArray decoder = latents.length == 0 ? null : decoderRows(latents); // [I, d]
     for (int start = 0; start < on.length; start += rows) {
       int[] batch = Arrays.copyOfRange(on, start, Math.min(on.length, start + rows));
       try (NDScope scope = new NDScope()) {
-        NDArray gradient = gradients(point, batch).reshape(-1, d); // [J·n, d]
-        int chunk = (int) Math.max(1, PROJECTION_ELEMENTS / ((long) batch.length * n));
-        for (int from = 0; from < latents.length; from += chunk) {
-          int to = Math.min(latents.length, from + chunk);
-          NDArray c = nd.create(flatten(Arrays.copyOfRange(coefficients, from, to)), new Shape(to - from, 1, n)); // [I', 1, n]
-          NDArray projected = decoder.get(from + ":" + to).matMul(gradient.transpose()) // [I', d] x [d, J·n] -> [I', J·n]
-              .reshape(to - from, batch.length, n).mul(c).sum(new int[] {-1}); // [I', J]
-          double[] e = projected.toDoubleArray();
-          for (int k = 0; k < batch.length; k++) {
-            double[] column = weights.computeIfAbsent(batch[k], j -> new double[latents.length]);
-            for (int i = from; i < to; i++) column[i] += weight * e[(i - from) * batch.length + k];
+        NDArray gradient = gradients(point, batch); // [J, n, d]
+        double[][] columns = new double[batch.length][];
+        for (int k = 0; k < batch.length; k++) columns[k] = weights.computeIfAbsent(batch[k], j -> new double[latents.length]);
+        for (int p = 0; p < n; p++) {
+          long[] at = firing.get(p);
+          if (at.length == 0) continue;
+          double[] dots = decoder.get(nd.create(at)).matMul(gradient.get(":, " + p + ", :").transpose()).toDoubleArray(); // [k, J]
+          for (int k = 0; k < at.length; k++) {
+            int i = (int) at[k];
+            for (int b = 0; b < batch.length; b++) columns[b][i] += weight * coefficients[i][p] * dots[k * batch.length + b];
           }
         }
       }
@@ -153,7 +160,7 @@ public final class Attribution {
   /** The latents of the next site on at the target when this site's residual is {@code point} [n, d]. */
   private int[] on(NDArray point) {
     try (NDScope scope = new NDScope()) {
-      NDArray y = forward(point.expandDims(0)).get(0).get(target + ":" + (target + 1)); // [1, d]
+      NDArray y = forward(point.expandDims(0)).get(0); // [1, d]
       return model.sae(down).encode(y)[0].latents();
     }
   }
@@ -171,16 +178,22 @@ public final class Attribution {
     synchronized (AUTOGRAD) {
       try (GradientCollector collector = nd.getEngine().newGradientCollector()) {
         x.setRequiresGradient(true);
-        NDArray in = sae.input(forward(x).get(":, " + target + ", :")); // [J, d]
+        NDArray in = sae.input(forward(x).get(":, 0, :")); // [J, d]
         collector.backward(in.mul(columns).sum()); // Σ_k pre_{on[k]} of copy k; b_enc has no gradient
       }
     }
     return x.getGradient();
   }
 
-  /** The computation from this site to the next, [B, n, d] -> [B, n, d]. */
+  /**
+   * The computation from this site to the next, at the target only: [B, n, d] -> [B, 1, d]. Steps
+   * before the span's last attention run at every position, since that attention reads them all;
+   * from it on only the target's row (the last) is computed.
+   */
   private NDArray forward(NDArray x) {
-    return model.gpt2.run(x, up.stream(), down.stream(), (stream, resid) -> resid);
+    int from = up.stream(), to = down.stream(), lastAttention = (to - 1) % 2 == 0 ? to - 1 : to - 2;
+    for (int r = from; r < to; r++) x = r < lastAttention ? model.gpt2.step(r, x) : model.gpt2.step(r, x, (int) x.getShape().get(1) - 1);
+    return x;
   }
 
   /** W_dec rows of these latents of this site, [K, d] float64. */

@@ -112,8 +112,17 @@ public final class Gpt2 {
 
   /** From stream r to r + 1, half a block: its attention when r is even, its MLP when r is odd. [B, n, d] -> [B, n, d]. */
   public NDArray step(int r, NDArray x) {
+    return step(r, x, 0);
+  }
+
+  /**
+   * The same for positions from..n-1 only, their attention reading every position: [B, n, d] ->
+   * [B, n - from, d]. Nothing before them needs computing when only they are read later.
+   */
+  public NDArray step(int r, NDArray x, int from) {
     Block b = h.get(r / 2);
-    return r % 2 == 0 ? x.add(attention(b.attn(), layerNorm(b.ln_1(), x))) : x.add(mlp(b.mlp(), layerNorm(b.ln_2(), x)));
+    NDArray rows = from == 0 ? x : x.get(":, " + from + ":, :");
+    return r % 2 == 0 ? rows.add(attention(b.attn(), layerNorm(b.ln_1(), x), from)) : rows.add(mlp(b.mlp(), layerNorm(b.ln_2(), rows)));
   }
 
   /** The unembedding of the final residual: [B, n, d] -> [B, n, V]. */
@@ -123,13 +132,18 @@ public final class Gpt2 {
 
   /** Causal self-attention: [B, n, d] -> [B, n, d]. */
   public NDArray attention(Attention attn, NDArray x) {
+    return attention(attn, x, 0);
+  }
+
+  /** Causal self-attention of the queries at positions from..n-1 (q = n - from of them): [B, n, d] -> [B, q, d]. */
+  public NDArray attention(Attention attn, NDArray x, int from) {
     long batch = x.getShape().get(0), n = x.getShape().get(1);
     NDList qkv = linear(attn.c_attn(), x).split(3, 2); // [B, n, 3d] -> 3 x [B, n, d]
-    NDArray q = heads(qkv.get(0)), k = heads(qkv.get(1)), v = heads(qkv.get(2)); // [B, H, n, hs]
-    NDArray att = q.matMul(k.transpose(0, 1, 3, 2)).div(Math.sqrt(config.headSize())); // [B, H, n, n]
-    att = att.add(causalMask(x.getManager(), (int) n).toType(x.getDataType(), false)).softmax(-1);
-    NDArray y = att.matMul(v); // [B, H, n, n] x [B, H, n, hs] -> [B, H, n, hs]
-    y = y.transpose(0, 2, 1, 3).reshape(batch, n, config.n_embd()); // [B, n, d]
+    NDArray q = heads(qkv.get(0).get(":, " + from + ":, :")), k = heads(qkv.get(1)), v = heads(qkv.get(2)); // [B, H, q|n, hs]
+    NDArray att = q.matMul(k.transpose(0, 1, 3, 2)).div(Math.sqrt(config.headSize())); // [B, H, q, n]
+    att = att.add(causalMask(x.getManager(), from, (int) n).toType(x.getDataType(), false)).softmax(-1);
+    NDArray y = att.matMul(v); // [B, H, q, n] x [B, H, n, hs] -> [B, H, q, hs]
+    y = y.transpose(0, 2, 1, 3).reshape(batch, n - from, config.n_embd()); // [B, q, d]
     return linear(attn.c_proj(), y);
   }
 
@@ -144,11 +158,11 @@ public final class Gpt2 {
     return x.reshape(s.get(0), s.get(1), config.n_head(), config.headSize()).transpose(0, 2, 1, 3);
   }
 
-  /** 0 on and below the diagonal, -inf above it: position p attends to positions 0..p. */
-  private static NDArray causalMask(NDManager m, int n) {
-    float[] mask = new float[n * n];
-    for (int i = 0; i < n; i++) for (int j = i + 1; j < n; j++) mask[i * n + j] = Float.NEGATIVE_INFINITY;
-    return m.create(mask, new Shape(n, n));
+  /** [n - from, n]: 0 where query position p may read key position j (j <= p), else -inf. */
+  private static NDArray causalMask(NDManager m, int from, int n) {
+    float[] mask = new float[(n - from) * n];
+    for (int p = from; p < n; p++) for (int j = p + 1; j < n; j++) mask[(p - from) * n + j] = Float.NEGATIVE_INFINITY;
+    return m.create(mask, new Shape(n - from, n));
   }
 
   // ---- the pieces, shared with the exact ablation ----
