@@ -12,8 +12,8 @@ public final class SitePages {
    * One stored job as the list shows it; {@code created} is ISO-8601 or empty, {@code phase} the
    * job's phase in words ("running", "failed", ...).
    */
-  public record JobRow(String id, String prompt, String model, String saes, String created, boolean finalized, String phase,
-      int nodes, int edges, long rawEdges) {}
+  public record JobRow(String id, String prompt, String model, String saes, String method, String created, boolean finalized,
+      String phase, int nodes, int edges, long rawEdges) {}
 
   private SitePages() {}
 
@@ -23,13 +23,14 @@ public final class SitePages {
     if (jobs.isEmpty()) {
       b.append("<p class=\"hint\" style=\"margin:16px\">No jobs stored yet. <code>./resgraph run</code> makes one.</p>");
     } else {
-      b.append("<table class=\"jobs\"><thead><tr><th>job</th><th>prompt</th><th>model · SAEs</th><th>created</th>")
+      b.append("<table class=\"jobs\"><thead><tr><th>job</th><th>prompt</th><th>model · SAEs</th><th>method</th><th>created</th>")
           .append("<th>circuit</th><th>files</th></tr></thead><tbody>");
       for (JobRow j : jobs) {
         String href = "/jobs/" + Page.escape(j.id());
         b.append("<tr><td><a href=\"").append(href).append("\">").append(Page.escape(j.id())).append("</a></td>")
             .append("<td>").append(Page.escape(j.prompt())).append("</td>")
             .append("<td>").append(Page.escape(j.model())).append(" · ").append(Page.escape(j.saes())).append("</td>")
+            .append("<td>").append(Page.escape(j.method())).append("</td>")
             .append("<td>").append(Page.escape(j.created())).append("</td>");
         if (j.finalized()) {
           b.append("<td>").append(j.nodes()).append(" nodes, ").append(j.edges()).append(" edges of ")

@@ -182,7 +182,7 @@ public final class CircuitBrowser {
   }
 
   private SitePages.JobRow row(StoredJob j) {
-    return new SitePages.JobRow(j.id(), j.prompt(), j.model(), j.saes(), j.created() == null ? "" : j.created().truncatedTo(ChronoUnit.SECONDS).toString(),
+    return new SitePages.JobRow(j.id(), j.prompt(), j.model(), j.saes(), j.method(), j.created() == null ? "" : j.created().truncatedTo(ChronoUnit.SECONDS).toString(),
         j.finalized(), phaseName(jobs.phase(j.id())), j.circuitNodes(), j.circuitEdges(), j.rawEdges());
   }
 
