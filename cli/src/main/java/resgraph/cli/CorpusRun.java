@@ -11,9 +11,9 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.Locale;
 import java.util.Map;
 import java.util.TreeSet;
@@ -149,12 +149,14 @@ final class CorpusRun {
     CorpusJob corpus = jobs.submitCorpus(spec);
     System.err.println("resgraph: corpus " + corpus.getId() + ": " + spec.getPromptsCount() + " prompts, a job each");
     ProgressBar bar = new ProgressBar(System.err);
-    for (Iterator<CorpusJob> it = jobs.watchCorpus(GetJobRequest.newBuilder().setId(corpus.getId()).build()); it.hasNext(); ) {
-      corpus = it.next();
-      bar.show(corpus);
-    }
+    GetJobRequest req = GetJobRequest.newBuilder().setId(corpus.getId()).build();
+    AtomicReference<CorpusJob> last = new AtomicReference<>(corpus);
+    new Outage("orchestrator").follow(() -> jobs.watchCorpus(req), c -> {
+      last.set(c);
+      bar.show(c);
+    });
     bar.done();
-    return corpus;
+    return last.get();
   }
 
   /** The corpus circuit as a circuit the viewer draws: nodes without a prompt of their own, edges weighted by their mean. */

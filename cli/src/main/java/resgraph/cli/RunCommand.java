@@ -6,8 +6,8 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Comparator;
-import java.util.Iterator;
 import java.util.List;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.Callable;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
@@ -164,7 +164,8 @@ final class RunCommand implements Callable<Integer> {
       }
       GraphServiceGrpc.GraphServiceBlockingStub g = GraphServiceGrpc.newBlockingStub(graphs);
       List<String> written = writeJobFiles(g, job.getId(), out);
-      Circuit circuit = g.getCircuit(GetCircuitRequest.newBuilder().setJobId(job.getId()).build());
+      String id = job.getId();
+      Circuit circuit = new Outage("graph service").call(() -> g.getCircuit(GetCircuitRequest.newBuilder().setJobId(id).build()));
       System.out.print(CircuitReport.text(circuit));
       System.err.println("resgraph: wrote " + String.join(", ", written) + " to " + out.toAbsolutePath());
       System.err.println("resgraph: open " + out.toAbsolutePath().resolve("graph.html") + " in a browser"
@@ -181,10 +182,11 @@ final class RunCommand implements Callable<Integer> {
   static List<String> writeJobFiles(GraphServiceGrpc.GraphServiceBlockingStub g, String jobId, Path dir)
       throws IOException, InterruptedException {
     Files.createDirectories(dir);
+    Outage graphService = new Outage("graph service");
     List<String> written = new ArrayList<>();
     for (ExportFormat f : new ExportFormat[] {ExportFormat.EXPORT_FORMAT_JSON, ExportFormat.EXPORT_FORMAT_PARQUET,
         ExportFormat.EXPORT_FORMAT_DOT, ExportFormat.EXPORT_FORMAT_HTML, ExportFormat.EXPORT_FORMAT_NEURONPEDIA}) {
-      ExportResponse r = g.export(ExportRequest.newBuilder().setJobId(jobId).setFormat(f).build());
+      ExportResponse r = graphService.call(() -> g.export(ExportRequest.newBuilder().setJobId(jobId).setFormat(f).build()));
       Files.write(dir.resolve(r.getFilename()), r.getContent().toByteArray());
       written.add(r.getFilename());
     }
@@ -228,16 +230,18 @@ final class RunCommand implements Callable<Integer> {
     return s.build();
   }
 
-  /** Follows the job to its end, drawing progress on stderr. */
+  /** Follows the job to its end, drawing progress on stderr, through an orchestrator that goes away and comes back. */
   private static Job watch(JobServiceGrpc.JobServiceBlockingStub jobs, String id) {
     ProgressBar bar = new ProgressBar(System.err);
-    Job last = null;
-    for (Iterator<Job> it = jobs.watch(GetJobRequest.newBuilder().setId(id).build()); it.hasNext(); ) {
-      last = it.next();
-      bar.show(last);
-    }
+    Outage outage = new Outage("orchestrator");
+    GetJobRequest req = GetJobRequest.newBuilder().setId(id).build();
+    AtomicReference<Job> last = new AtomicReference<>();
+    outage.follow(() -> jobs.watch(req), job -> {
+      last.set(job);
+      bar.show(job);
+    });
     bar.done();
-    return last != null ? last : jobs.get(GetJobRequest.newBuilder().setId(id).build());
+    return last.get() != null ? last.get() : outage.call(() -> jobs.get(req));
   }
 
   static String phaseName(Phase p) {

@@ -31,6 +31,9 @@ import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Collectors;
 import org.junit.jupiter.api.AfterAll;
@@ -57,6 +60,7 @@ import resgraph.v1.JobEvent;
 import resgraph.v1.JobServiceGrpc;
 import resgraph.v1.JobSpec;
 import resgraph.v1.LatentEffects;
+import resgraph.v1.ListJobsRequest;
 import resgraph.v1.ModelRef;
 import resgraph.v1.Method;
 import resgraph.v1.ModelServiceGrpc;
@@ -108,6 +112,12 @@ class PipelineTest {
 
   /** ./resgraph run against the cluster; returns its graph.json. */
   private static JsonNode run(String name, String... more) throws Exception {
+    runCommand(name, more);
+    return JSON.readTree(dir.resolve(name).resolve("graph.json").toFile());
+  }
+
+  /** ./resgraph run against the cluster, checked to have written every file; what it printed. */
+  private static Cli.Run runCommand(String name, String... more) throws Exception {
     List<String> args = new ArrayList<>(List.of("run", "--dir", cluster.dir().toString(), "--model", model.toString(),
         "--saes", saes.toString(), "--prompt", PROMPT, "--batch", BATCH, "--out", dir.resolve(name).toString()));
     args.addAll(List.of(more));
@@ -119,7 +129,7 @@ class PipelineTest {
     }
     assertTrue(Files.readString(dir.resolve(name).resolve("graph.svg")).contains("<svg"), "graph.svg is an SVG");
     assertTrue(r.err().contains(cluster.endpoints().viewer() + "/jobs/"), "the run points at the served viewer: " + r.err());
-    return JSON.readTree(dir.resolve(name).resolve("graph.json").toFile());
+    return r;
   }
 
   /** "source->target" to weight. */
@@ -445,6 +455,24 @@ class PipelineTest {
   }
 
   @Test
+  void runFollowsItsJobThroughAnOrchestratorKilledAndStartedAgain() throws Exception {
+    ExecutorService background = Executors.newSingleThreadExecutor();
+    try {
+      Future<Cli.Run> run = background.submit(() -> runCommand("orchestrator-restart"));
+      Job job = awaitAJobWithTasksStored(3);
+      cluster.stop("orchestrator", true);
+      Thread.sleep(1_000); // the command sees its stream break and waits
+      cluster.restartOrchestrator();
+      assertTrue(run.get(5, TimeUnit.MINUTES).err().contains("lost the orchestrator"), "the command waited for it");
+      JsonNode graph = JSON.readTree(dir.resolve("orchestrator-restart/graph.json").toFile());
+      assertEquals(job.getId(), graph.get("job").get("id").asText(), "the command finished the job it submitted");
+      assertSameGraph(baseline, graph);
+    } finally {
+      background.shutdownNow();
+    }
+  }
+
+  @Test
   void aGraphServiceKilledMidCorpusCountsNoJobTwice() throws Exception {
     List<String> corpus = new ArrayList<>();
     for (String prompt : List.of("The ship left the harbor at dawn and the sailors", "She opened the letter slowly because",
@@ -595,6 +623,17 @@ class PipelineTest {
       if (j.getProgress().getTasksDone() >= tasks) return;
     }
     throw new AssertionError("job " + id + " ended before " + tasks + " tasks were stored");
+  }
+
+  /** The newest job once it has this many tasks stored (it may be one `run` submitted). */
+  private static Job awaitAJobWithTasksStored(int tasks) throws InterruptedException {
+    for (long end = System.nanoTime() + TimeUnit.MINUTES.toNanos(2); System.nanoTime() < end; Thread.sleep(100)) {
+      List<Job> all = jobs().list(ListJobsRequest.getDefaultInstance()).getJobsList();
+      if (!all.isEmpty() && all.get(0).getPhase() == Phase.PHASE_RUNNING && all.get(0).getProgress().getTasksDone() >= tasks) {
+        return all.get(0);
+      }
+    }
+    throw new AssertionError("no job got " + tasks + " tasks stored within two minutes");
   }
 
   private static Job awaitDone(String id) {

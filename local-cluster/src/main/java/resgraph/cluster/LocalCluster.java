@@ -85,15 +85,11 @@ public final class LocalCluster {
   /** Starts every component and waits until each serves; stops what started if one fails. */
   public static LocalCluster start(Path dir, Options options, Consumer<String> say) {
     LocalCluster c = infrastructure(dir, options, say);
-    Endpoints e = c.endpoints;
     try {
       say.accept("starting the model server, graph service, orchestrator and " + options.workers() + " workers");
       Started model = c.launchModelServer();
       Started graph = c.launchGraphService();
-      Started orchestrator = c.launch("orchestrator", "orchestrator", "resgraph.orchestrator.Orchestrator",
-          List.of("-Xmx512m", "-Dgrpc.server.port=" + port(e.orchestrator()), "-Dkafka.bootstrap.servers=" + e.kafka(),
-              "-Dresgraph.model-server.address=" + e.modelServer(), "-Dresgraph.graph-service.address=" + e.graphService()),
-          List.of(), port(e.orchestrator()));
+      Started orchestrator = c.launchOrchestrator();
       for (int i = 0; i < options.workers(); i++) c.startWorker();
       c.await(model, graph, orchestrator);
       c.save();
@@ -190,6 +186,22 @@ public final class LocalCluster {
     await(graph);
     save();
     return graph.proc();
+  }
+
+  /** Starts a stopped orchestrator again on the same port; it takes its jobs up from resgraph.jobs. */
+  public synchronized Proc restartOrchestrator() {
+    Started orchestrator = launchOrchestrator();
+    await(orchestrator);
+    save();
+    return orchestrator.proc();
+  }
+
+  private Started launchOrchestrator() {
+    Endpoints e = endpoints;
+    return launch("orchestrator", "orchestrator", "resgraph.orchestrator.Orchestrator",
+        List.of("-Xmx512m", "-Dgrpc.server.port=" + port(e.orchestrator()), "-Dkafka.bootstrap.servers=" + e.kafka(),
+            "-Dresgraph.model-server.address=" + e.modelServer(), "-Dresgraph.graph-service.address=" + e.graphService()),
+        List.of(), port(e.orchestrator()));
   }
 
   private Started launchGraphService() {
