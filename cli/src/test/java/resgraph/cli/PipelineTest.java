@@ -1,6 +1,7 @@
 package resgraph.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -14,6 +15,10 @@ import io.grpc.reflection.v1.ServerReflectionResponse;
 import io.grpc.reflection.v1.ServiceResponse;
 import io.grpc.stub.StreamObserver;
 import java.io.IOException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.NetworkInterface;
+import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -23,6 +28,7 @@ import java.sql.ResultSet;
 import java.sql.Statement;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.Comparator;
 import java.util.HashSet;
 import java.util.Iterator;
@@ -452,6 +458,30 @@ class PipelineTest {
     cluster.stop("model-server", false);
     cluster.restartModelServer();
     assertSameGraph(baseline, graphOf(awaitDone(job.getId())));
+  }
+
+  @Test
+  void everyComponentListensOnLoopbackOnly() throws Exception {
+    List<Integer> ports = new ArrayList<>();
+    for (LocalCluster.Proc p : cluster.processes()) if (p.port() > 0) ports.add(p.port());
+    String viewer = cluster.endpoints().viewer();
+    ports.add(Integer.parseInt(viewer.substring(viewer.lastIndexOf(':') + 1)));
+    assertEquals(6, ports.size(), "Kafka, Neo4j, the model server, the graph service (gRPC and HTTP), the orchestrator");
+    List<InetAddress> outside = new ArrayList<>();
+    for (NetworkInterface nic : Collections.list(NetworkInterface.getNetworkInterfaces())) {
+      if (nic.isUp() && !nic.isLoopback()) outside.addAll(Collections.list(nic.getInetAddresses()));
+    }
+    for (int port : ports) {
+      try (Socket s = new Socket()) {
+        s.connect(new InetSocketAddress("127.0.0.1", port), 2_000);
+      }
+      for (InetAddress address : outside) {
+        try (Socket s = new Socket()) {
+          assertThrows(IOException.class, () -> s.connect(new InetSocketAddress(address, port), 2_000),
+              "port " + port + " answers on " + address + ", not only on loopback");
+        }
+      }
+    }
   }
 
   @Test

@@ -15,7 +15,8 @@ import java.util.function.Consumer;
 
 /**
  * resgraph on one machine: a real Kafka broker, a real Neo4j, the model server, the ablation
- * workers, the graph service and the orchestrator, each its own OS process. What is running and
+ * workers, the graph service and the orchestrator, each its own OS process, each listening on
+ * 127.0.0.1 only. What is running and
  * where is written to {@code DIR/cluster.json}, so a later command (or another language) can find it.
  *
  * <p>Layout of DIR: {@code kafka/}, {@code neo4j/} and {@code edges/} (the raw-edge Parquet files)
@@ -199,7 +200,7 @@ public final class LocalCluster {
   private Started launchOrchestrator() {
     Endpoints e = endpoints;
     return launch("orchestrator", "orchestrator", "resgraph.orchestrator.Orchestrator",
-        List.of("-Xmx512m", "-Dgrpc.server.port=" + port(e.orchestrator()), "-Dkafka.bootstrap.servers=" + e.kafka(),
+        List.of("-Xmx512m", "-Dgrpc.server.host=127.0.0.1", "-Dgrpc.server.port=" + port(e.orchestrator()), "-Dkafka.bootstrap.servers=" + e.kafka(),
             "-Dresgraph.model-server.address=" + e.modelServer(), "-Dresgraph.graph-service.address=" + e.graphService()),
         List.of(), port(e.orchestrator()));
   }
@@ -207,7 +208,7 @@ public final class LocalCluster {
   private Started launchGraphService() {
     Endpoints e = endpoints;
     return launch("graph-service", "graph-service", "resgraph.graph.GraphServer",
-        List.of("-Xmx1g", "-Dgrpc.server.port=" + port(e.graphService()), "-Dkafka.bootstrap.servers=" + e.kafka(),
+        List.of("-Xmx1g", "-Dgrpc.server.host=127.0.0.1", "-Dgrpc.server.port=" + port(e.graphService()), "-Dkafka.bootstrap.servers=" + e.kafka(),
             "-Dneo4j.uri=" + e.bolt(), "-Dresgraph.http.host=127.0.0.1", "-Dresgraph.http.port=" + port(e.viewer()),
             "-Dresgraph.graph.writers=" + GRAPH_WRITERS, "-Dresgraph.graph.edges-dir=" + dir.resolve("edges")),
         List.of(), port(e.graphService()));
