@@ -23,7 +23,8 @@ import resgraph.v1.QueryRow;
  * Query: users' read-only Cypher. It runs in a transaction opened in READ access mode, so Neo4j
  * itself refuses any write (CREATE, MERGE, SET, DELETE, schema changes, writing procedures): no
  * parsing here decides what is safe. The transaction carries the timeout, so Neo4j stops a query
- * that runs too long, and it is rolled back at the end whatever happened.
+ * that runs too long, and it is rolled back at the end whatever happened. A request asks for at most
+ * the rows and time {@link CypherConfig} allows.
  */
 @Singleton
 public final class CypherQuery {
@@ -32,9 +33,11 @@ public final class CypherQuery {
   static final int DEFAULT_TIMEOUT_MS = 30_000;
 
   private final Driver driver;
+  private final CypherConfig limits;
 
-  public CypherQuery(Driver driver) {
+  public CypherQuery(Driver driver, CypherConfig limits) {
     this.driver = driver;
+    this.limits = limits;
   }
 
   /** Where the rows go. */
@@ -60,8 +63,17 @@ public final class CypherQuery {
       throw ResgraphException.badRequest("timeout_ms must not be negative (0 means " + DEFAULT_TIMEOUT_MS + "), not "
           + req.getTimeoutMs());
     }
-    int limit = req.getLimit() == 0 ? DEFAULT_LIMIT : req.getLimit();
-    Duration timeout = Duration.ofMillis(req.getTimeoutMs() == 0 ? DEFAULT_TIMEOUT_MS : req.getTimeoutMs());
+    int limit = req.getLimit() == 0 ? Math.min(DEFAULT_LIMIT, limits.maxRows()) : req.getLimit();
+    Duration timeout = req.getTimeoutMs() == 0 ? min(Duration.ofMillis(DEFAULT_TIMEOUT_MS), limits.maxTimeout())
+        : Duration.ofMillis(req.getTimeoutMs());
+    if (limit > limits.maxRows()) {
+      throw ResgraphException.badRequest("limit " + limit + " is above the " + limits.maxRows() + " rows this graph service returns "
+          + "at most (resgraph.cypher.max-rows)");
+    }
+    if (timeout.compareTo(limits.maxTimeout()) > 0) {
+      throw ResgraphException.badRequest("timeout_ms " + timeout.toMillis() + " is above the " + limits.maxTimeout().toMillis()
+          + " ms this graph service lets a query run (resgraph.cypher.max-timeout)");
+    }
     Instant deadline = Instant.now().plus(timeout);
     Map<String, Object> params = CypherValues.parameters(req.getParameters());
     SessionConfig config = SessionConfig.builder()
@@ -84,6 +96,10 @@ public final class CypherQuery {
       throw new ResgraphException(ResgraphException.Kind.UNAVAILABLE, "Neo4j could not run the query now, try again ("
           + e.code() + "): " + e.getMessage(), e);
     }
+  }
+
+  private static Duration min(Duration a, Duration b) {
+    return a.compareTo(b) <= 0 ? a : b;
   }
 
   /** What a client error means for the caller, with Neo4j's own message. */

@@ -73,7 +73,10 @@ final class GraphUnderTest {
         "neo4j.max-retry-seconds", 1,
         "resgraph.http.host", "127.0.0.1",
         "resgraph.http.port", 0,
-        "resgraph.graph.edges-dir", cluster.dir().resolve("graph-edges").toString()));
+        "resgraph.graph.edges-dir", cluster.dir().resolve("graph-edges").toString(),
+        // below the defaults, so that QueryTest sees the caps bite
+        "resgraph.cypher.max-rows", QueryTest.MAX_ROWS,
+        "resgraph.cypher.max-timeout", QueryTest.MAX_TIMEOUT_MS + "ms"));
     neo4j = GraphDatabase.driver(cluster.bolt(), AuthTokens.none());
   }
 

@@ -24,6 +24,9 @@ import resgraph.v1.QueryRow;
 @ExtendWith(GraphUnderTest.Start.class)
 class QueryTest {
 
+  /** The caps GraphUnderTest configures. */
+  static final int MAX_ROWS = 5000, MAX_TIMEOUT_MS = 120_000;
+
   private static GraphUnderTest cluster;
   private static RealJob job;
 
@@ -136,6 +139,16 @@ class QueryTest {
     assertEquals(1000, all.rows().size());
     assertEquals(1000.0, all.rows().get(999).get(0).getNumberValue());
     refused(Status.Code.INVALID_ARGUMENT, "limit", () -> query(QueryRequest.newBuilder().setCypher(cypher).setLimit(-1).build()));
+  }
+
+  @Test
+  void noRequestGetsMoreRowsOrTimeThanTheServiceAllows() {
+    String cypher = "UNWIND range(1, 10000) AS x RETURN x";
+    assertEquals(MAX_ROWS, query(QueryRequest.newBuilder().setCypher(cypher).setLimit(MAX_ROWS).build()).rows().size());
+    refused(Status.Code.INVALID_ARGUMENT, "resgraph.cypher.max-rows",
+        () -> query(QueryRequest.newBuilder().setCypher(cypher).setLimit(MAX_ROWS + 1).build()));
+    refused(Status.Code.INVALID_ARGUMENT, "resgraph.cypher.max-timeout",
+        () -> query(QueryRequest.newBuilder().setCypher(cypher).setTimeoutMs(MAX_TIMEOUT_MS + 1).build()));
   }
 
   @Test
