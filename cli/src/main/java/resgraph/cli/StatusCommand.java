@@ -39,6 +39,8 @@ final class StatusCommand implements Callable<Integer> {
       o.put("running", c.healthy());
       o.put("dir", c.dir().toString());
       o.put("bolt", c.endpoints().bolt());
+      o.put("neo4j_user", "neo4j");
+      o.put("neo4j_password", c.neo4jPassword());
       o.set("endpoints", m.valueToTree(c.endpoints()));
       ArrayNode components = o.putArray("components");
       for (LocalCluster.Proc p : c.processes()) {
@@ -62,8 +64,9 @@ final class StatusCommand implements Callable<Integer> {
       System.out.printf("  %-14s %8d %6s  %s%n", p.name(), p.pid(), p.port() > 0 ? Integer.toString(p.port()) : "-",
           p.alive() ? "running" : "stopped (see " + p.log() + ")");
     }
-    System.out.println("  Bolt (Cypher): " + c.endpoints().bolt() + "   orchestrator: " + c.endpoints().orchestrator()
-        + "   graph service: " + c.endpoints().graphService());
+    System.out.println("  Bolt (Cypher): " + c.endpoints().bolt() + " as neo4j, password " + c.neo4jPassword()
+        + " (in " + c.neo4jPasswordFile() + ", readable by you alone)");
+    System.out.println("  orchestrator: " + c.endpoints().orchestrator() + "   graph service: " + c.endpoints().graphService());
     if (c.endpoints().viewer() != null) System.out.println("  circuit browser: " + c.endpoints().viewer() + "/jobs");
   }
 }

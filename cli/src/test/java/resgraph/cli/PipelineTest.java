@@ -22,6 +22,7 @@ import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.sql.Connection;
 import java.sql.DriverManager;
 import java.sql.ResultSet;
@@ -47,6 +48,11 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
+import org.neo4j.driver.AuthToken;
+import org.neo4j.driver.AuthTokens;
+import org.neo4j.driver.Driver;
+import org.neo4j.driver.GraphDatabase;
+import org.neo4j.driver.exceptions.AuthenticationException;
 import resgraph.cluster.LocalCluster;
 import resgraph.platform.grpc.GrpcChannels;
 import resgraph.platform.kafka.Topics;
@@ -634,6 +640,28 @@ class PipelineTest {
     s.get("components").forEach(c -> names.add(c.get("name").asText()));
     assertTrue(names.containsAll(List.of("kafka", "neo4j", "model-server", "graph-service", "orchestrator")), names.toString());
     assertTrue(names.stream().anyMatch(n -> n.startsWith("worker-")), names.toString());
+  }
+
+  @Test
+  void neo4jLetsInOnlyThePasswordStatusShowsItsOwner() throws Exception {
+    Cli.Run r = Cli.resgraph("status", "--dir", cluster.dir().toString(), "--json");
+    assertEquals(0, r.code(), r.err());
+    String password = JSON.readTree(r.out()).get("neo4j_password").asText();
+    assertEquals(cluster.neo4jPassword(), password);
+    assertEquals(PosixFilePermissions.fromString("rw-------"), Files.getPosixFilePermissions(cluster.neo4jPasswordFile()),
+        "the password file is its owner's alone");
+    String bolt = cluster.endpoints().bolt();
+    for (AuthToken stranger : List.of(AuthTokens.none(), AuthTokens.basic("neo4j", "neo4j"), AuthTokens.basic("neo4j", password + "x"))) {
+      try (Driver driver = GraphDatabase.driver(bolt, stranger)) {
+        assertThrows(AuthenticationException.class, driver::verifyConnectivity, "Bolt without the password");
+      }
+    }
+    try (Driver driver = GraphDatabase.driver(bolt, AuthTokens.basic("neo4j", password))) {
+      driver.verifyConnectivity();
+    }
+    for (Path log : Files.list(cluster.dir().resolve("logs")).toList()) {
+      assertFalse(Files.readString(log, StandardCharsets.ISO_8859_1).contains(password), log + " holds the password");
+    }
   }
 
   // ---- helpers ----

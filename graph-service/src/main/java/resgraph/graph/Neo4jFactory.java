@@ -22,7 +22,7 @@ public final class Neo4jFactory {
   @Bean(preDestroy = "close")
   Driver driver(Neo4jConfig config) {
     AuthToken auth = config.user() == null || config.user().isEmpty() ? AuthTokens.none()
-        : AuthTokens.basic(config.user(), config.password() == null ? "" : config.password());
+        : AuthTokens.basic(config.user(), config.secret());
     Config driverConfig = Config.builder()
         .withLogging(Logging.slf4j())
         .withConnectionTimeout(10, TimeUnit.SECONDS)

@@ -77,7 +77,7 @@ final class GraphUnderTest {
         // below the defaults, so that QueryTest sees the caps bite
         "resgraph.cypher.max-rows", QueryTest.MAX_ROWS,
         "resgraph.cypher.max-timeout", QueryTest.MAX_TIMEOUT_MS + "ms"));
-    neo4j = GraphDatabase.driver(cluster.bolt(), AuthTokens.none());
+    neo4j = GraphDatabase.driver(cluster.bolt(), AuthTokens.basic("neo4j", cluster.neo4jPassword()));
   }
 
   static GraphUnderTest get() {

@@ -6,8 +6,11 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.security.SecureRandom;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Base64;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.TimeUnit;
@@ -20,7 +23,8 @@ import java.util.function.Consumer;
  * where is written to {@code DIR/cluster.json}, so a later command (or another language) can find it.
  *
  * <p>Layout of DIR: {@code kafka/}, {@code neo4j/} and {@code edges/} (the raw-edge Parquet files)
- * hold the data, {@code logs/} one log per process, {@code cluster.json} the processes and endpoints.
+ * hold the data, {@code logs/} one log per process, {@code cluster.json} the processes and endpoints,
+ * {@code neo4j-password} the password Neo4j asks of every Bolt client (owner-only).
  */
 public final class LocalCluster {
 
@@ -112,19 +116,49 @@ public final class LocalCluster {
         "http://127.0.0.1:" + Launcher.freePort());
     LocalCluster c = new LocalCluster(dir, List.of(), e, options);
     try {
+      c.keepNeo4jPassword();
       say.accept("starting Kafka and Neo4j");
       Started kafka = c.launch("kafka", "local-kafka", "resgraph.local.LocalKafka", List.of("-Xmx512m"),
           List.of(String.valueOf(port(e.kafka())), Integer.toString(Launcher.freePort()), dir.resolve("kafka").toString()), port(e.kafka()));
       // C1 alone: Cypher compiles each new plan to bytecode, and C2 optimizing it took 6 of Neo4j's 10 s of CPU in a warm
       // job on two cores, for some 0.7 s of slower queries (./resgraph bench, PERFORMANCE.md)
       Started neo4j = c.launch("neo4j", "local-neo4j", "resgraph.local.LocalNeo4j", List.of("-Xmx1g", "-XX:TieredStopAtLevel=1"),
-          List.of(String.valueOf(port(e.bolt())), dir.resolve("neo4j").toString()), port(e.bolt()));
+          List.of(String.valueOf(port(e.bolt())), dir.resolve("neo4j").toString(), c.neo4jPasswordFile().toString()), port(e.bolt()));
       c.await(kafka, neo4j);
       c.save();
       return c;
     } catch (RuntimeException ex) {
       c.stop();
       throw ex;
+    }
+  }
+
+  /** The file holding Neo4j's password for user neo4j: generated with the cluster, readable by its owner alone. */
+  public Path neo4jPasswordFile() {
+    return dir.resolve("neo4j-password");
+  }
+
+  /** Neo4j's password, for the user who owns the cluster. */
+  public String neo4jPassword() {
+    try {
+      return Files.readString(neo4jPasswordFile()).strip();
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot read " + neo4jPasswordFile(), e);
+    }
+  }
+
+  /** Generates the password the first time; a cluster started again over the same data keeps it. */
+  private void keepNeo4jPassword() {
+    Path file = neo4jPasswordFile();
+    if (Files.exists(file)) return;
+    byte[] random = new byte[18];
+    new SecureRandom().nextBytes(random);
+    try {
+      Files.createDirectories(dir);
+      Files.createFile(file, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")));
+      Files.writeString(file, Base64.getUrlEncoder().withoutPadding().encodeToString(random) + "\n");
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot write " + file, e);
     }
   }
 
@@ -209,7 +243,7 @@ public final class LocalCluster {
     Endpoints e = endpoints;
     return launch("graph-service", "graph-service", "resgraph.graph.GraphServer",
         List.of("-Xmx1g", "-Dgrpc.server.host=127.0.0.1", "-Dgrpc.server.port=" + port(e.graphService()), "-Dkafka.bootstrap.servers=" + e.kafka(),
-            "-Dneo4j.uri=" + e.bolt(), "-Dresgraph.http.host=127.0.0.1", "-Dresgraph.http.port=" + port(e.viewer()),
+            "-Dneo4j.uri=" + e.bolt(), "-Dneo4j.user=neo4j", "-Dneo4j.password-file=" + neo4jPasswordFile(), "-Dresgraph.http.host=127.0.0.1", "-Dresgraph.http.port=" + port(e.viewer()),
             "-Dresgraph.graph.writers=" + GRAPH_WRITERS, "-Dresgraph.graph.edges-dir=" + dir.resolve("edges")),
         List.of(), port(e.graphService()));
   }

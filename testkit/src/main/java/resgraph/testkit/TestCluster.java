@@ -145,6 +145,11 @@ public final class TestCluster implements AutoCloseable {
     return infra.endpoints().bolt();
   }
 
+  /** Neo4j's password for user neo4j. */
+  public String neo4jPassword() {
+    return infra.neo4jPassword();
+  }
+
   public KafkaProbe kafkaProbe() {
     return kafka;
   }
@@ -189,6 +194,8 @@ public final class TestCluster implements AutoCloseable {
     p.put("grpc.server.host", "127.0.0.1");
     p.put("kafka.bootstrap.servers", kafka());
     p.put("neo4j.uri", bolt());
+    p.put("neo4j.user", "neo4j");
+    p.put("neo4j.password-file", infra.neo4jPasswordFile().toString());
     if (ref != null) p.put("resgraph.model-server.address", modelServerAddress());
     p.putAll(properties);
     ApplicationContext ctx = application.apply(p);
@@ -204,7 +211,7 @@ public final class TestCluster implements AutoCloseable {
       int port = Integer.parseInt(bolt().substring(bolt().lastIndexOf(':') + 1));
       Path log = infra.dir().resolve("logs").resolve("neo4j-restarted.log");
       restartedNeo4j = Launcher.start("local-neo4j", "resgraph.local.LocalNeo4j", List.of("-Xmx1g"),
-          List.of(Integer.toString(port), infra.dir().resolve("neo4j").toString()), log);
+          List.of(Integer.toString(port), infra.dir().resolve("neo4j").toString(), infra.neo4jPasswordFile().toString()), log);
       Launcher.awaitPort("neo4j", restartedNeo4j, port, Duration.ofSeconds(120), log);
     };
   }
