@@ -57,10 +57,7 @@ public final class Attribution {
   /** ê for each latent of {@code up} on the latents of {@code down} at the target, in the order given; nonzero entries only. */
   public static List<ExactAblation.Effects> run(SaeModel model, Trace trace, Site up, Site down, int[] latents, int target,
       Method method, int steps) {
-    if (down.compareTo(up) <= 0 || down.stream() == up.stream()) {
-      throw ResgraphException.badRequest("effects are measured at a site after the ablated one, and " + down.shortName()
-          + " is not after " + up.shortName());
-    }
+    Chain.checkHop(up, down);
     if (steps < 1) throw ResgraphException.badRequest("integrated gradients need at least one step, not " + steps);
     model.sae(down);
     try (NDScope scope = new NDScope()) {
@@ -70,17 +67,23 @@ public final class Attribution {
 
   private List<ExactAblation.Effects> edges(Trace trace, int[] latents, Method method, int steps) {
     int n = target + 1, d = model.config().n_embd();
-    NDArray x = nd.create(trace.stream(up.stream(), n), new Shape(n, d)); // [n, d] float64
-    double[][] coefficients = coefficients(trace, latents); // [I][n]: δ_i[p] = coefficients[i][p]·W_dec[i]
+    double[] residual = trace.stream(up.stream(), n);
+    NDArray x = nd.create(residual, new Shape(n, d)); // [n, d] float64
+    double[] scale = model.sae(up).decoderScale(residual, n);
+    double[][] coefficients = coefficients(trace, latents, scale);
+    Upstream asked = new Upstream(latents, coefficients, latents.length == 0 ? null : model.sae(up).decoderRows(latents),
+        Upstream.firing(coefficients, n));
     Map<Integer, double[]> weights = new TreeMap<>(); // j -> ê[., j] over the I latents
     if (method == Method.ATTRIBUTION) {
-      accumulate(weights, x, latents, coefficients, 1);
+      accumulate(weights, x, asked, 1);
     } else {
       int[] candidates = trace.candidates(up, model.firstAblatable(), target);
-      NDArray delta = decoded(candidates, coefficients(trace, candidates)); // Δ: [n, d]
+      NDArray delta = candidates.length == 0 ? x.zerosLike() // Δ: [n, d]
+          : nd.create(flatten(coefficients(trace, candidates, scale)), new Shape(candidates.length, n)).transpose()
+              .matMul(model.sae(up).decoderRows(candidates)); // [n, K] x [K, d]
       for (int s = 1; s <= steps; s++) {
         try (NDScope step = new NDScope()) {
-          accumulate(weights, x.add(delta.mul((s - 0.5) / steps)), latents, coefficients, 1.0 / steps);
+          accumulate(weights, x.add(delta.mul((s - 0.5) / steps)), asked, 1.0 / steps);
         }
       }
     }
@@ -102,24 +105,31 @@ public final class Attribution {
     return out;
   }
 
-  /** -s_p·f[p, i] at each ablatable position up to the target, 0 elsewhere: step 3's change is this times W_dec[i]. */
-  private double[][] coefficients(Trace trace, int[] latents) {
-    int n = target + 1;
-    double[] scale = model.sae(up).decoderScale(trace.stream(up.stream(), n), n);
-    double[][] c = new double[latents.length][n];
-    for (int i = 0; i < latents.length; i++) {
-      float[] f = trace.firing(up, latents[i], model.firstAblatable(), target);
-      for (int p = 0; p < n; p++) c[i][p] = -scale[p] * f[p];
+  /**
+   * The latents asked about, with what every point of a path reads of them: step 3's coefficients
+   * [I][n], their decoder rows [I, d] float64, and per position the indices of those that fire there.
+   */
+  private record Upstream(int[] latents, double[][] coefficients, NDArray decoder, List<long[]> firing) {
+
+    /** Per position 0..n-1, the indices of the latents whose coefficient there is nonzero. */
+    static List<long[]> firing(double[][] coefficients, int n) {
+      List<long[]> firing = new ArrayList<>();
+      for (int p = 0; p < n; p++) {
+        int at = p;
+        firing.add(IntStream.range(0, coefficients.length).filter(i -> coefficients[i][at] != 0).asLongStream().toArray());
+      }
+      return firing;
     }
-    return c;
   }
 
-  /** Σ_i coefficients[i][p]·W_dec[i]: the change of ablating all these latents at once, [n, d] float64. */
-  private NDArray decoded(int[] latents, double[][] coefficients) {
-    int n = target + 1;
-    if (latents.length == 0) return nd.zeros(new Shape(n, model.config().n_embd()), DataType.FLOAT64);
-    NDArray c = nd.create(flatten(coefficients), new Shape(latents.length, n)); // [K, n]
-    return c.transpose().matMul(decoderRows(latents)); // [n, K] x [K, d] -> [n, d]
+  /** -s_p·f[p, i] at each ablatable position up to the target, 0 elsewhere: step 3's change is this times W_dec[i]. */
+  private double[][] coefficients(Trace trace, int[] latents, double[] scale) {
+    double[][] c = new double[latents.length][target + 1];
+    for (int i = 0; i < latents.length; i++) {
+      float[] f = trace.firing(up, latents[i], model.firstAblatable(), target);
+      for (int p = 0; p <= target; p++) c[i][p] = -scale[p] * f[p];
+    }
+    return c;
   }
 
   /**
@@ -127,30 +137,24 @@ public final class Attribution {
    * fires at few positions, so the products are taken position by position, for the latents that
    * fire there only.
    */
-  private void accumulate(Map<Integer, double[]> weights, NDArray point, int[] latents, double[][] coefficients, double weight) {
+  private void accumulate(Map<Integer, double[]> weights, NDArray point, Upstream asked, double weight) {
     int[] on = on(point);
-    int n = target + 1, d = model.config().n_embd();
+    int n = target + 1, d = model.config().n_embd(), count = asked.latents().length;
     long perRow = (long) n * (model.config().n_head() * n + 20L * d);
     int rows = (int) Math.max(1, Math.min(64, PASS_ELEMENTS / perRow));
-    List<long[]> firing = new ArrayList<>(); // per position: the indices into latents of those that fire there
-    for (int p = 0; p < n; p++) {
-      int at = p;
-      firing.add(IntStream.range(0, latents.length).filter(i -> coefficients[i][at] != 0).asLongStream().toArray());
-    }
-    NDArray decoder = latents.length == 0 ? null : decoderRows(latents); // [I, d]
     for (int start = 0; start < on.length; start += rows) {
       int[] batch = Arrays.copyOfRange(on, start, Math.min(on.length, start + rows));
       try (NDScope scope = new NDScope()) {
         NDArray gradient = gradients(point, batch); // [J, n, d]
         double[][] columns = new double[batch.length][];
-        for (int k = 0; k < batch.length; k++) columns[k] = weights.computeIfAbsent(batch[k], j -> new double[latents.length]);
+        for (int k = 0; k < batch.length; k++) columns[k] = weights.computeIfAbsent(batch[k], j -> new double[count]);
         for (int p = 0; p < n; p++) {
-          long[] at = firing.get(p);
+          long[] at = asked.firing().get(p);
           if (at.length == 0) continue;
-          double[] dots = decoder.get(nd.create(at)).matMul(gradient.get(":, " + p + ", :").transpose()).toDoubleArray(); // [k, J]
+          double[] dots = asked.decoder().get(nd.create(at)).matMul(gradient.get(":, " + p + ", :").transpose()).toDoubleArray(); // [k, J]
           for (int k = 0; k < at.length; k++) {
             int i = (int) at[k];
-            for (int b = 0; b < batch.length; b++) columns[b][i] += weight * coefficients[i][p] * dots[k * batch.length + b];
+            for (int b = 0; b < batch.length; b++) columns[b][i] += weight * asked.coefficients()[i][p] * dots[k * batch.length + b];
           }
         }
       }
@@ -194,11 +198,6 @@ public final class Attribution {
     int from = up.stream(), to = down.stream(), lastAttention = (to - 1) % 2 == 0 ? to - 1 : to - 2;
     for (int r = from; r < to; r++) x = r < lastAttention ? model.gpt2.step(r, x) : model.gpt2.step(r, x, (int) x.getShape().get(1) - 1);
     return x;
-  }
-
-  /** W_dec rows of these latents of this site, [K, d] float64. */
-  private NDArray decoderRows(int[] latents) {
-    return model.sae(up).W_dec.get(nd.create(Arrays.stream(latents).asLongStream().toArray())).toType(DataType.FLOAT64, false);
   }
 
   private static double[] flatten(double[][] rows) {

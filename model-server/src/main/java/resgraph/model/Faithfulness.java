@@ -3,7 +3,6 @@ package resgraph.model;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
-import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -105,9 +104,7 @@ public final class Faithfulness {
     for (int p = model.firstAblatable(); p < n; p++) {
       for (int k = 0; k < latents.length; k++) c[p * latents.length + k] = -scale[p] * f[p].get(latents[k]);
     }
-    NDManager nd = model.manager();
-    NDArray rows = sae.W_dec.get(nd.create(Arrays.stream(latents).asLongStream().toArray())).toType(DataType.FLOAT64, false);
-    return nd.create(c, new Shape(n, latents.length)).matMul(rows); // [n, K] x [K, d] -> [n, d]
+    return model.manager().create(c, new Shape(n, latents.length)).matMul(sae.decoderRows(latents)); // [n, K] x [K, d] -> [n, d]
   }
 
   /** The clean run's likeliest next token at the target, which m reads. */

@@ -2,10 +2,12 @@ package resgraph.model;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Set;
 import java.util.TreeSet;
@@ -200,6 +202,11 @@ public final class Sae {
   /** The decoder row of a latent, [d]. */
   public NDArray decoderRow(int latent) {
     return W_dec.get(latent);
+  }
+
+  /** The decoder rows of these latents, widened: [K, d] float64. */
+  NDArray decoderRows(int[] latents) {
+    return W_dec.get(W_dec.getManager().create(Arrays.stream(latents).asLongStream().toArray())).toType(DataType.FLOAT64, false);
   }
 
   // ---- loading ----
