@@ -104,6 +104,14 @@ public record Chain(List<Site> sites) {
     return sites.get(i + 1);
   }
 
+  /** BAD_REQUEST unless effects of {@code up}'s latents can be measured at {@code down}: a later site, on another stream. */
+  static void checkHop(Site up, Site down) {
+    if (down.compareTo(up) <= 0 || down.stream() == up.stream()) {
+      throw ResgraphException.badRequest("effects are measured at a site after the ablated one, and " + down.shortName()
+          + " is not after " + up.shortName());
+    }
+  }
+
   /** Whether node ids carry the site kind ("5m.10603"), because the chain mixes kinds. */
   public boolean mixesKinds() {
     return Site.mixesKinds(sites);

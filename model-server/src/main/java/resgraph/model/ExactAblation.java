@@ -12,7 +12,6 @@ import java.util.List;
 import java.util.TreeSet;
 import java.util.stream.IntStream;
 import resgraph.model.SaeConfig.Architecture;
-import resgraph.platform.ResgraphException;
 
 /**
  * METHOD.md steps 3-5 for many latents of one site at once: ablate each, run only the computation
@@ -127,10 +126,7 @@ public final class ExactAblation {
    */
   static List<Effects> run(SaeModel model, Trace trace, Site up, Site down, int[] latents, int target, int batch,
       double denseAbove) {
-    if (down.compareTo(up) <= 0 || down.stream() == up.stream()) {
-      throw ResgraphException.badRequest("effects are measured at a site after the ablated one, and " + down.shortName()
-          + " is not after " + up.shortName());
-    }
+    Chain.checkHop(up, down);
     Sae from = model.sae(up);
     model.sae(down);
     Effects[] out = new Effects[latents.length];
