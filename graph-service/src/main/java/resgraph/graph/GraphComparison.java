@@ -13,6 +13,7 @@ import java.util.function.Predicate;
 import java.util.stream.Collectors;
 import java.util.stream.IntStream;
 import resgraph.platform.ResgraphException;
+import resgraph.platform.job.JobRules;
 import resgraph.v1.Agreement;
 import resgraph.v1.CompareRequest;
 import resgraph.v1.Comparison;
@@ -244,6 +245,6 @@ public final class GraphComparison {
 
   /** "j-20261126-153012-4f2a (attribution)". */
   private static String label(Job job) {
-    return job.getId() + " (" + JobMethods.caption(job.getSpec()) + ")";
+    return job.getId() + " (" + JobRules.methodCaption(job.getSpec()) + ")";
   }
 }

@@ -48,8 +48,8 @@ final class GraphJsonExport {
     }
     root.put("model", job.getSpec().getRef().getModel());
     root.put("saes", job.getSpec().getRef().getSaes());
-    root.put("method", JobMethods.name(job.getSpec()));
-    if (JobMethods.hasSteps(job.getSpec())) root.put("ig_steps", job.getSpec().getIgSteps());
+    root.put("method", JobRules.methodName(job.getSpec().getMethod()));
+    if (JobRules.hasSteps(job.getSpec().getMethod())) root.put("ig_steps", job.getSpec().getIgSteps());
     root.put("prompt", job.getSpec().getPrompt());
     ArrayNode tokens = root.putArray("tokens");
     job.getTokensList().forEach(tokens::add);

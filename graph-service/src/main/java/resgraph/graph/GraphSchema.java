@@ -10,6 +10,7 @@ import org.neo4j.driver.exceptions.SessionExpiredException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import resgraph.platform.Backoff;
+import resgraph.platform.job.JobRules;
 
 /**
  * The Neo4j data model of resgraph, which other services and users' Cypher depend on, and the
@@ -30,7 +31,7 @@ import resgraph.platform.Backoff;
  *     layer_start..layer_end the layers they span; release the SAELens release the SAEs were
  *     recognised as; saes_settings each decision about the SAEs and its source, as text. centering is
  *     the ModelRef's Centering name. method is how the edges were found: "ablation", "attribution"
- *     or "integrated-gradients" (JobMethods), and ig_steps integrated gradients' steps (absent
+ *     or "integrated-gradients" (JobRules.methodName), and ig_steps integrated gradients' steps (absent
  *     otherwise). created is a datetime when the orchestrator gave one.
  *     prediction_* are the model's likeliest next tokens at the target (parallel lists). The job's
  *     spec and phase are the orchestrator's record (resgraph.jobs), not repeated here.

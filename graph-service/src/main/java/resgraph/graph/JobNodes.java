@@ -178,8 +178,8 @@ public final class JobNodes {
     p.put("model", spec.getRef().getModel());
     p.put("saes", spec.getRef().getSaes());
     p.put("centering", spec.getRef().getCentering().name());
-    p.put("method", JobMethods.name(spec));
-    p.put("ig_steps", JobMethods.hasSteps(spec) ? spec.getIgSteps() : null);
+    p.put("method", JobRules.methodName(spec.getMethod()));
+    p.put("ig_steps", JobRules.hasSteps(spec.getMethod()) ? spec.getIgSteps() : null);
     p.put("tokens", job.getTokensList());
     p.put("token_strings", job.getTokenStringsList());
     p.put("target", job.getTarget());

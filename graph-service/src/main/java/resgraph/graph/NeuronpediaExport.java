@@ -69,7 +69,7 @@ final class NeuronpediaExport {
     metadata.put("schema_version", 1);
     if (sourceSets.size() == 1) metadata.putObject("feature_details").put("neuronpedia_source_set", sourceSets.iterator().next());
     ObjectNode info = metadata.putObject("info");
-    info.put("description", "Graph (" + JobMethods.caption(job.getSpec()) + ") of " + job.getSpec().getRef().getModel() + " with SAEs "
+    info.put("description", "Graph (" + JobRules.methodCaption(job.getSpec()) + ") of " + job.getSpec().getRef().getModel() + " with SAEs "
         + job.getSpec().getRef().getSaes() + ", sites " + job.getChainList().stream().map(ChainSite::getSite)
         .collect(Collectors.joining(",")) + ", measured at position "
         + job.getTarget() + " (resgraph job " + job.getId() + ")");
@@ -78,8 +78,8 @@ final class NeuronpediaExport {
       info.put("create_time_ms", job.getCreated().getSeconds() * 1000 + job.getCreated().getNanos() / 1_000_000);
     }
     // the schema leaves generation_settings' keys to the generator
-    ObjectNode generation = metadata.putObject("generation_settings").put("method", JobMethods.name(job.getSpec()));
-    if (JobMethods.hasSteps(job.getSpec())) generation.put("ig_steps", job.getSpec().getIgSteps());
+    ObjectNode generation = metadata.putObject("generation_settings").put("method", JobRules.methodName(job.getSpec().getMethod()));
+    if (JobRules.hasSteps(job.getSpec().getMethod())) generation.put("ig_steps", job.getSpec().getIgSteps());
     Pruning pruning = JobRules.pruningOrDefault(job.getSpec().getPruning());
     ObjectNode settings = metadata.putObject("pruning_settings");
     if (pruning.hasThreshold()) settings.put("threshold", pruning.getThreshold());

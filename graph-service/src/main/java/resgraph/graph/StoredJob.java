@@ -10,7 +10,7 @@ import resgraph.v1.TokenValue;
  * orchestrator's ({@link JobNodes#recorded}).
  *
  * @param created when the orchestrator created the job, or null
- * @param method how its edges were found, as {@link JobMethods#name} says it
+ * @param method how its edges were found, as {@link resgraph.platform.job.JobRules#methodName} says it
  */
 public record StoredJob(String id, String prompt, String model, String saes, String method, Instant created,
     List<TokenValue> predictions, boolean finalized, long rawEdges, int circuitEdges, int circuitNodes, double effectShown) {}

@@ -10,7 +10,6 @@ import resgraph.v1.Circuit;
 import resgraph.v1.Edge;
 import resgraph.platform.job.JobRules;
 import resgraph.v1.Job;
-import resgraph.v1.Method;
 import resgraph.v1.Node;
 import resgraph.v1.SaeSetting;
 import resgraph.v1.TokenValue;
@@ -51,8 +50,7 @@ public final class CircuitPage {
     j.put("prompt", job.getSpec().getPrompt());
     j.put("target", job.getTarget());
     j.put("pruning", PruningCaption.of(job));
-    j.put("method", JobRules.methodName(job.getSpec().getMethod())
-        + (job.getSpec().getMethod() == Method.METHOD_INTEGRATED_GRADIENTS ? ", " + job.getSpec().getIgSteps() + " steps" : ""));
+    j.put("method", JobRules.methodCaption(job.getSpec()));
     j.put("release", job.getRelease());
     ArrayNode settings = j.putArray("saes_settings");
     for (SaeSetting s : job.getSaesSettingsList()) {

@@ -40,7 +40,7 @@ public final class JobRules {
     }
     if (spec.getTaskBatchSize() == 0) out.setTaskBatchSize(DEFAULT_TASK_BATCH_SIZE);
     methodName(spec.getMethod(), spec.getMethodValue());
-    if (spec.getMethod() == Method.METHOD_INTEGRATED_GRADIENTS) {
+    if (hasSteps(spec.getMethod())) {
       if (spec.getIgSteps() < 0 || spec.getIgSteps() > MAX_IG_STEPS) {
         throw ResgraphException.badRequest("ig_steps must be 1.." + MAX_IG_STEPS + " (or 0 for the default " + DEFAULT_IG_STEPS
             + "), not " + spec.getIgSteps());
@@ -65,6 +65,17 @@ public final class JobRules {
       case UNRECOGNIZED -> throw ResgraphException.badRequest("method " + value + " is none of METHOD_ABLATION (0), "
           + "METHOD_ATTRIBUTION (1), METHOD_INTEGRATED_GRADIENTS (2)");
     };
+  }
+
+  /** Whether a method has steps ({@code ig_steps}) that say how it was run: integrated gradients. */
+  public static boolean hasSteps(Method method) {
+    return method == Method.METHOD_INTEGRATED_GRADIENTS;
+  }
+
+  /** A job's method as a reader sees it: the name, with its steps when it has them ("integrated-gradients, 10 steps"). */
+  public static String methodCaption(JobSpec spec) {
+    String name = methodName(spec.getMethod());
+    return hasSteps(spec.getMethod()) ? name + ", " + spec.getIgSteps() + " steps" : name;
   }
 
   /** The method a name denotes; BAD_REQUEST listing the names. */
