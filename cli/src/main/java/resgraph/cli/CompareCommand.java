@@ -15,7 +15,6 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
-import resgraph.cluster.LocalCluster;
 import resgraph.platform.ResgraphException;
 import resgraph.platform.grpc.GrpcChannels;
 import resgraph.platform.job.JobRules;
@@ -75,9 +74,7 @@ final class CompareCommand implements Callable<Integer> {
   @Override
   public Integer call() throws Exception {
     if (topK < 1) throw new IllegalArgumentException("--top-k must be at least 1, not " + topK);
-    String address = graph != null ? graph : LocalCluster.find(dir.path()).filter(LocalCluster::healthy)
-        .orElseThrow(() -> new IllegalStateException("no local cluster is running (start one with ./resgraph up, or give --graph)"))
-        .endpoints().graphService();
+    String address = graph != null ? graph : dir.running(", or give --graph").endpoints().graphService();
     if (prompts != null) return sweep(address);
     if (jobA == null || jobB == null) throw new IllegalArgumentException("name two jobs to compare, or give --prompts FILE");
     ManagedChannel channel = GrpcChannels.open(address);
@@ -114,9 +111,7 @@ final class CompareCommand implements Callable<Integer> {
       approximations.add(m);
     }
     List<CorpusRun.Prompt> corpus = CorpusRun.read(prompts);
-    String orchestrator = LocalCluster.find(dir.path()).filter(LocalCluster::healthy)
-        .orElseThrow(() -> new IllegalStateException("--prompts needs a running local cluster (start one with ./resgraph up)"))
-        .endpoints().orchestrator();
+    String orchestrator = dir.running("; --prompts runs its jobs on it").endpoints().orchestrator();
     ManagedChannel jobs = GrpcChannels.open(orchestrator), graphs = GrpcChannels.open(graphAddress);
     try {
       return MethodSweep.run(JobServiceGrpc.newBlockingStub(jobs), GraphServiceGrpc.newBlockingStub(graphs),

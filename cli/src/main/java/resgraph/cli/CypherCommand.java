@@ -17,7 +17,6 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
-import resgraph.cluster.LocalCluster;
 import resgraph.platform.grpc.GrpcChannels;
 import resgraph.v1.GraphServiceGrpc;
 import resgraph.v1.QueryRequest;
@@ -48,9 +47,7 @@ final class CypherCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
-    String address = graph != null ? graph : LocalCluster.find(dir.path()).filter(LocalCluster::healthy)
-        .orElseThrow(() -> new IllegalStateException("no local cluster is running (start one with ./resgraph up, or give --graph)"))
-        .endpoints().graphService();
+    String address = graph != null ? graph : dir.running(", or give --graph").endpoints().graphService();
     ManagedChannel channel = GrpcChannels.open(address);
     try {
       QueryRequest.Builder req = QueryRequest.newBuilder().setCypher(query).setLimit(limit).setParameters(parameters());

@@ -63,8 +63,7 @@ final class FaithfulnessCommand implements Callable<Integer> {
   @Override
   public Integer call() throws Exception {
     if (budgets.stream().anyMatch(b -> b < 1)) throw new IllegalArgumentException("--budgets must be positive, not " + budgets);
-    LocalCluster.Endpoints cluster = LocalCluster.find(dir.path()).filter(LocalCluster::healthy)
-        .orElseThrow(() -> new IllegalStateException("no local cluster is running (start one with ./resgraph up)")).endpoints();
+    LocalCluster.Endpoints cluster = dir.running("").endpoints();
     ManagedChannel graphs = GrpcChannels.open(cluster.graphService()), models = GrpcChannels.open(cluster.modelServer());
     try {
       ObjectMapper json = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
