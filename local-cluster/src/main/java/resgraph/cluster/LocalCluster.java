@@ -209,26 +209,17 @@ public final class LocalCluster {
 
   /** Starts a stopped component again on the same port. */
   public synchronized Proc restartModelServer() {
-    Started model = launchModelServer();
-    await(model);
-    save();
-    return model.proc();
+    return serving(launchModelServer());
   }
 
   /** Starts a stopped graph service again on the same ports, over the same stores. */
   public synchronized Proc restartGraphService() {
-    Started graph = launchGraphService();
-    await(graph);
-    save();
-    return graph.proc();
+    return serving(launchGraphService());
   }
 
   /** Starts a stopped orchestrator again on the same port; it takes its jobs up from resgraph.jobs. */
   public synchronized Proc restartOrchestrator() {
-    Started orchestrator = launchOrchestrator();
-    await(orchestrator);
-    save();
-    return orchestrator.proc();
+    return serving(launchOrchestrator());
   }
 
   private Started launchOrchestrator() {
@@ -305,6 +296,13 @@ public final class LocalCluster {
     Proc proc = new Proc(name, process.pid(), port, log.toString());
     processes.add(proc);
     return new Started(proc, process);
+  }
+
+  /** A component started again, once it serves, recorded in cluster.json. */
+  private Proc serving(Started started) {
+    await(started);
+    save();
+    return started.proc();
   }
 
   private void await(Started... started) {
