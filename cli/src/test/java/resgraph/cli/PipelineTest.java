@@ -144,6 +144,22 @@ class PipelineTest {
     return r;
   }
 
+  /** The model server's Ablate at every ablated layer for the graph's prompt, all candidates at once: "source->target" to weight. */
+  private static Map<String, Double> ablateEveryLayer(JsonNode graph, AblateRequest.Builder how) {
+    ModelServiceGrpc.ModelServiceBlockingStub ms = ModelServiceGrpc.newBlockingStub(GrpcChannels.open(cluster.endpoints().modelServer()));
+    how.setRef(ModelRef.newBuilder().setModel(model.toString()).setSaes(saes.toString()));
+    graph.get("tokens").forEach(t -> how.addTokens(t.asInt()));
+    Map<String, Double> direct = new TreeMap<>();
+    for (int layer = 0; layer < 3; layer++) {
+      for (LatentEffects e : ms.ablate(how.setLayer(layer).build()).getEffectsList()) {
+        for (int k = 0; k < e.getDownstreamCount(); k++) {
+          direct.put(layer + "." + e.getLatent() + "->" + (layer + 1) + "." + e.getDownstream(k), (double) e.getDelta(k));
+        }
+      }
+    }
+    return direct;
+  }
+
   /** "source->target" to weight. */
   private static Map<String, Double> edges(JsonNode graph, String field) {
     Map<String, Double> m = new TreeMap<>();
@@ -302,21 +318,8 @@ class PipelineTest {
 
   @Test
   void everyRawEdgeIsWhatAblateGivesAndTheCircuitIsTheIndependentPruning() {
-    ModelServiceGrpc.ModelServiceBlockingStub ms = ModelServiceGrpc.newBlockingStub(GrpcChannels.open(cluster.endpoints().modelServer()));
-    ModelRef ref = ModelRef.newBuilder().setModel(model.toString()).setSaes(saes.toString()).build();
-    List<Integer> tokens = new ArrayList<>();
-    baseline.get("tokens").forEach(t -> tokens.add(t.asInt()));
-    Map<String, Double> direct = new TreeMap<>();
-    double largest = 0;
-    for (int layer = 0; layer < 3; layer++) {
-      AblateResponse r = ms.ablate(AblateRequest.newBuilder().setRef(ref).addAllTokens(tokens).setLayer(layer).build());
-      for (LatentEffects e : r.getEffectsList()) {
-        for (int k = 0; k < e.getDownstreamCount(); k++) {
-          direct.put(layer + "." + e.getLatent() + "->" + (layer + 1) + "." + e.getDownstream(k), (double) e.getDelta(k));
-          largest = Math.max(largest, Math.abs(e.getDelta(k)));
-        }
-      }
-    }
+    Map<String, Double> direct = ablateEveryLayer(baseline, AblateRequest.newBuilder());
+    double largest = direct.values().stream().mapToDouble(Math::abs).max().orElse(0);
     Map<String, Double> stored = edges(baseline, "raw_edges");
     assertEquals(direct.keySet(), stored.keySet(), "the same raw edges");
     for (Map.Entry<String, Double> e : direct.entrySet()) {
@@ -340,20 +343,7 @@ class PipelineTest {
     assertEquals(4, ig.get("ig_steps").asInt());
     assertEquals("ablation", baseline.get("method").asText());
     // its raw edges are what the model server's Ablate gives for the method, all candidates at once
-    ModelServiceGrpc.ModelServiceBlockingStub ms = ModelServiceGrpc.newBlockingStub(GrpcChannels.open(cluster.endpoints().modelServer()));
-    ModelRef ref = ModelRef.newBuilder().setModel(model.toString()).setSaes(saes.toString()).build();
-    List<Integer> tokens = new ArrayList<>();
-    ig.get("tokens").forEach(t -> tokens.add(t.asInt()));
-    Map<String, Double> direct = new TreeMap<>();
-    for (int layer = 0; layer < 3; layer++) {
-      AblateResponse r = ms.ablate(AblateRequest.newBuilder().setRef(ref).addAllTokens(tokens).setLayer(layer)
-          .setMethod(Method.METHOD_INTEGRATED_GRADIENTS).setIgSteps(4).build());
-      for (LatentEffects e : r.getEffectsList()) {
-        for (int k = 0; k < e.getDownstreamCount(); k++) {
-          direct.put(layer + "." + e.getLatent() + "->" + (layer + 1) + "." + e.getDownstream(k), (double) e.getDelta(k));
-        }
-      }
-    }
+    Map<String, Double> direct = ablateEveryLayer(ig, AblateRequest.newBuilder().setMethod(Method.METHOD_INTEGRATED_GRADIENTS).setIgSteps(4));
     Map<String, Double> stored = edges(ig, "raw_edges");
     assertEquals(direct.keySet(), stored.keySet(), "the job's edges are the method's");
     // the same float32 weights; graph.json writes them as shortest decimals
