@@ -8,6 +8,7 @@ Run generate.sh first; the cluster is the one `./resgraph up` started, or --orch
 """
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -21,6 +22,8 @@ def parse_args():
                    help="the folder of the local cluster `./resgraph up` started (default: .resgraph)")
     p.add_argument("--orchestrator", help="HOST:PORT of the orchestrator (default: from the cluster's cluster.json)")
     p.add_argument("--graph", help="HOST:PORT of the graph service (default: from the cluster's cluster.json)")
+    p.add_argument("--credentials", type=Path,
+                   help="the folder with the cluster's ca.crt and token (default: $RESGRAPH_CREDENTIALS, else the cluster's credentials/)")
     p.add_argument("--model", help="the model (default: the one the cluster's model server loaded)")
     p.add_argument("--saes", help="the SAEs (default: the ones the cluster's model server loaded)")
     p.add_argument("--min-share", type=float, default=0.5, help="the corpus circuit's edges recur in this share of prompts")
@@ -43,6 +46,17 @@ def endpoints(args):
             args.model or state["model"], args.saes or state["saes"])
 
 
+def secure_channel(grpc, address, folder):
+    """TLS trusting the cluster's ca.crt, every call with its bearer token, as every resgraph server asks."""
+    try:
+        ca, token = (folder / "ca.crt").read_bytes(), (folder / "token").read_text().strip()
+    except OSError as e:
+        sys.exit(f"resgraph_corpus: cannot read the cluster's credentials: {e}; give --credentials DIR")
+    credentials = grpc.composite_channel_credentials(grpc.ssl_channel_credentials(root_certificates=ca),
+                                                     grpc.access_token_call_credentials(token))
+    return grpc.secure_channel(address, credentials)
+
+
 def main():
     args = parse_args()
     sys.path.insert(0, str(args.stubs))
@@ -57,8 +71,9 @@ def main():
     if not prompts:
         sys.exit(f"resgraph_corpus: {args.prompts} has no prompts")
     orchestrator, graph_address, model, saes = endpoints(args)
-    jobs = jobs_pb2_grpc.JobServiceStub(grpc.insecure_channel(orchestrator))
-    graph = graph_pb2_grpc.GraphServiceStub(grpc.insecure_channel(graph_address))
+    folder = args.credentials or Path(os.environ.get("RESGRAPH_CREDENTIALS") or args.cluster / "credentials")
+    jobs = jobs_pb2_grpc.JobServiceStub(secure_channel(grpc, orchestrator, folder))
+    graph = graph_pb2_grpc.GraphServiceStub(secure_channel(grpc, graph_address, folder))
 
     try:
         spec = jobs_pb2.CorpusSpec(job=jobs_pb2.JobSpec(ref=model_pb2.ModelRef(model=model, saes=saes)),

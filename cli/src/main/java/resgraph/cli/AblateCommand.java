@@ -60,6 +60,8 @@ final class AblateCommand implements Callable<Integer> {
   @Option(names = "--server", paramLabel = "HOST:PORT", description = "A running model server (default: start one in this process).")
   String server;
 
+  @Mixin ClusterDir dir;
+
   @Override
   public Integer call() throws Exception {
     Strategy s = switch (strategy) {
@@ -69,7 +71,7 @@ final class AblateCommand implements Callable<Integer> {
     };
     if (latents != null && latents.stream().anyMatch(i -> i < 0)) throw new IllegalArgumentException("--latents must be non-negative");
     if (server == null) Downloads.prefetch(model);
-    try (ModelClient client = server == null ? ModelClient.inProcess(model.properties()) : ModelClient.connect(server)) {
+    try (ModelClient client = server == null ? ModelClient.inProcess(model.properties()) : ModelClient.connect(server, dir.credentials())) {
       TokenizeResponse tokens = client.stub.tokenize(TokenizeRequest.newBuilder().setRef(model.ref()).setText(prompt).build());
       AblateRequest.Builder req = AblateRequest.newBuilder().setRef(model.ref()).addAllTokens(tokens.getTokensList())
           .setStrategy(s).setMethod(method.method()).setIgSteps(method.igSteps());

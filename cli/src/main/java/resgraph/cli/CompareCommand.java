@@ -77,7 +77,7 @@ final class CompareCommand implements Callable<Integer> {
     String address = graph != null ? graph : dir.running(", or give --graph").endpoints().graphService();
     if (prompts != null) return sweep(address);
     if (jobA == null || jobB == null) throw new IllegalArgumentException("name two jobs to compare, or give --prompts FILE");
-    ManagedChannel channel = GrpcChannels.open(address);
+    ManagedChannel channel = GrpcChannels.open(address, dir.credentials());
     Comparison c;
     try {
       c = GraphServiceGrpc.newBlockingStub(channel)
@@ -112,7 +112,7 @@ final class CompareCommand implements Callable<Integer> {
     }
     List<CorpusRun.Prompt> corpus = CorpusRun.read(prompts);
     String orchestrator = dir.running("; --prompts runs its jobs on it").endpoints().orchestrator();
-    ManagedChannel jobs = GrpcChannels.open(orchestrator), graphs = GrpcChannels.open(graphAddress);
+    ManagedChannel jobs = GrpcChannels.open(orchestrator, dir.credentials()), graphs = GrpcChannels.open(graphAddress, dir.credentials());
     try {
       return MethodSweep.run(JobServiceGrpc.newBlockingStub(jobs), GraphServiceGrpc.newBlockingStub(graphs),
           JobSpec.newBuilder().setRef(model.ref()).build(), corpus, approximations, topK, out != null ? out : Path.of("compare-methods"));

@@ -57,7 +57,7 @@ final class CorpusBench {
   /** Runs the prompts as one corpus on the running cluster and waits for it to end. */
   static Run run(LocalCluster cluster, String model, List<String> prompts, int batch, Consumer<String> say)
       throws InterruptedException {
-    ManagedChannel channel = GrpcChannels.open(cluster.endpoints().orchestrator());
+    ManagedChannel channel = GrpcChannels.open(cluster.endpoints().orchestrator(), ClusterDir.credentials(cluster));
     try {
       JobServiceGrpc.JobServiceBlockingStub jobs = JobServiceGrpc.newBlockingStub(channel);
       CorpusSpec.Builder spec = CorpusSpec.newBuilder().setJob(JobSpec.newBuilder()
@@ -83,8 +83,8 @@ final class CorpusBench {
   static Queries queries(String model, List<String> prompts, int workers, Consumer<String> say) throws Exception {
     Path dir = Files.createTempDirectory("resgraph-bench-corpus-");
     LocalCluster cluster = LocalCluster.start(dir, new LocalCluster.Options(workers, model, model), say);
-    ManagedChannel modelChannel = GrpcChannels.open(cluster.endpoints().modelServer());
-    ManagedChannel graphChannel = GrpcChannels.open(cluster.endpoints().graphService());
+    ManagedChannel modelChannel = GrpcChannels.open(cluster.endpoints().modelServer(), ClusterDir.credentials(cluster));
+    ManagedChannel graphChannel = GrpcChannels.open(cluster.endpoints().graphService(), ClusterDir.credentials(cluster));
     try {
       ModelServiceGrpc.newBlockingStub(modelChannel).describe(DescribeRequest.newBuilder()
           .setRef(ModelRef.newBuilder().setModel(model).setSaes(model)).build());

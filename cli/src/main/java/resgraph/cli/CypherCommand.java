@@ -48,7 +48,7 @@ final class CypherCommand implements Callable<Integer> {
   @Override
   public Integer call() throws Exception {
     String address = graph != null ? graph : dir.running(", or give --graph").endpoints().graphService();
-    ManagedChannel channel = GrpcChannels.open(address);
+    ManagedChannel channel = GrpcChannels.open(address, dir.credentials());
     try {
       QueryRequest.Builder req = QueryRequest.newBuilder().setCypher(query).setLimit(limit).setParameters(parameters());
       List<String> columns = List.of();

@@ -64,7 +64,8 @@ final class FaithfulnessCommand implements Callable<Integer> {
   public Integer call() throws Exception {
     if (budgets.stream().anyMatch(b -> b < 1)) throw new IllegalArgumentException("--budgets must be positive, not " + budgets);
     LocalCluster.Endpoints cluster = dir.running("").endpoints();
-    ManagedChannel graphs = GrpcChannels.open(cluster.graphService()), models = GrpcChannels.open(cluster.modelServer());
+    ManagedChannel graphs = GrpcChannels.open(cluster.graphService(), dir.credentials()),
+        models = GrpcChannels.open(cluster.modelServer(), dir.credentials());
     try {
       ObjectMapper json = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
       ArrayNode report = json.createArrayNode();

@@ -57,7 +57,7 @@ final class IngestBench {
     List<TaskEffects> tasks = read(kafka, Topics.EFFECTS, TaskEffects::parseFrom, t -> t.getJobId().equals(job.getId()));
     long edges = 0;
     for (TaskEffects t : tasks) for (var e : t.getEffectsList()) for (float d : e.getDeltaList()) if (d != 0) edges++;
-    ManagedChannel channel = GrpcChannels.open(cluster.endpoints().graphService());
+    ManagedChannel channel = GrpcChannels.open(cluster.endpoints().graphService(), ClusterDir.credentials(cluster));
     try (KafkaProducer<String, com.google.protobuf.MessageLite> producer = KafkaClients.producer(kafka, "resgraph-bench-ingest")) {
       GraphServiceGrpc.GraphServiceBlockingStub graph = GraphServiceGrpc.newBlockingStub(channel);
       // a first round untimed: two jobs are not enough for the JIT compilers to be done with the storing code

@@ -11,6 +11,7 @@ import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import resgraph.modelserver.grpc.ModelEndpoint;
 import resgraph.modelserver.ModelServer;
+import resgraph.platform.grpc.ClientCredentials;
 import resgraph.platform.grpc.GrpcChannels;
 import resgraph.v1.ModelServiceGrpc;
 
@@ -32,8 +33,8 @@ final class ModelClient implements AutoCloseable {
     this.stub = ModelServiceGrpc.newBlockingStub(channel);
   }
 
-  static ModelClient connect(String hostPort) {
-    return new ModelClient(GrpcChannels.open(hostPort), null, null);
+  static ModelClient connect(String hostPort, ClientCredentials credentials) {
+    return new ModelClient(GrpcChannels.open(hostPort, credentials), null, null);
   }
 
   static ModelClient inProcess(Map<String, Object> properties) {

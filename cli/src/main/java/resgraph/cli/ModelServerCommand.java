@@ -1,6 +1,7 @@
 package resgraph.cli;
 
 import io.micronaut.context.ApplicationContext;
+import java.nio.file.Path;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
@@ -8,6 +9,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import resgraph.modelserver.ModelServer;
+import resgraph.platform.grpc.SecurityConfig;
 
 /**
  * {@code resgraph model-server}: the model server's application in the foreground, as the
@@ -32,9 +34,21 @@ final class ModelServerCommand implements Callable<Integer> {
   @Option(names = "--no-preload", description = "Load the pair on the first request instead of at start-up.")
   boolean noPreload;
 
+  @Option(names = "--credentials", paramLabel = "DIR",
+      description = "Folder with token, tls.crt, tls.key and ca.crt: gRPC over TLS, every call with that bearer token (default: $RESGRAPH_CREDENTIALS).")
+  Path credentials;
+
+  @Option(names = "--insecure", description = "Plaintext gRPC without a token, for a test on loopback.")
+  boolean insecure;
+
   @Override
   public Integer call() throws InterruptedException {
     Map<String, Object> props = options.properties();
+    String env = System.getenv("RESGRAPH_CREDENTIALS");
+    Path folder = credentials != null ? credentials : env != null && !env.isBlank() ? Path.of(env) : null;
+    if (insecure) props.put("resgraph.security.enabled", false);
+    else if (folder != null) props.putAll(SecurityConfig.fromFolder(folder));
+    else throw new IllegalArgumentException("give --credentials DIR (token, tls.crt, tls.key, ca.crt) or --insecure");
     props.put("grpc.server.port", port);
     props.put("grpc.server.host", host);
     props.put("resgraph.model-server.max-resident", maxResident);

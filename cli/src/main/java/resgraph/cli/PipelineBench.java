@@ -62,8 +62,8 @@ final class PipelineBench {
       Consumer<String> say) throws Exception {
     Path dir = Files.createTempDirectory("resgraph-bench-");
     LocalCluster cluster = LocalCluster.start(dir, new LocalCluster.Options(workers, model, model), say);
-    ManagedChannel channel = GrpcChannels.open(cluster.endpoints().orchestrator());
-    ManagedChannel modelChannel = GrpcChannels.open(cluster.endpoints().modelServer());
+    ManagedChannel channel = GrpcChannels.open(cluster.endpoints().orchestrator(), ClusterDir.credentials(cluster));
+    ManagedChannel modelChannel = GrpcChannels.open(cluster.endpoints().modelServer(), ClusterDir.credentials(cluster));
     try {
       // the model server loads its model after it starts listening; a job should not wait for that
       say.accept("waiting for the model server to load the model");

@@ -16,6 +16,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import resgraph.cluster.LocalCluster;
+import resgraph.platform.grpc.ClientCredentials;
 import resgraph.platform.grpc.GrpcChannels;
 import resgraph.platform.job.JobRules;
 import resgraph.v1.ChainSite;
@@ -120,7 +121,9 @@ final class RunCommand implements Callable<Integer> {
     if (corpus != null && !(minShare > 0 && minShare <= 1)) throw new IllegalArgumentException("--min-share must be in (0, 1], not " + minShare);
     LocalCluster temporary = null;
     String orchestrator, graphService, viewer = null;
+    ClientCredentials credentials;
     if (cluster != null) {
+      credentials = dir.credentials();
       orchestrator = cluster;
       graphService = graph != null ? graph : cluster.substring(0, cluster.lastIndexOf(':') + 1) + "50053";
     } else {
@@ -137,11 +140,12 @@ final class RunCommand implements Callable<Integer> {
         LocalCluster.Options o = running.options();
         Downloads.prefetch(model.model, model.saes, o.cacheDir(), o.hubUrl() != null ? o.hubUrl() : model.hubUrl);
       }
+      credentials = ClusterDir.credentials(running);
       orchestrator = running.endpoints().orchestrator();
       graphService = running.endpoints().graphService();
       if (temporary == null) viewer = running.endpoints().viewer();
     }
-    ManagedChannel jobs = GrpcChannels.open(orchestrator), graphs = GrpcChannels.open(graphService);
+    ManagedChannel jobs = GrpcChannels.open(orchestrator, credentials), graphs = GrpcChannels.open(graphService, credentials);
     try {
       if (corpus != null) {
         return CorpusRun.run(JobServiceGrpc.newBlockingStub(jobs), GraphServiceGrpc.newBlockingStub(graphs), spec, corpus, out, minShare,

@@ -4,6 +4,9 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -41,6 +44,8 @@ final class StatusCommand implements Callable<Integer> {
       o.put("bolt", c.endpoints().bolt());
       o.put("neo4j_user", "neo4j");
       o.put("neo4j_password", c.neo4jPassword());
+      o.put("credentials", c.credentials().toString());
+      o.put("viewer_login", loginLink(c));
       o.set("endpoints", m.valueToTree(c.endpoints()));
       ArrayNode components = o.putArray("components");
       for (LocalCluster.Proc p : c.processes()) {
@@ -66,7 +71,17 @@ final class StatusCommand implements Callable<Integer> {
     }
     System.out.println("  Bolt (Cypher): " + c.endpoints().bolt() + " as neo4j, password " + c.neo4jPassword()
         + " (in " + c.neo4jPasswordFile() + ", readable by you alone)");
-    System.out.println("  orchestrator: " + c.endpoints().orchestrator() + "   graph service: " + c.endpoints().graphService());
-    if (c.endpoints().viewer() != null) System.out.println("  circuit browser: " + c.endpoints().viewer() + "/jobs");
+    System.out.println("  orchestrator: " + c.endpoints().orchestrator() + "   graph service: " + c.endpoints().graphService()
+        + "   (gRPC over TLS with a bearer token: ca.crt and token in " + c.credentials() + ")");
+    System.out.println("  circuit browser: " + loginLink(c) + " (the link logs this browser in once)");
+  }
+
+  /** The circuit browser's page of jobs, with the token that lets a browser in. */
+  private static String loginLink(LocalCluster c) {
+    try {
+      return c.endpoints().viewer() + "/jobs?token=" + Files.readString(c.credentials().resolve("token")).strip();
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot read " + c.credentials().resolve("token"), e);
+    }
   }
 }

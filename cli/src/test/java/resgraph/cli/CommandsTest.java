@@ -84,13 +84,16 @@ class CommandsTest {
     try (ServerSocket s = new ServerSocket(0)) {
       port = s.getLocalPort();
     }
+    Path credentials = dir.resolve("credentials");
+    resgraph.cluster.Credentials.keep(credentials);
     Map<String, Object> props = new HashMap<>(Map.of("grpc.server.port", port, "grpc.server.host", "127.0.0.1",
         "resgraph.cache-dir", dir.resolve("cache").toString()));
+    props.putAll(resgraph.platform.grpc.SecurityConfig.fromFolder(credentials));
     try (ApplicationContext server = ModelServer.start(props)) {
       String[] args = {"--prompt", PROMPT, "--layer", "0", "--target", "4", "--latents", "1,2,3"};
       Cli.Run local = Cli.resgraph(ablate(args));
       List<String> remote = new java.util.ArrayList<>(List.of(ablate(args)));
-      remote.addAll(List.of("--server", "127.0.0.1:" + port));
+      remote.addAll(List.of("--server", "127.0.0.1:" + port, "--credentials", credentials.toString()));
       Cli.Run viaServer = Cli.resgraph(remote.toArray(String[]::new));
       assertEquals(0, local.code(), local.err());
       assertEquals(0, viaServer.code(), viaServer.err());

@@ -54,6 +54,7 @@ import org.neo4j.driver.Driver;
 import org.neo4j.driver.GraphDatabase;
 import org.neo4j.driver.exceptions.AuthenticationException;
 import resgraph.cluster.LocalCluster;
+import resgraph.platform.grpc.ClientCredentials;
 import resgraph.platform.grpc.GrpcChannels;
 import resgraph.platform.kafka.Topics;
 import resgraph.testkit.Await;
@@ -111,7 +112,7 @@ class PipelineTest {
     saes = dir.resolve("m/saes");
     cluster = LocalCluster.start(dir.resolve("cluster"), new LocalCluster.Options(1, model.toString(), saes.toString()), m -> {});
     kafka = new KafkaProbe(cluster.endpoints().kafka());
-    jobsChannel = GrpcChannels.open(cluster.endpoints().orchestrator());
+    jobsChannel = channel(cluster.endpoints().orchestrator());
     baseline = run("baseline");
   }
 
@@ -146,7 +147,7 @@ class PipelineTest {
 
   /** The model server's Ablate at every ablated layer for the graph's prompt, all candidates at once: "source->target" to weight. */
   private static Map<String, Double> ablateEveryLayer(JsonNode graph, AblateRequest.Builder how) {
-    ModelServiceGrpc.ModelServiceBlockingStub ms = ModelServiceGrpc.newBlockingStub(GrpcChannels.open(cluster.endpoints().modelServer()));
+    ModelServiceGrpc.ModelServiceBlockingStub ms = ModelServiceGrpc.newBlockingStub(channel(cluster.endpoints().modelServer()));
     how.setRef(ModelRef.newBuilder().setModel(model.toString()).setSaes(saes.toString()));
     graph.get("tokens").forEach(t -> how.addTokens(t.asInt()));
     Map<String, Double> direct = new TreeMap<>();
@@ -197,7 +198,7 @@ class PipelineTest {
     for (JsonNode n : g.get("nodes")) assertTrue(n.get("id").asText().matches("(0|0m|1m|2)\\.\\d+"), n.get("id").asText());
 
     // the hop 0m -> 1m (block 0's MLP, block 1's attention) stored exactly what Ablate between those sites gives
-    ModelServiceGrpc.ModelServiceBlockingStub ms = ModelServiceGrpc.newBlockingStub(GrpcChannels.open(cluster.endpoints().modelServer()));
+    ModelServiceGrpc.ModelServiceBlockingStub ms = ModelServiceGrpc.newBlockingStub(channel(cluster.endpoints().modelServer()));
     List<Integer> tokens = new ArrayList<>();
     g.get("tokens").forEach(t -> tokens.add(t.asInt()));
     AblateResponse direct = ms.ablate(AblateRequest.newBuilder().setRef(ModelRef.newBuilder().setModel(mixed.resolve("model").toString())
@@ -272,7 +273,7 @@ class PipelineTest {
     List<String> ids = new ArrayList<>();
     out.get("jobs").forEach(j -> ids.add(j.asText()));
     assertEquals(2, ids.size());
-    GraphServiceGrpc.GraphServiceBlockingStub graph = GraphServiceGrpc.newBlockingStub(GrpcChannels.open(cluster.endpoints().graphService()));
+    GraphServiceGrpc.GraphServiceBlockingStub graph = GraphServiceGrpc.newBlockingStub(channel(cluster.endpoints().graphService()));
     Map<String, List<Float>> weights = new TreeMap<>();
     for (String id : ids) {
       for (Edge e : graph.getCircuit(GetCircuitRequest.newBuilder().setJobId(id).setIncludeRawEdges(true).build()).getRawEdgesList()) {
@@ -480,6 +481,79 @@ class PipelineTest {
     }
   }
 
+  /** A channel to one of the cluster's servers, over TLS with the cluster's token, as the command line opens them. */
+  private static ManagedChannel channel(String address) {
+    return GrpcChannels.open(address, ClusterDir.credentials(cluster));
+  }
+
+  @Test
+  void everyServerRefusesCallsWithoutTheClustersToken() throws Exception {
+    Path ca = cluster.credentials().resolve("ca.crt");
+    Path wrong = dir.resolve("wrong-credentials");
+    Files.createDirectories(wrong);
+    Files.copy(ca, wrong.resolve("ca.crt"), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+    Files.writeString(wrong.resolve("token"), "not-the-token\n");
+    Map<String, String> servers = Map.of("model server", cluster.endpoints().modelServer(), "orchestrator", cluster.endpoints().orchestrator(),
+        "graph service", cluster.endpoints().graphService());
+    for (Map.Entry<String, String> server : servers.entrySet()) {
+      String address = server.getValue();
+      ManagedChannel plaintext = GrpcChannels.open(address, ClientCredentials.insecure());
+      ManagedChannel tlsAlone = io.grpc.Grpc.newChannelBuilder(address, io.grpc.TlsChannelCredentials.newBuilder().trustManager(ca.toFile()).build()).build();
+      ManagedChannel wrongToken = GrpcChannels.open(address, ClientCredentials.fromFolder(wrong));
+      try {
+        assertEquals(io.grpc.Status.Code.UNAVAILABLE, listServices(plaintext).getStatus().getCode(), server.getKey() + " speaks plaintext");
+        StatusRuntimeException none = listServices(tlsAlone);
+        assertEquals(io.grpc.Status.Code.UNAUTHENTICATED, none.getStatus().getCode(), server.getKey());
+        assertTrue(none.getStatus().getDescription().contains("bearer token"), none.getStatus().toString());
+        StatusRuntimeException bad = listServices(wrongToken);
+        assertEquals(io.grpc.Status.Code.UNAUTHENTICATED, bad.getStatus().getCode(), server.getKey());
+        assertTrue(bad.getStatus().getDescription().contains("not this cluster's"), bad.getStatus().toString());
+        // health stays open to probes: it tells only whether the server serves
+        assertEquals(io.grpc.health.v1.HealthCheckResponse.ServingStatus.SERVING, io.grpc.health.v1.HealthGrpc.newBlockingStub(tlsAlone)
+            .withDeadlineAfter(30, TimeUnit.SECONDS).check(io.grpc.health.v1.HealthCheckRequest.getDefaultInstance()).getStatus(), server.getKey());
+      } finally {
+        for (ManagedChannel c : List.of(plaintext, tlsAlone, wrongToken)) c.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+      }
+    }
+    Cli.Run refused = Cli.resgraph("cypher", "--dir", cluster.dir().toString(), "--credentials", wrong.toString(), "MATCH (n) RETURN count(n)");
+    assertEquals(1, refused.code());
+    assertTrue(refused.err().contains("UNAUTHENTICATED") && refused.err().lines().count() == 1, refused.err());
+    assertFalse(refused.err().contains(Files.readString(cluster.credentials().resolve("token")).strip()), "no token in the message");
+  }
+
+  /** The services a server lists through reflection over this channel. */
+  private static List<String> services(ManagedChannel channel) throws Exception {
+    CompletableFuture<ServerReflectionResponse> answer = new CompletableFuture<>();
+    StreamObserver<ServerReflectionRequest> requests = ServerReflectionGrpc.newStub(channel)
+        .withDeadlineAfter(60, TimeUnit.SECONDS).serverReflectionInfo(new StreamObserver<>() {
+          @Override
+          public void onNext(ServerReflectionResponse value) {
+            answer.complete(value);
+          }
+
+          @Override
+          public void onError(Throwable t) {
+            answer.completeExceptionally(t);
+          }
+
+          @Override
+          public void onCompleted() {
+            answer.completeExceptionally(new AssertionError("the stream ended without an answer"));
+          }
+        });
+    requests.onNext(ServerReflectionRequest.newBuilder().setListServices("").build());
+    List<String> services = answer.get(60, TimeUnit.SECONDS).getListServicesResponse().getServiceList().stream()
+        .map(ServiceResponse::getName).toList();
+    requests.onCompleted();
+    return services;
+  }
+
+  /** How a server refuses a reflection call made over this channel. */
+  private static StatusRuntimeException listServices(ManagedChannel channel) {
+    java.util.concurrent.ExecutionException e = assertThrows(java.util.concurrent.ExecutionException.class, () -> services(channel));
+    return (StatusRuntimeException) e.getCause();
+  }
+
   @Test
   void runFollowsItsJobThroughAnOrchestratorKilledAndStartedAgain() throws Exception {
     ExecutorService background = Executors.newSingleThreadExecutor();
@@ -512,7 +586,7 @@ class PipelineTest {
     for (String id : corpus) awaitDone(id);
 
     // every finished job of this model and SAEs, each counted once: recomputed from their raw edges
-    GraphServiceGrpc.GraphServiceBlockingStub graph = GraphServiceGrpc.newBlockingStub(GrpcChannels.open(cluster.endpoints().graphService()));
+    GraphServiceGrpc.GraphServiceBlockingStub graph = GraphServiceGrpc.newBlockingStub(channel(cluster.endpoints().graphService()));
     Map<String, List<Float>> weights = new TreeMap<>();
     for (Job j : jobs().list(resgraph.v1.ListJobsRequest.getDefaultInstance()).getJobsList()) {
       if (j.getPhase() != Phase.PHASE_DONE || !j.getSpec().getRef().getModel().equals(model.toString())) continue;
@@ -582,30 +656,9 @@ class PipelineTest {
     Map<String, String> served = Map.of(cluster.endpoints().modelServer(), "resgraph.v1.ModelService",
         cluster.endpoints().orchestrator(), "resgraph.v1.JobService", cluster.endpoints().graphService(), "resgraph.v1.GraphService");
     for (Map.Entry<String, String> server : served.entrySet()) {
-      ManagedChannel channel = GrpcChannels.open(server.getKey());
+      ManagedChannel channel = channel(server.getKey());
       try {
-        CompletableFuture<ServerReflectionResponse> answer = new CompletableFuture<>();
-        StreamObserver<ServerReflectionRequest> requests = ServerReflectionGrpc.newStub(channel)
-            .withDeadlineAfter(60, TimeUnit.SECONDS).serverReflectionInfo(new StreamObserver<>() {
-              @Override
-              public void onNext(ServerReflectionResponse value) {
-                answer.complete(value);
-              }
-
-              @Override
-              public void onError(Throwable t) {
-                answer.completeExceptionally(t);
-              }
-
-              @Override
-              public void onCompleted() {
-                answer.completeExceptionally(new AssertionError("the stream ended without an answer"));
-              }
-            });
-        requests.onNext(ServerReflectionRequest.newBuilder().setListServices("").build());
-        List<String> services = answer.get(60, TimeUnit.SECONDS).getListServicesResponse().getServiceList().stream()
-            .map(ServiceResponse::getName).toList();
-        requests.onCompleted();
+        List<String> services = services(channel);
         assertTrue(services.containsAll(List.of(server.getValue(), "grpc.health.v1.Health")), server + ": " + services);
       } finally {
         channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
@@ -621,10 +674,16 @@ class PipelineTest {
     assertTrue(s.get("running").asBoolean());
     assertEquals(cluster.endpoints().bolt(), s.get("bolt").asText());
     String viewer = s.get("endpoints").get("viewer").asText();
-    java.net.http.HttpResponse<String> jobsPage = java.net.http.HttpClient.newHttpClient().send(
-        java.net.http.HttpRequest.newBuilder(java.net.URI.create(viewer + "/jobs")).build(),
+    // a browser: it keeps cookies and follows redirects
+    java.net.http.HttpClient browser = java.net.http.HttpClient.newBuilder().cookieHandler(new java.net.CookieManager())
+        .followRedirects(java.net.http.HttpClient.Redirect.NORMAL).build();
+    assertEquals(401, browser.send(java.net.http.HttpRequest.newBuilder(java.net.URI.create(viewer + "/jobs")).build(),
+        java.net.http.HttpResponse.BodyHandlers.discarding()).statusCode(), "the browser before it logs in");
+    java.net.http.HttpResponse<String> jobsPage = browser.send(
+        java.net.http.HttpRequest.newBuilder(java.net.URI.create(s.get("viewer_login").asText())).build(),
         java.net.http.HttpResponse.BodyHandlers.ofString());
     assertEquals(200, jobsPage.statusCode());
+    assertEquals(viewer + "/jobs", jobsPage.uri().toString(), "the link leads to the jobs, its token left behind");
     assertTrue(jobsPage.body().contains(baseline.get("job").get("id").asText()), "the served viewer lists the run's job");
     Set<String> names = new HashSet<>();
     s.get("components").forEach(c -> names.add(c.get("name").asText()));
@@ -692,7 +751,7 @@ class PipelineTest {
   }
 
   private static JsonNode graphOf(Job job) throws Exception {
-    resgraph.v1.ExportResponse r = resgraph.v1.GraphServiceGrpc.newBlockingStub(GrpcChannels.open(cluster.endpoints().graphService()))
+    resgraph.v1.ExportResponse r = resgraph.v1.GraphServiceGrpc.newBlockingStub(channel(cluster.endpoints().graphService()))
         .export(resgraph.v1.ExportRequest.newBuilder().setJobId(job.getId()).setFormat(resgraph.v1.ExportFormat.EXPORT_FORMAT_JSON).build());
     return JSON.readTree(r.getContent().toByteArray());
   }

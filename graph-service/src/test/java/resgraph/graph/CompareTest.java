@@ -243,14 +243,14 @@ class CompareTest {
   @Test
   void theBrowserOffersJobsOfOnePromptAndShowsTheirComparison() throws Exception {
     HttpClient http = HttpClient.newHttpClient();
-    String picked = http.send(HttpRequest.newBuilder(URI.create(cluster.viewer() + "/compare?a=" + exact)).build(),
+    String picked = http.send(cluster.request("/compare?a=" + exact).build(),
         HttpResponse.BodyHandlers.ofString()).body();
     String offered = picked.substring(picked.indexOf("name=\"b\""));
     assertTrue(offered.contains(approximate + " · attribution"), offered);
     assertTrue(!offered.contains(RealJob.PROMPT), "a job of another prompt is offered as B");
 
-    HttpResponse<String> page = http.send(HttpRequest.newBuilder(URI.create(cluster.viewer() + "/compare?a=" + exact + "&b="
-        + approximate)).build(), HttpResponse.BodyHandlers.ofString());
+    HttpResponse<String> page = http.send(cluster.request("/compare?a=" + exact + "&b=" + approximate).build(),
+        HttpResponse.BodyHandlers.ofString());
     assertEquals(200, page.statusCode());
     assertTrue(page.body().contains("<td>0 \u2192 1</td><td>4</td><td>5</td><td>6</td><td>0.657</td>"), page.body());
     assertTrue(page.body().contains("<svg "));

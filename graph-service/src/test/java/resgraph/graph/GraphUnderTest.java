@@ -58,6 +58,9 @@ final class GraphUnderTest {
 
   private static GraphUnderTest running;
 
+  /** The plaintext port of the health service alone, which Kubernetes probes. */
+  static final int HEALTH_PORT = resgraph.cluster.Launcher.freePort();
+
   final TestCluster cluster;
   final KafkaProbe kafka;
   final ModelRef ref;
@@ -73,6 +76,7 @@ final class GraphUnderTest {
         "neo4j.max-retry-seconds", 1,
         "resgraph.http.host", "127.0.0.1",
         "resgraph.http.port", 0,
+        "resgraph.health.port", HEALTH_PORT,
         "resgraph.graph.edges-dir", cluster.dir().resolve("graph-edges").toString(),
         // below the defaults, so that QueryTest sees the caps bite
         "resgraph.cypher.max-rows", QueryTest.MAX_ROWS,
@@ -96,6 +100,16 @@ final class GraphUnderTest {
   /** The served circuit browser, e.g. http://127.0.0.1:PORT. */
   String viewer() {
     return "http://127.0.0.1:" + service.context().getBean(CircuitBrowser.class).port();
+  }
+
+  /** A request to the circuit browser with the cluster's token, as a script sends it. */
+  java.net.http.HttpRequest.Builder request(String path) {
+    return java.net.http.HttpRequest.newBuilder(java.net.URI.create(viewer() + path)).header("Authorization", "Bearer " + cluster.token());
+  }
+
+  /** The link that logs a browser in and shows it {@code path}, as ./resgraph status prints one. */
+  String loginLink(String path) {
+    return viewer() + path + (path.contains("?") ? "&" : "?") + "token=" + cluster.token();
   }
 
   /** The folder of the job's raw-edge Parquet files. */

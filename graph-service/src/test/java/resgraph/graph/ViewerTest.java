@@ -2,6 +2,7 @@ package resgraph.graph;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -53,7 +54,7 @@ class ViewerTest {
   }
 
   private static HttpResponse<byte[]> get(String path) throws Exception {
-    return HTTP.send(HttpRequest.newBuilder(URI.create(cluster.viewer() + path)).timeout(Duration.ofSeconds(60)).build(),
+    return HTTP.send(cluster.request(path).timeout(Duration.ofSeconds(60)).build(),
         HttpResponse.BodyHandlers.ofByteArray());
   }
 
@@ -66,9 +67,38 @@ class ViewerTest {
   }
 
   private static HttpResponse<String> cypher(String body) throws Exception {
-    return HTTP.send(HttpRequest.newBuilder(URI.create(cluster.viewer() + "/api/cypher")).timeout(Duration.ofSeconds(60))
+    return HTTP.send(cluster.request("/api/cypher").timeout(Duration.ofSeconds(60))
         .header("content-type", "application/json").POST(HttpRequest.BodyPublishers.ofString(body)).build(),
         HttpResponse.BodyHandlers.ofString());
+  }
+
+  @Test
+  void everyPageIsBehindTheClustersToken() throws Exception {
+    String jobs = cluster.viewer() + "/jobs";
+    HttpResponse<String> anonymous = HTTP.send(HttpRequest.newBuilder(URI.create(jobs)).build(), HttpResponse.BodyHandlers.ofString());
+    assertEquals(401, anonymous.statusCode());
+    assertTrue(anonymous.body().contains("./resgraph status"), "the refusal says where the link is: " + anonymous.body());
+    for (String path : List.of("/jobs/" + job.id() + "/graph.json", "/cypher", "/compare?a=" + job.id())) {
+      assertEquals(401, HTTP.send(HttpRequest.newBuilder(URI.create(cluster.viewer() + path)).build(),
+          HttpResponse.BodyHandlers.discarding()).statusCode(), path);
+    }
+    assertEquals(401, HTTP.send(HttpRequest.newBuilder(URI.create(cluster.viewer() + "/api/cypher"))
+        .POST(HttpRequest.BodyPublishers.ofString("{\"cypher\": \"MATCH (n) RETURN count(n)\"}")).build(),
+        HttpResponse.BodyHandlers.discarding()).statusCode(), "Cypher without the token");
+    assertEquals(401, HTTP.send(HttpRequest.newBuilder(URI.create(jobs + "?token=wrong")).build(),
+        HttpResponse.BodyHandlers.discarding()).statusCode(), "a wrong token in the link");
+    assertEquals(401, HTTP.send(HttpRequest.newBuilder(URI.create(jobs)).header("Cookie", "resgraph_token=wrong").build(),
+        HttpResponse.BodyHandlers.discarding()).statusCode(), "a wrong cookie");
+
+    HttpResponse<String> login = HTTP.send(HttpRequest.newBuilder(URI.create(cluster.loginLink("/compare?a=" + job.id()))).build(),
+        HttpResponse.BodyHandlers.ofString());
+    assertEquals(303, login.statusCode());
+    assertEquals("/compare?a=" + job.id(), login.headers().firstValue("Location").orElseThrow(), "the same page, without the token");
+    String cookie = login.headers().firstValue("Set-Cookie").orElseThrow();
+    assertTrue(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), cookie);
+    assertEquals(200, HTTP.send(HttpRequest.newBuilder(URI.create(jobs)).header("Cookie", cookie.substring(0, cookie.indexOf(';'))).build(),
+        HttpResponse.BodyHandlers.discarding()).statusCode(), "the cookie lets the browser in");
+    assertFalse(page("/jobs").contains(cluster.cluster.token()), "no page carries the token");
   }
 
   @Test
@@ -129,7 +159,7 @@ class ViewerTest {
 
   @Test
   void servedViewerDrawsTheJobFiltersEdgesAndShowsANodeOnClick() {
-    drawsTheCircuit(cluster.viewer() + "/jobs/" + job.id(), "served-viewer");
+    drawsTheCircuit(cluster.loginLink("/jobs/" + job.id()), "served-viewer");
   }
 
   @Test
@@ -168,7 +198,7 @@ class ViewerTest {
   @Test
   void cypherPageDrawsTheCircuitsPathsAsAGraphAndAsATable() {
     try (Browser b = new Browser()) {
-      b.open(cluster.viewer() + "/cypher");
+      b.open(cluster.loginLink("/cypher"));
       WebElement params = b.driver.findElement(By.id("params"));
       params.clear();
       params.sendKeys("{\"job\": \"" + job.id() + "\"}");

@@ -24,7 +24,8 @@ import java.util.function.Consumer;
  *
  * <p>Layout of DIR: {@code kafka/}, {@code neo4j/} and {@code edges/} (the raw-edge Parquet files)
  * hold the data, {@code logs/} one log per process, {@code cluster.json} the processes and endpoints,
- * {@code neo4j-password} the password Neo4j asks of every Bolt client (owner-only).
+ * {@code neo4j-password} the password Neo4j asks of every Bolt client (owner-only), {@code credentials/}
+ * the bearer token and TLS certificate of every gRPC call (owner-only; see {@link #credentials}).
  */
 public final class LocalCluster {
 
@@ -117,6 +118,7 @@ public final class LocalCluster {
     LocalCluster c = new LocalCluster(dir, List.of(), e, options);
     try {
       c.keepNeo4jPassword();
+      Credentials.keep(c.credentials());
       say.accept("starting Kafka and Neo4j");
       Started kafka = c.launch("kafka", "local-kafka", "resgraph.local.LocalKafka", List.of("-Xmx512m"),
           List.of(String.valueOf(port(e.kafka())), Integer.toString(Launcher.freePort()), dir.resolve("kafka").toString()), port(e.kafka()));
@@ -147,6 +149,26 @@ public final class LocalCluster {
     }
   }
 
+  /**
+   * The folder of the cluster's gRPC credentials, laid out as the Kubernetes Secret that holds them
+   * is mounted: {@code token}, {@code tls.crt}, {@code tls.key}, {@code ca.crt}.
+   */
+  public Path credentials() {
+    return dir.resolve("credentials");
+  }
+
+  /** The settings with which a service calls the others ({@code serves}: and serves gRPC itself) over TLS with the token. */
+  private List<String> security(boolean serves) {
+    Path c = credentials();
+    List<String> flags = new ArrayList<>(List.of("-Dresgraph.security.token-file=" + c.resolve("token"),
+        "-Dresgraph.security.ca-file=" + c.resolve("ca.crt")));
+    if (serves) {
+      flags.add("-Dresgraph.security.cert-file=" + c.resolve("tls.crt"));
+      flags.add("-Dresgraph.security.key-file=" + c.resolve("tls.key"));
+    }
+    return flags;
+  }
+
   /** Generates the password the first time; a cluster started again over the same data keeps it. */
   private void keepNeo4jPassword() {
     Path file = neo4jPasswordFile();
@@ -168,7 +190,7 @@ public final class LocalCluster {
         .mapToInt(p -> Integer.parseInt(p.name().substring("worker-".length()))).max().orElse(0);
     String name = "worker-" + (n + 1);
     Started w = launch(name, "ablation-worker", "resgraph.worker.AblationWorker",
-        List.of("-Xmx384m", "-Dkafka.bootstrap.servers=" + endpoints.kafka(),
+        with(security(false), "-Xmx384m", "-Dkafka.bootstrap.servers=" + endpoints.kafka(),
             "-Dresgraph.model-server.address=" + endpoints.modelServer(), "-Dresgraph.worker.name=" + name),
         List.of(), 0);
     save();
@@ -225,7 +247,7 @@ public final class LocalCluster {
   private Started launchOrchestrator() {
     Endpoints e = endpoints;
     return launch("orchestrator", "orchestrator", "resgraph.orchestrator.Orchestrator",
-        List.of("-Xmx512m", "-Dgrpc.server.host=127.0.0.1", "-Dgrpc.server.port=" + port(e.orchestrator()), "-Dkafka.bootstrap.servers=" + e.kafka(),
+        with(security(true), "-Xmx512m", "-Dgrpc.server.host=127.0.0.1", "-Dgrpc.server.port=" + port(e.orchestrator()), "-Dkafka.bootstrap.servers=" + e.kafka(),
             "-Dresgraph.model-server.address=" + e.modelServer(), "-Dresgraph.graph-service.address=" + e.graphService()),
         List.of(), port(e.orchestrator()));
   }
@@ -233,7 +255,7 @@ public final class LocalCluster {
   private Started launchGraphService() {
     Endpoints e = endpoints;
     return launch("graph-service", "graph-service", "resgraph.graph.GraphServer",
-        List.of("-Xmx1g", "-Dgrpc.server.host=127.0.0.1", "-Dgrpc.server.port=" + port(e.graphService()), "-Dkafka.bootstrap.servers=" + e.kafka(),
+        with(security(true), "-Xmx1g", "-Dgrpc.server.host=127.0.0.1", "-Dgrpc.server.port=" + port(e.graphService()), "-Dkafka.bootstrap.servers=" + e.kafka(),
             "-Dneo4j.uri=" + e.bolt(), "-Dneo4j.user=neo4j", "-Dneo4j.password-file=" + neo4jPasswordFile(), "-Dresgraph.http.host=127.0.0.1", "-Dresgraph.http.port=" + port(e.viewer()),
             "-Dresgraph.graph.writers=" + GRAPH_WRITERS, "-Dresgraph.graph.edges-dir=" + dir.resolve("edges")),
         List.of(), port(e.graphService()));
@@ -275,7 +297,7 @@ public final class LocalCluster {
 
   /** The model server, loading the cluster's model as soon as it listens. */
   private Started launchModelServer() {
-    List<String> jvm = new ArrayList<>(List.of("-Xmx3g", "-Dai.djl.offline=true", "-Dgrpc.server.port=" + port(endpoints.modelServer()),
+    List<String> jvm = new ArrayList<>(with(security(true), "-Xmx3g", "-Dai.djl.offline=true", "-Dgrpc.server.port=" + port(endpoints.modelServer()),
         "-Dgrpc.server.host=127.0.0.1", "-Dresgraph.model-server.preload-model=" + options.model(),
         "-Dresgraph.model-server.preload-saes=" + options.saes(),
         // One libtorch thread a pass and a pass a core: the threads of one pass wait for each other at every
@@ -286,6 +308,12 @@ public final class LocalCluster {
     if (options.cacheDir() != null) jvm.add("-Dresgraph.cache-dir=" + options.cacheDir());
     if (options.hubUrl() != null) jvm.add("-Dresgraph.hub.url=" + options.hubUrl());
     return launch("model-server", "model-server", "resgraph.modelserver.ModelServer", jvm, List.of(), port(endpoints.modelServer()));
+  }
+
+  private static List<String> with(List<String> security, String... flags) {
+    List<String> all = new ArrayList<>(List.of(flags));
+    all.addAll(security);
+    return all;
   }
 
   private synchronized Started launch(String name, String module, String main, List<String> jvm, List<String> args, int port) {

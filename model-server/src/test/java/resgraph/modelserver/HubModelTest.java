@@ -171,6 +171,8 @@ class HubModelTest {
     Map<String, Object> props = new LinkedHashMap<>();
     props.put("grpc.server.port", port);
     props.put("grpc.server.host", "127.0.0.1");
+    // plaintext on loopback: what these tests check is the model, not the transport (PipelineTest and SecurityTest check that)
+    props.put("resgraph.security.enabled", false);
     props.put("resgraph.cache-dir", cache.toString());
     props.put("resgraph.hub.url", base);
     server = ModelServer.start(props);

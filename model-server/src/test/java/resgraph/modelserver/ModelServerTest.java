@@ -103,6 +103,8 @@ class ModelServerTest {
     Map<String, Object> props = new LinkedHashMap<>();
     props.put("grpc.server.port", port);
     props.put("grpc.server.host", "127.0.0.1");
+    // plaintext on loopback: what these tests check is the model, not the transport (PipelineTest and SecurityTest check that)
+    props.put("resgraph.security.enabled", false);
     props.put("resgraph.cache-dir", cache.toString());
     // nothing here may reach the real hub: a name that looks like a repository id fails fast
     props.put("resgraph.hub.url", "http://127.0.0.1:" + freePort());

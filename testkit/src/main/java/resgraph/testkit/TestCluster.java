@@ -22,7 +22,9 @@ import resgraph.cluster.Launcher;
 import resgraph.cluster.LocalCluster;
 import resgraph.model.SyntheticModel;
 import resgraph.modelserver.ModelServer;
+import resgraph.platform.grpc.ClientCredentials;
 import resgraph.platform.grpc.GrpcChannels;
+import resgraph.platform.grpc.SecurityConfig;
 import resgraph.platform.kafka.Topics;
 import resgraph.v1.ModelRef;
 import resgraph.v1.ModelServiceGrpc;
@@ -98,11 +100,12 @@ public final class TestCluster implements AutoCloseable {
         int port = Launcher.freePort();
         modelProperties.put("grpc.server.port", port);
         modelProperties.put("grpc.server.host", "127.0.0.1");
+        modelProperties.putAll(security());
         modelProperties.put("resgraph.cache-dir", dir.resolve("cache").toString());
         // nothing here may reach the real hub: a name that looks like a repository id fails fast
         modelProperties.put("resgraph.hub.url", "http://127.0.0.1:" + Launcher.freePort());
         startModelServer();
-        modelChannel = GrpcChannels.open("127.0.0.1:" + port);
+        modelChannel = GrpcChannels.open("127.0.0.1:" + port, credentials());
       }
     } catch (IOException | RuntimeException e) {
       // leave no Kafka or Neo4j process behind
@@ -148,6 +151,25 @@ public final class TestCluster implements AutoCloseable {
   /** Neo4j's password for user neo4j. */
   public String neo4jPassword() {
     return infra.neo4jPassword();
+  }
+
+  /** What a client of the cluster's gRPC servers shows them: TLS trusting the cluster's certificate, and its token. */
+  public ClientCredentials credentials() {
+    return ClientCredentials.fromFolder(infra.credentials());
+  }
+
+  /** The cluster's bearer token, which its gRPC servers and circuit browser ask for. */
+  public String token() {
+    try {
+      return Files.readString(infra.credentials().resolve("token")).strip();
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  /** The settings that secure a service's gRPC as the local cluster's are: TLS and the token, from the cluster's files. */
+  public Map<String, Object> security() {
+    return SecurityConfig.fromFolder(infra.credentials());
   }
 
   public KafkaProbe kafkaProbe() {
@@ -196,10 +218,11 @@ public final class TestCluster implements AutoCloseable {
     p.put("neo4j.uri", bolt());
     p.put("neo4j.user", "neo4j");
     p.put("neo4j.password-file", infra.neo4jPasswordFile().toString());
+    p.putAll(security());
     if (ref != null) p.put("resgraph.model-server.address", modelServerAddress());
     p.putAll(properties);
     ApplicationContext ctx = application.apply(p);
-    Service s = new Service(ctx, "127.0.0.1:" + port, GrpcChannels.open("127.0.0.1:" + port));
+    Service s = new Service(ctx, "127.0.0.1:" + port, GrpcChannels.open("127.0.0.1:" + port, credentials()));
     started.add(s);
     return s;
   }

@@ -7,6 +7,7 @@ import jakarta.inject.Singleton;
 import java.util.concurrent.TimeUnit;
 import resgraph.platform.grpc.GrpcChannels;
 import resgraph.platform.grpc.GrpcStatuses;
+import resgraph.platform.grpc.SecurityConfig;
 import resgraph.platform.grpc.UpstreamChannels;
 import resgraph.v1.AblateRequest;
 import resgraph.v1.AblateResponse;
@@ -22,8 +23,8 @@ final class AblateClient implements Ablator {
   private final ManagedChannel channel;
   private final long timeoutMillis;
 
-  AblateClient(UpstreamChannels.ModelServerAddress address, WorkerConfig config) {
-    this.channel = GrpcChannels.openSpread(address.address());
+  AblateClient(UpstreamChannels.ModelServerAddress address, SecurityConfig security, WorkerConfig config) {
+    this.channel = GrpcChannels.openSpread(address.address(), security.client());
     this.timeoutMillis = config.ablateTimeout().toMillis();
   }
 

@@ -35,6 +35,7 @@ import resgraph.graph.Neo4jFactory;
 import resgraph.graph.StoredCircuits;
 import resgraph.graph.StoredJob;
 import resgraph.platform.ResgraphException;
+import resgraph.platform.grpc.SecurityConfig;
 import resgraph.platform.http.HttpStatuses;
 import resgraph.v1.CompareRequest;
 import resgraph.v1.Comparison;
@@ -51,7 +52,8 @@ import resgraph.viewer.SitePages;
  * The circuit browser over HTTP, on {@code resgraph.http.port} ({@link GraphConfig}): {@code /jobs} lists the stored jobs, {@code /jobs/{id}} shows one in the viewer,
  * {@code /jobs/{id}/graph.json} (and the other exports) downloads it, {@code /compare?a=&b=}
  * compares two graphs of one prompt as the gRPC Compare does, {@code /cypher} is a box for
- * read-only Cypher, which {@code POST /api/cypher} runs exactly as the gRPC Query does.
+ * read-only Cypher, which {@code POST /api/cypher} runs exactly as the gRPC Query does. Every page
+ * is behind the cluster's token ({@link BrowserLogin}).
  *
  * <p>It is the JDK's own HTTP server: a handful of pages need no second web stack next to gRPC's.
  */
@@ -66,6 +68,7 @@ public final class CircuitBrowser {
   private final CypherQuery query;
   private final GraphComparison comparison;
   private final GraphConfig config;
+  private final BrowserLogin login;
   private final ExecutorService threads = Executors.newFixedThreadPool(4, r -> {
     Thread t = new Thread(r, "viewer-http");
     t.setDaemon(true);
@@ -74,13 +77,14 @@ public final class CircuitBrowser {
   private HttpServer server;
 
   CircuitBrowser(JobNodes jobs, StoredCircuits circuits, Exports exports, CypherQuery query, GraphComparison comparison,
-      GraphConfig config) {
+      GraphConfig config, SecurityConfig security) {
     this.jobs = jobs;
     this.circuits = circuits;
     this.exports = exports;
     this.query = query;
     this.comparison = comparison;
     this.config = config;
+    this.login = new BrowserLogin(security);
   }
 
   @PostConstruct
@@ -107,7 +111,7 @@ public final class CircuitBrowser {
     String path = x.getRequestURI().getPath();
     boolean api = path.startsWith("/api/");
     try {
-      route(x, path);
+      if (login.admit(x)) route(x, path);
     } catch (RuntimeException e) {
       ResgraphException known = e instanceof ResgraphException r ? r : Neo4jFactory.unreachable(e);
       if (known != null) {

@@ -1,5 +1,6 @@
 package resgraph.platform.grpc;
 
+import io.grpc.Grpc;
 import io.grpc.ManagedChannel;
 import io.grpc.ManagedChannelBuilder;
 import java.util.concurrent.TimeUnit;
@@ -15,23 +16,26 @@ public final class GrpcChannels {
 
   private GrpcChannels() {}
 
-  /** A plaintext channel to {@code target}: host:port, or any gRPC target such as dns:///name:port (the first address that answers). */
-  public static ManagedChannel open(String target) {
-    return builder(target).build();
+  /**
+   * A channel to {@code target}, host:port or any gRPC target such as dns:///name:port (the first
+   * address that answers), showing it {@code credentials}.
+   */
+  public static ManagedChannel open(String target, ClientCredentials credentials) {
+    return builder(target, credentials).build();
   }
 
   /**
-   * A plaintext channel that spreads its calls over every address {@code target} names, round
+   * A channel that spreads its calls over every address {@code target} names, round
    * robin (so workers share the model servers a headless Kubernetes Service names). It reconnects
    * to an address that went away with a backoff of its own that grows to two minutes: a caller
    * that retries on its own should {@link ManagedChannel#resetConnectBackoff} first.
    */
-  public static ManagedChannel openSpread(String target) {
-    return builder(target).defaultLoadBalancingPolicy("round_robin").build();
+  public static ManagedChannel openSpread(String target, ClientCredentials credentials) {
+    return builder(target, credentials).defaultLoadBalancingPolicy("round_robin").build();
   }
 
-  private static ManagedChannelBuilder<?> builder(String target) {
-    return ManagedChannelBuilder.forTarget(target).usePlaintext().maxInboundMessageSize(MAX_MESSAGE_BYTES);
+  private static ManagedChannelBuilder<?> builder(String target, ClientCredentials credentials) {
+    return Grpc.newChannelBuilder(target, credentials.channelCredentials()).maxInboundMessageSize(MAX_MESSAGE_BYTES);
   }
 
   /** Cancels what is in flight and waits briefly for the channel to end. */

@@ -14,7 +14,8 @@ import jakarta.inject.Singleton;
  * What every resgraph gRPC server (model server, orchestrator, graph service) serves besides its
  * own service, and how: server reflection, so grpcurl and clients in other languages can discover
  * the API; the standard health service (micronaut-grpc registers it, grpc-services being on the
- * classpath); and messages up to {@link GrpcChannels#MAX_MESSAGE_BYTES}, as every channel takes.
+ * classpath); messages up to {@link GrpcChannels#MAX_MESSAGE_BYTES}, as every channel takes; and,
+ * unless {@link SecurityConfig} is turned off, TLS and the bearer token on every call.
  * micronaut-grpc binds each BindableService bean of a context to its server.
  */
 @Factory
@@ -34,12 +35,21 @@ public final class GrpcServerSetup {
     return ProtoReflectionService.newInstance();
   }
 
-  /** The message size of every server: requests such as RegisterJob carry every layer's activations. */
+  /** The transport of every server: its message size (requests such as RegisterJob carry every layer's activations) and security. */
   @Singleton
-  static final class MessageSize implements BeanCreatedEventListener<ServerBuilder<?>> {
+  static final class Transport implements BeanCreatedEventListener<ServerBuilder<?>> {
+    private final SecurityConfig security;
+
+    Transport(SecurityConfig security) {
+      this.security = security;
+    }
+
     @Override
     public ServerBuilder<?> onCreated(BeanCreatedEvent<ServerBuilder<?>> event) {
-      return event.getBean().maxInboundMessageSize(GrpcChannels.MAX_MESSAGE_BYTES);
+      ServerBuilder<?> server = event.getBean().maxInboundMessageSize(GrpcChannels.MAX_MESSAGE_BYTES);
+      if (!security.enabled()) return server;
+      return server.useTransportSecurity(security.certificate().toFile(), security.privateKey().toFile())
+          .intercept(new BearerToken(security.token()));
     }
   }
 }

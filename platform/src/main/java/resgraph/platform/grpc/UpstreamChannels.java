@@ -34,15 +34,15 @@ public final class UpstreamChannels {
   @Singleton
   @Named("model-server")
   @Bean(preDestroy = "shutdownNow")
-  ManagedChannel modelServer(ModelServerAddress config) {
-    return GrpcChannels.open(config.address());
+  ManagedChannel modelServer(ModelServerAddress config, SecurityConfig security) {
+    return GrpcChannels.open(config.address(), security.client());
   }
 
   @Singleton
   @Named("graph-service")
   @Bean(preDestroy = "shutdownNow")
-  ManagedChannel graphService(GraphServiceAddress config) {
-    return GrpcChannels.open(config.address());
+  ManagedChannel graphService(GraphServiceAddress config, SecurityConfig security) {
+    return GrpcChannels.open(config.address(), security.client());
   }
 
   private static void required(String property, String address) {
