@@ -92,6 +92,8 @@ final class BenchCommand implements Callable<Integer> {
 
     say("building a synthetic " + shape + " model in memory");
     try (SaeModel m = SyntheticModel.build(spec, SaeModel.defaultDevice())) {
+      // what the model server's resident memory (peak_rss_mb) is measured against
+      out.put("weights_mb", m.weightBytes() >> 20);
       Trace t = m.trace(prompt(promptTokens));
       Chain chain = m.chain(null, null, List.of());
       Site first = chain.sites().get(0);

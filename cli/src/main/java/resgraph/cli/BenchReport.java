@@ -52,6 +52,10 @@ final class BenchReport {
       StringBuilder rss = new StringBuilder();
       b.get("peak_rss_mb").fields().forEachRemaining(e -> rss.append(f("%s %,d MB  ", e.getKey(), e.getValue().asLong())));
       s.append("memory    ").append(rss.toString().strip()).append('\n');
+      if (b.has("weights_mb") && b.get("peak_rss_mb").has("model-server")) {
+        s.append(f("          model server %.2fx its float32 weights (%,d MB)%n",
+            b.get("peak_rss_mb").get("model-server").asDouble() / b.get("weights_mb").asDouble(), b.get("weights_mb").asLong()));
+      }
     }
     if (b.has("sweep")) {
       s.append("sweep     prompt tokens x SAE width: ablations/s (ms per layer)\n");

@@ -25,7 +25,7 @@ class BenchSmokeTest {
     for (String positive : List.of("candidates", "ablations_per_s", "naive_ablations_per_s", "speedup_vs_naive", "gemm_gflops",
         "flops_per_ablation", "ablation_gflops", "effective_gemm_fraction", "end_to_end_s", "raw_edges", "store_edges_per_s", "ingest_edges_per_s",
         "edge_file_bytes_per_prompt", "neo4j_store_bytes", "corpus_s", "corpus_prompts_per_min", "corpus_compute_s",
-        "corpus_edge_file_bytes_per_prompt")) {
+        "corpus_edge_file_bytes_per_prompt", "weights_mb")) {
       assertTrue(b.has(positive) && b.get(positive).asDouble() > 0, positive + " in " + b);
     }
     assertEquals(b.get("ablation_raw_edges").asLong(), b.get("raw_edges").asLong(),

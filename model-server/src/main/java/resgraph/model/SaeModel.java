@@ -274,6 +274,15 @@ public final class SaeModel implements AutoCloseable {
     return manager;
   }
 
+  /**
+   * The bytes of the float32 arrays the loaded model holds: GPT-2's and the SAEs' weights, and the
+   * few per-latent norms the encoders keep beside theirs (a fraction of a percent). What a server's
+   * resident memory is compared with.
+   */
+  public long weightBytes() {
+    return manager.getManagedArrays().stream().filter(a -> a.getDataType() == DataType.FLOAT32).mapToLong(a -> a.size() * 4L).sum();
+  }
+
   @Override
   public void close() {
     manager.close();

@@ -50,6 +50,21 @@ class SyntheticModelTest {
   }
 
   @Test
+  void theWeightsAMemoryFigureIsComparedWithAreTheFilesTensorsAsFloat32(@TempDir Path dir) throws IOException {
+    SyntheticModel.write(SMALL, dir, Format.PLAIN);
+    long fileBytes = 0;
+    try (var files = Files.walk(dir)) {
+      for (Path f : files.filter(p -> p.toString().endsWith(".safetensors")).toList()) {
+        fileBytes += SafeTensors.open(f).entries().values().stream().mapToLong(SafeTensors.Entry::elements).sum() * 4;
+      }
+    }
+    try (SaeModel m = SaeModel.load(dir.resolve("model"), dir.resolve("saes"), null, null, Device.cpu())) {
+      long held = m.weightBytes();
+      assertTrue(held >= fileBytes && held <= fileBytes * 1.01, "holds " + held + " bytes for " + fileBytes + " in the files");
+    }
+  }
+
+  @Test
   void theInMemoryBuildEqualsTheFiles(@TempDir Path dir) throws IOException {
     SyntheticModel.write(SMALL, dir, Format.PLAIN);
     try (SaeModel files = SaeModel.load(dir.resolve("model"), dir.resolve("saes"), null, null, Device.cpu());
