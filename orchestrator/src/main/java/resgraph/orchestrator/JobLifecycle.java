@@ -37,8 +37,8 @@ public final class JobLifecycle {
 
   /**
    * Counts events: a stored task joins the set once (its edges with it), whatever number of times
-   * it is reported; a failed task that is not stored fails the job with its reason. Events for
-   * task numbers the job does not have are ignored.
+   * it is reported; a failed task that is not stored fails the job with its reason, and so does a
+   * failure of the whole job. Events for task numbers the job does not have are ignored.
    */
   static JobRecord counted(JobRecord r, List<JobEvent> events, Instant now) {
     Job before = r.getJob();
@@ -48,10 +48,14 @@ public final class JobLifecycle {
     Progress.Builder progress = job.getProgressBuilder();
     int total = progress.getTasksTotal();
     for (JobEvent e : events) {
+      if (e.hasJobFailed()) {
+        job.setPhase(Phase.PHASE_FAILED).setError(e.getJobFailed().getReason());
+        break;
+      }
       int task = switch (e.getEventCase()) {
         case STORED -> e.getStored().getTask();
         case FAILED -> e.getFailed().getTask();
-        case EVENT_NOT_SET -> -1;
+        case JOB_FAILED, EVENT_NOT_SET -> -1; // a job's failure ended the loop above
       };
       if (task < 0 || task >= total) {
         LOG.warn("job {} has tasks 0..{}; ignoring an event for task {}", before.getId(), total - 1, task);

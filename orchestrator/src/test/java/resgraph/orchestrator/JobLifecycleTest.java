@@ -11,6 +11,7 @@ import java.util.List;
 import org.junit.jupiter.api.Test;
 import resgraph.platform.ResgraphException;
 import resgraph.platform.grpc.GrpcStatuses;
+import resgraph.platform.kafka.JobEvents;
 import resgraph.v1.Job;
 import resgraph.v1.JobEvent;
 import resgraph.v1.JobRecord;
@@ -94,6 +95,7 @@ class JobLifecycleTest {
     for (Phase p : List.of(Phase.PHASE_DONE, Phase.PHASE_FAILED, Phase.PHASE_CANCELLED)) {
       JobRecord r = job(p, 2);
       assertSame(r, count(r, OrchestratorUnderTest.stored("j", 0, 1), OrchestratorUnderTest.failed("j", 1, "no")));
+      assertSame(r, count(r, JobEvents.jobFailed("j", "a record of it cannot be read")));
       assertSame(r, JobLifecycle.failed(r, "late"));
       assertSame(r, JobLifecycle.finalized(r, SECOND, CREATED.plusSeconds(30)));
       ResgraphException e = assertThrows(ResgraphException.class, () -> JobLifecycle.cancelled(r));
@@ -108,5 +110,16 @@ class JobLifecycleTest {
     assertEquals(Phase.PHASE_FAILED, r.getJob().getPhase());
     assertEquals("task 1 failed: bad weights", r.getJob().getError());
     assertEquals(List.of(0), r.getStoredTasksList());
+  }
+
+  /** A record of the job that cannot be read fails it whatever task it held; the first such failure is the one it keeps. */
+  @Test
+  void aFailureOfTheWholeJobFailsItWithItsReasonAndLaterEventsInTheBatchAreNotCounted() {
+    JobRecord r = count(job(Phase.PHASE_RUNNING, 3), OrchestratorUnderTest.stored("j", 0, 1), JobEvents.jobFailed("j", "unreadable at offset 7"),
+        OrchestratorUnderTest.stored("j", 2, 1), JobEvents.jobFailed("j", "unreadable at offset 8"));
+    assertEquals(Phase.PHASE_FAILED, r.getJob().getPhase());
+    assertEquals("unreadable at offset 7", r.getJob().getError());
+    assertEquals(List.of(0), r.getStoredTasksList());
+    assertSame(r, count(r, JobEvents.jobFailed("j", "unreadable at offset 7")), "redelivered, it changes nothing");
   }
 }

@@ -5,12 +5,14 @@ import java.util.List;
 import java.util.function.Function;
 import java.util.function.ToIntFunction;
 import resgraph.v1.JobEvent;
+import resgraph.v1.JobFailed;
 import resgraph.v1.TaskFailed;
 import resgraph.v1.TaskStored;
 
 /**
- * What the orchestrator counts, on resgraph.job-events keyed by job: a task stored, or a task that
- * cannot be done (its job then fails). Each call returns once the broker has the event.
+ * What the orchestrator counts, on resgraph.job-events keyed by job: a task stored, a task that
+ * cannot be done, or a job that cannot go on (the job then fails). Each call returns once the
+ * broker has the event.
  */
 @Singleton
 public final class JobEvents {
@@ -42,6 +44,16 @@ public final class JobEvents {
   public void failed(String jobId, int task, String reason) {
     publisher.publish(Topics.JOB_EVENTS, jobId, JobEvent.newBuilder().setJobId(jobId)
         .setFailed(TaskFailed.newBuilder().setTask(task).setReason(reason)).build());
+  }
+
+  /** The job fails as a whole with the reason: a record of it cannot be read ({@link UnreadableRecords}). */
+  public void failed(String jobId, String reason) {
+    publisher.publish(Topics.JOB_EVENTS, jobId, jobFailed(jobId, reason));
+  }
+
+  /** The event that fails a job as a whole. */
+  public static JobEvent jobFailed(String jobId, String reason) {
+    return JobEvent.newBuilder().setJobId(jobId).setJobFailed(JobFailed.newBuilder().setReason(reason)).build();
   }
 
   /**
