@@ -11,7 +11,7 @@ import resgraph.platform.Backoff;
  *     a model server away): the record is tried again after this backoff, and given up as
  *     {@code refused} once it runs out. Its offset is not committed meanwhile.
  * @param unreadable what becomes of a record that is not a value of the listener's type (no value,
- *     or not valid protobuf)
+ *     or not valid protobuf): every listener keeps it and fails its job ({@link UnreadableRecords#giveUp})
  * @param refused what becomes of a record its processing refuses for good, or that kept failing
  *     for longer than {@code retry} allows
  * @param <V> the listener's values

@@ -1,5 +1,6 @@
 package resgraph.platform.kafka;
 
+import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.MessageLite;
 import org.apache.kafka.common.serialization.Serializer;
 
@@ -14,5 +15,10 @@ public final class ProtoSerde {
 
   public static <T extends MessageLite> Serializer<T> serializer() {
     return (topic, message) -> message == null ? null : message.toByteArray();
+  }
+
+  /** What is wrong with a value that is not a {@code type}: one wording for every reader's logs and dead letters. */
+  static String notA(String type, InvalidProtocolBufferException e) {
+    return "the value is not a valid " + type + " (" + e.getMessage() + ")";
   }
 }

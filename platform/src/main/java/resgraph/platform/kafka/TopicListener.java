@@ -181,7 +181,7 @@ public final class TopicListener<V extends MessageLite> implements AutoCloseable
     try {
       return new Received<>(r, parser.parseFrom(r.value()), null);
     } catch (InvalidProtocolBufferException e) {
-      return new Received<>(r, null, "the value is not a valid " + typeName + " (" + e.getMessage() + ")");
+      return new Received<>(r, null, ProtoSerde.notA(typeName, e));
     }
   }
 

@@ -2,6 +2,7 @@ package resgraph.platform.kafka;
 
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.ExecutionException;
 import java.util.stream.Collectors;
@@ -25,11 +26,25 @@ public final class Topics {
   public static final String JOBS = "resgraph.jobs";
   /** TaskFailure, keyed job/task: tasks given up, kept for people to look at. */
   public static final String DEAD_LETTERS = "resgraph.tasks.dlq";
+  /** UnreadableRecord, keyed as the record was: records of any topic their consumers could not read, kept for people to look at. */
+  public static final String UNREADABLE = "resgraph.unreadable";
 
   /** Large enough for the effects of a task of thousands of latents. */
   public static final int MAX_MESSAGE_BYTES = 32 << 20;
 
   private Topics() {}
+
+  /**
+   * The job a record's key names: what precedes the task number of a task's "job/task", and on
+   * every other topic the key itself. Empty for no key, or a task key of another shape.
+   */
+  public static Optional<String> jobOf(String topic, String key) {
+    if (key == null || key.isEmpty()) return Optional.empty();
+    if (!topic.equals(TASKS)) return Optional.of(key);
+    int slash = key.lastIndexOf('/');
+    if (slash < 1 || slash == key.length() - 1 || !key.substring(slash + 1).chars().allMatch(Character::isDigit)) return Optional.empty();
+    return Optional.of(key.substring(0, slash));
+  }
 
   /** Creates whichever of resgraph's topics do not exist yet. */
   public static void ensure(Admin admin, int replicationFactor) {
@@ -40,7 +55,8 @@ public final class Topics {
         new NewTopic(EFFECTS, 4, rf).configs(large),
         new NewTopic(JOB_EVENTS, 4, rf),
         new NewTopic(JOBS, 4, rf).configs(Map.of(TopicConfig.CLEANUP_POLICY_CONFIG, TopicConfig.CLEANUP_POLICY_COMPACT)),
-        new NewTopic(DEAD_LETTERS, 1, rf).configs(large));
+        new NewTopic(DEAD_LETTERS, 1, rf).configs(large),
+        new NewTopic(UNREADABLE, 1, rf).configs(large));
     try {
       Set<String> existing = admin.listTopics().names().get();
       List<NewTopic> missing = wanted.stream().filter(t -> !existing.contains(t.name())).collect(Collectors.toList());
