@@ -6,12 +6,11 @@ import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ch.qos.logback.classic.spi.ILoggingEvent;
+import com.google.protobuf.ByteString;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Base64;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -48,10 +47,12 @@ import resgraph.v1.ModelRef;
 import resgraph.v1.Phase;
 import resgraph.v1.SparseActivations;
 import resgraph.v1.TaskEffects;
+import resgraph.v1.TaskFailed;
 import resgraph.v1.TaskFailure;
 import resgraph.v1.TokenizeRequest;
 import resgraph.v1.TraceRequest;
 import resgraph.v1.TraceResponse;
+import resgraph.v1.UnreadableRecord;
 import resgraph.worker.kafka.CrashAfterPublish;
 import resgraph.worker.kafka.TaskListener;
 
@@ -249,31 +250,47 @@ class AblationWorkerTest {
     worker("w-dlq");
     // one partition, so "next" means next
     AblationTask badLayer = task("j-dlq", 0, 9, candidates.get(0).subList(0, 4));
-    byte[] garbage = "not an AblationTask".getBytes(StandardCharsets.UTF_8);
-    AblationTask good = task("j-dlq", 2, 0, candidates.get(0).subList(0, 4));
-    List<RecordMetadata> sent = List.of(
-        publish(badLayer, 3),
-        kafka.send(Topics.TASKS, 3, "j-dlq/1", garbage),
-        publish(good, 3));
+    AblationTask good = task("j-dlq", 1, 0, candidates.get(0).subList(0, 4));
+    List<RecordMetadata> sent = List.of(publish(badLayer, 3), publish(good, 3));
 
     assertEquals(expected(good), awaitEffects("j-dlq", 1).get(0).value());
 
-    Map<String, Read<TaskFailure>> letters = kafka.await(Topics.DEAD_LETTERS, TaskFailure.parser(),
-        f -> f.getTask().getJobId().equals("j-dlq"), 2, WAIT).stream().collect(Collectors.toMap(Read::key, Function.identity()));
-    TaskFailure layer = letters.get("j-dlq/0").value();
-    assertEquals(badLayer, layer.getTask());
-    assertEquals(1, layer.getAttempts(), "a bad task is not retried");
-    assertTrue(layer.getReason().startsWith("model server: INVALID_ARGUMENT: 9 (blocks.9.hook_resid_pre) has no SAE; SAEs are at 0, 1, 2"), layer.getReason());
-    TaskFailure unreadable = letters.get("j-dlq/1").value();
-    assertEquals(AblationTask.newBuilder().setJobId("j-dlq").setTask(1).build(), unreadable.getTask(), "job and task from the key");
-    assertEquals(0, unreadable.getAttempts());
-    assertTrue(unreadable.getReason().contains("not a valid AblationTask")
-        && unreadable.getReason().contains(Base64.getEncoder().encodeToString(garbage)), unreadable.getReason());
+    Read<TaskFailure> letter = kafka.await(Topics.DEAD_LETTERS, TaskFailure.parser(),
+        f -> f.getTask().getJobId().equals("j-dlq"), 1, WAIT).get(0);
+    assertEquals("j-dlq/0", letter.key());
+    assertEquals(badLayer, letter.value().getTask());
+    assertEquals(1, letter.value().getAttempts(), "a bad task is not retried");
+    assertTrue(letter.value().getReason().startsWith("model server: INVALID_ARGUMENT: 9 (blocks.9.hook_resid_pre) has no SAE; SAEs are at 0, 1, 2"),
+        letter.value().getReason());
 
-    Map<Integer, String> failed = kafka.await(Topics.JOB_EVENTS, JobEvent.parser(),
-            e -> e.getJobId().equals("j-dlq") && e.hasFailed(), 2, WAIT).stream()
-        .collect(Collectors.toMap(r -> r.value().getFailed().getTask(), r -> r.value().getFailed().getReason()));
-    assertEquals(Map.of(0, layer.getReason(), 1, unreadable.getReason()), failed);
+    JobEvent failed = kafka.await(Topics.JOB_EVENTS, JobEvent.parser(), e -> e.getJobId().equals("j-dlq"), 1, WAIT).get(0).value();
+    assertEquals(TaskFailed.newBuilder().setTask(0).setReason(letter.value().getReason()).build(), failed.getFailed());
+    awaitCommitted(sent);
+  }
+
+  @Test
+  void anUnreadableTaskIsKeptAsItWasFailsItsJobAndTheNextTaskStillRuns() {
+    worker("w-unreadable");
+    byte[] garbage = {(byte) 0xff, (byte) 0xff, (byte) 0xff, (byte) 0xff, (byte) 0xff, (byte) 0xff};
+    AblationTask good = task("j-unreadable", 1, 0, candidates.get(0).subList(0, 4));
+    // one partition, so "next" means next
+    RecordMetadata bad = kafka.send(Topics.TASKS, 4, "j-unreadable/0", garbage);
+    List<RecordMetadata> sent = List.of(bad, publish(good, 4));
+
+    assertEquals(expected(good), awaitEffects("j-unreadable", 1).get(0).value());
+
+    Read<UnreadableRecord> letter = kafka.await(Topics.UNREADABLE, UnreadableRecord.parser(),
+        u -> u.getKey().equals("j-unreadable/0"), 1, WAIT).get(0);
+    assertEquals("j-unreadable/0", letter.key(), "kept under its own key");
+    String problem = letter.value().getProblem();
+    assertTrue(problem.startsWith("the value is not a valid AblationTask ("), problem);
+    assertEquals(UnreadableRecord.newBuilder().setTopic(Topics.TASKS).setPartition(4).setOffset(bad.offset()).setKey("j-unreadable/0")
+        .setValue(ByteString.copyFrom(garbage)).setValueSize(garbage.length).setProblem(problem).setConsumer(TaskListener.GROUP).build(),
+        letter.value());
+
+    JobEvent failed = kafka.await(Topics.JOB_EVENTS, JobEvent.parser(), e -> e.getJobId().equals("j-unreadable"), 1, WAIT).get(0).value();
+    String reason = failed.getJobFailed().getReason();
+    assertTrue(reason.contains("(resgraph.tasks partition 4 offset " + bad.offset() + ", key j-unreadable/0): " + problem), reason);
     awaitCommitted(sent);
   }
 

@@ -4,8 +4,6 @@ import io.micronaut.context.annotation.Bean;
 import io.micronaut.context.annotation.Factory;
 import jakarta.inject.Singleton;
 import java.time.Duration;
-import java.util.Arrays;
-import java.util.Base64;
 import java.util.Map;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
@@ -13,9 +11,11 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import resgraph.platform.kafka.ErrorStrategy;
 import resgraph.platform.kafka.GiveUp;
+import resgraph.platform.kafka.JobEvents;
 import resgraph.platform.kafka.KafkaBroker;
 import resgraph.platform.kafka.TopicListener;
 import resgraph.platform.kafka.Topics;
+import resgraph.platform.kafka.UnreadableRecords;
 import resgraph.v1.AblationTask;
 import resgraph.worker.Outcome;
 import resgraph.worker.TaskRunner;
@@ -39,13 +39,15 @@ import resgraph.worker.WorkerConfig;
  *       DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, ABORTED) is tried again after 0.5 s doubling to
  *       15 s, for up to 10 minutes ({@link WorkerConfig}), then the task is given up.
  *   <li>Dead-letter and fail the job: a task the model server refuses (INVALID_ARGUMENT, NOT_FOUND,
- *       FAILED_PRECONDITION, any other status) is given up at once; so is a record that holds no
- *       AblationTask (its dead letter carries the job and task its key names and, in the reason, its
- *       raw bytes in base64), and effects the broker refuses for good (larger than the topic
- *       allows). Giving up publishes TaskFailure{task, reason, attempts} to resgraph.tasks.dlq
- *       keyed job/task and JobEvent{failed{task, reason}} to resgraph.job-events keyed by job (the
- *       orchestrator then fails the job), and commits. The reason names the status and the model
- *       server's message, e.g. "model server: INVALID_ARGUMENT: layer 9 is outside 0..4: ...".
+ *       FAILED_PRECONDITION, any other status) is given up at once; so are effects the broker
+ *       refuses for good (larger than the topic allows). Giving up publishes
+ *       TaskFailure{task, reason, attempts} to resgraph.tasks.dlq keyed job/task and
+ *       JobEvent{failed{task, reason}} to resgraph.job-events keyed by job (the orchestrator then
+ *       fails the job), and commits. The reason names the status and the model server's message,
+ *       e.g. "model server: INVALID_ARGUMENT: layer 9 is outside 0..4: ...".
+ *   <li>Keep and fail the job: a record that holds no AblationTask is kept as it was on
+ *       resgraph.unreadable and fails the job its key names with JobEvent{job_failed}
+ *       ({@link UnreadableRecords}), then committed.
  *   <li>An outcome the broker cannot take (still retriable after the producer's own retries, 2
  *       minutes): nothing is committed; the task runs again.
  *   <li>Anything else ends the listener, and the process exits with status 1 for its supervisor to
@@ -58,8 +60,6 @@ public class TaskListener implements TopicListener.LongTask<AblationTask, Outcom
   public static final String GROUP = "resgraph-workers";
 
   private static final Logger LOG = LoggerFactory.getLogger(TaskListener.class);
-  /** How much of an unreadable record's value its dead letter shows. */
-  private static final int RAW_BYTES_SHOWN = 512;
 
   /**
    * A short session so that a killed worker's partitions move to another within about 6 s.
@@ -81,10 +81,9 @@ public class TaskListener implements TopicListener.LongTask<AblationTask, Outcom
 
   @Singleton
   @Bean(preDestroy = "close")
-  TopicListener<AblationTask> tasks(KafkaBroker broker, WorkerConfig config) {
+  TopicListener<AblationTask> tasks(KafkaBroker broker, WorkerConfig config, UnreadableRecords unreadableRecords, JobEvents events) {
     GiveUp<AblationTask> deadLetter = (r, task, reason, attempts) -> publisher.giveUp(r.key(), task, reason, attempts);
-    GiveUp<AblationTask> unreadable = (r, none, problem, attempts) ->
-        publisher.giveUp(r.key(), named(r.key()), problem + "; job and task are from its key" + rawBytes(r.value()), attempts);
+    GiveUp<AblationTask> unreadable = unreadableRecords.giveUp(GROUP, events::failed);
     return TopicListener.on(Topics.TASKS, AblationTask.getDefaultInstance())
         .group(GROUP)
         .name(config.name(), "tasks-" + config.name())
@@ -108,29 +107,5 @@ public class TaskListener implements TopicListener.LongTask<AblationTask, Outcom
     } else if (outcome instanceof Outcome.Skipped s) {
       LOG.info("{}: skipped, its job is {}", record.key(), s.phase());
     }
-  }
-
-  /** "; its N bytes in base64: ..." for a value that is there, so people can see what it was. */
-  private static String rawBytes(byte[] value) {
-    if (value == null) return "";
-    return "; its " + value.length + " bytes in base64" + (value.length > RAW_BYTES_SHOWN ? " (the first " + RAW_BYTES_SHOWN + ")" : "")
-        + ": " + Base64.getEncoder().encodeToString(Arrays.copyOf(value, Math.min(value.length, RAW_BYTES_SHOWN)));
-  }
-
-  /**
-   * The job and task a record's key names ("job/task", as the orchestrator writes it), so that an
-   * unreadable task still fails its job instead of leaving it waiting; a key of any other shape
-   * names no job.
-   */
-  static AblationTask named(String key) {
-    AblationTask.Builder t = AblationTask.newBuilder();
-    int slash = key == null ? -1 : key.lastIndexOf('/');
-    if (slash < 1) return t.build();
-    try {
-      t.setTask(Integer.parseInt(key.substring(slash + 1)));
-    } catch (NumberFormatException notATaskNumber) {
-      return t.build();
-    }
-    return t.setJobId(key.substring(0, slash)).build();
   }
 }

@@ -13,7 +13,6 @@ import java.util.stream.IntStream;
 import org.junit.jupiter.api.Test;
 import resgraph.platform.Backoff;
 import resgraph.platform.grpc.GrpcStatuses;
-import resgraph.v1.AblationTask;
 
 /** The worker's error strategy, its pure parts: what is retried, how long it waits, what a dead letter says. */
 class ErrorStrategyTest {
@@ -59,13 +58,5 @@ class ErrorStrategyTest {
         GrpcStatuses.reason("model server", Status.INVALID_ARGUMENT.withDescription("layer 9 is outside 0..4")));
     assertEquals("model server: UNAVAILABLE: io exception (Connection refused)",
         GrpcStatuses.reason("model server", Status.UNAVAILABLE.withDescription("io exception").withCause(new IOException("Connection refused"))));
-  }
-
-  @Test
-  void anUnreadableRecordStillNamesTheJobItsKeyNames() {
-    assertEquals(AblationTask.newBuilder().setJobId("j-1/x").setTask(7).build(), TaskListener.named("j-1/x/7"));
-    assertEquals(AblationTask.getDefaultInstance(), TaskListener.named("no-task-number"));
-    assertEquals(AblationTask.getDefaultInstance(), TaskListener.named("j/seven"));
-    assertEquals(AblationTask.getDefaultInstance(), TaskListener.named(null));
   }
 }
