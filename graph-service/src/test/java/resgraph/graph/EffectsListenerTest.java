@@ -3,17 +3,20 @@ package resgraph.graph;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.nio.charset.StandardCharsets;
+import com.google.protobuf.ByteString;
 import java.nio.file.Files;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import org.apache.kafka.clients.producer.RecordMetadata;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 import org.neo4j.driver.Record;
 import org.neo4j.driver.Session;
+import resgraph.graph.kafka.EffectsListener;
+import resgraph.platform.kafka.Topics;
 import resgraph.v1.Circuit;
 import resgraph.v1.Edge;
 import resgraph.v1.GetCircuitRequest;
@@ -23,6 +26,7 @@ import resgraph.v1.RegisterJobRequest;
 import resgraph.v1.StoreEdges;
 import resgraph.v1.TaskEffects;
 import resgraph.v1.TaskStored;
+import resgraph.v1.UnreadableRecord;
 
 /**
  * The effects listener against the real broker and Neo4j: what a worker publishes ends up as raw
@@ -184,15 +188,28 @@ class EffectsListenerTest {
   }
 
   @Test
-  void aMessageThatIsNotProtobufIsSkippedWithoutAnEvent() {
-    String job = registered("garbage");
-    // field 1, length-delimited, claims 5 bytes and has 1: no protobuf parser accepts it
-    cluster.publishRaw(job, new byte[] {0x0a, 0x05, 'x'});
-    cluster.publishRaw(job, "not protobuf at all \u00ff".getBytes(StandardCharsets.UTF_8));
-    // same key, so same partition, after the garbage: its event proves the consumer moved past it
-    cluster.publish(Fixtures.effects(job, 0, 0, LAYER0));
+  void anUnreadableRecordIsKeptAsItWasFailsItsJobAndTheNextIsStored() {
+    String job = registered("unreadable");
+    byte[] garbage = {(byte) 0xff, (byte) 0xff, (byte) 0xff, (byte) 0xff, (byte) 0xff, (byte) 0xff};
+    cluster.publishRaw(job, garbage);
+    // same key, so same partition, right after the garbage: its event proves the consumer moved past it
+    RecordMetadata next = cluster.publish(Fixtures.effects(job, 0, 0, LAYER0)).get(0);
+    int partition = next.partition();
+    long offset = next.offset() - 1;
 
-    assertEquals(List.of(stored(job, 0, 3)), untimed(cluster.events(job, 1)));
+    UnreadableRecord letter = cluster.kafka.await(Topics.UNREADABLE, UnreadableRecord.parser(), u -> u.getKey().equals(job), 1,
+        GraphUnderTest.DEADLINE).get(0).value();
+    String problem = letter.getProblem();
+    assertTrue(problem.startsWith("the value is not a valid TaskEffects ("), problem);
+    assertEquals(UnreadableRecord.newBuilder().setTopic(Topics.EFFECTS).setPartition(partition).setOffset(offset).setKey(job)
+        .setValue(ByteString.copyFrom(garbage)).setValueSize(garbage.length).setProblem(problem).setConsumer(EffectsListener.GROUP).build(),
+        letter);
+
+    List<JobEvent> events = untimed(cluster.events(job, 2));
+    JobEvent failed = events.stream().filter(JobEvent::hasJobFailed).findFirst().orElseThrow(() -> new AssertionError(events));
+    String reason = failed.getJobFailed().getReason();
+    assertTrue(reason.contains("(resgraph.effects partition " + partition + " offset " + offset + ", key " + job + "): " + problem), reason);
+    assertTrue(events.contains(stored(job, 0, 3)), events.toString());
     assertEquals(asEdges(LAYER0), rawEdges(job));
   }
 

@@ -19,6 +19,7 @@ import resgraph.platform.kafka.JobEvents;
 import resgraph.platform.kafka.KafkaBroker;
 import resgraph.platform.kafka.TopicListener;
 import resgraph.platform.kafka.Topics;
+import resgraph.platform.kafka.UnreadableRecords;
 import resgraph.v1.TaskEffects;
 import resgraph.v1.TaskStored;
 
@@ -31,7 +32,11 @@ import resgraph.v1.TaskStored;
  *
  * <p>Error strategy, per record:
  * <ul>
- *   <li>Skip: not a TaskEffects, or no job id. It can never be stored and there is no job to tell;
+ *   <li>Keep and fail the job: not a TaskEffects (or no value). It can never be stored: it is kept
+ *       as it was on resgraph.unreadable, and {@code JobEvent{job_failed}} goes to the job its key
+ *       names ({@link UnreadableRecords}), so the orchestrator fails it instead of waiting forever
+ *       for the task it held. The poll's other tasks are stored.
+ *   <li>Skip: a TaskEffects with no job id. It can never be stored and there is no job to tell;
  *       logged, nothing is published.
  *   <li>Fail the job: valid but unusable (a delta list that does not match its latents, a non-finite
  *       effect, a job never registered here). It can never be stored: {@code JobEvent{failed}} goes
@@ -63,7 +68,7 @@ public class EffectsListener implements TopicListener.BatchHandler<TaskEffects> 
 
   @Singleton
   @Bean(preDestroy = "close")
-  TopicListener<TaskEffects> effects(KafkaBroker broker) {
+  TopicListener<TaskEffects> effects(KafkaBroker broker, UnreadableRecords unreadable) {
     GiveUp<TaskEffects> failJob = events.failJob("graph service", TaskEffects::getJobId, TaskEffects::getTask);
     return TopicListener.on(Topics.EFFECTS, TaskEffects.getDefaultInstance())
         .group(GROUP)
@@ -74,7 +79,7 @@ public class EffectsListener implements TopicListener.BatchHandler<TaskEffects> 
         .settings(Map.of(ConsumerConfig.MAX_POLL_RECORDS_CONFIG, 64, ConsumerConfig.FETCH_MIN_BYTES_CONFIG, 1 << 20,
             ConsumerConfig.FETCH_MAX_WAIT_MS_CONFIG, 100))
         .errors(new ErrorStrategy<>(Backoff.forever(Duration.ofSeconds(1), Duration.ofSeconds(30)),
-            GiveUp.skip(), failJob))
+            unreadable.giveUp(GROUP, events::failed), failJob))
         .batches(broker, this);
   }
 
