@@ -15,9 +15,11 @@ import resgraph.orchestrator.JobStore;
 import resgraph.platform.Backoff;
 import resgraph.platform.kafka.ErrorStrategy;
 import resgraph.platform.kafka.GiveUp;
+import resgraph.platform.kafka.JobEvents;
 import resgraph.platform.kafka.KafkaBroker;
 import resgraph.platform.kafka.TopicListener;
 import resgraph.platform.kafka.Topics;
+import resgraph.platform.kafka.UnreadableRecords;
 import resgraph.v1.JobEvent;
 
 /**
@@ -32,9 +34,13 @@ import resgraph.v1.JobEvent;
  *   <li>Retry with backoff: a record write Kafka does not take, or a failing poll, is retried after
  *       1 s, doubling to at most 30 s, until it succeeds or the service stops (then the batch stays
  *       uncommitted).
- *   <li>Skip: a record whose value is not a JobEvent is logged and skipped: it carries nothing that
- *       can be counted, and no dead-letter topic is meant for events. Events for a job this
- *       orchestrator has never recorded are logged and skipped too.
+ *   <li>Keep and fail the job: a record whose value is not a JobEvent is kept as it was on
+ *       resgraph.unreadable ({@link UnreadableRecords}), and the job its key names fails, here and
+ *       now: the orchestrator owns the jobs' state, so it counts the failure into the job as the
+ *       event would have come, rather than publish it to the topic it is reading and see it later.
+ *       The failure is written to resgraph.jobs before the record is committed; a job that has
+ *       already ended stays as it was, so a redelivered record changes nothing.
+ *   <li>Skip: events for a job this orchestrator has never recorded are logged and skipped.
  *   <li>A failed commit (the group rebalanced) is only logged: its events come again and count once.
  * </ul>
  */
@@ -55,11 +61,12 @@ public class JobEventListener implements TopicListener.BatchHandler<JobEvent> {
 
   @Singleton
   @Bean(preDestroy = "close")
-  TopicListener<JobEvent> events(KafkaBroker broker) {
+  TopicListener<JobEvent> events(KafkaBroker broker, UnreadableRecords unreadable) {
+    GiveUp<JobEvent> keepAndFail = unreadable.giveUp(GROUP, (id, reason) -> count(id, List.of(JobEvents.jobFailed(id, reason))));
     return TopicListener.on(Topics.JOB_EVENTS, JobEvent.getDefaultInstance())
         .group(GROUP)
         .name("resgraph-orchestrator-events", "job-events")
-        .errors(new ErrorStrategy<>(Backoff.forever(Duration.ofSeconds(1), Duration.ofSeconds(30)), GiveUp.skip(), GiveUp.skip()))
+        .errors(new ErrorStrategy<>(Backoff.forever(Duration.ofSeconds(1), Duration.ofSeconds(30)), keepAndFail, GiveUp.skip()))
         .batches(broker, this);
   }
 
@@ -68,8 +75,12 @@ public class JobEventListener implements TopicListener.BatchHandler<JobEvent> {
   public Map<JobEvent, String> handle(List<JobEvent> events) {
     Map<String, List<JobEvent>> byJob = new LinkedHashMap<>();
     for (JobEvent e : events) byJob.computeIfAbsent(e.getJobId(), k -> new ArrayList<>()).add(e);
-    byJob.forEach((id, jobEvents) -> store.count(id, jobEvents).ifPresentOrElse(finalization::finalizeIfDue,
-        () -> LOG.warn("ignoring {} events of job {}, which this orchestrator never recorded", jobEvents.size(), id)));
+    byJob.forEach(this::count);
     return Map.of();
+  }
+
+  private void count(String id, List<JobEvent> jobEvents) {
+    store.count(id, jobEvents).ifPresentOrElse(finalization::finalizeIfDue,
+        () -> LOG.warn("ignoring {} events of job {}, which this orchestrator never recorded", jobEvents.size(), id));
   }
 }
