@@ -44,8 +44,30 @@ public final class JobStore {
 
   JobStore(JobRecordLog log) {
     this.log = log;
-    jobs.putAll(log.replay());
+    JobRecordLog.Replayed replayed = log.replay();
+    jobs.putAll(replayed.records());
+    replayed.unreadable().forEach(this::failUnreadable);
     LOG.info("{} jobs restored", jobs.size());
+  }
+
+  /**
+   * A job whose latest record cannot be read fails with why, keeping what its last readable record
+   * says (its spec, its progress), or as a bare id when none can be read. What it was after that
+   * record is unknown: it may have been cancelled, or finished, so going on from the older record
+   * could run a cancelled job's tasks or finalize a job twice, and waiting on it could wait
+   * forever; failed, it ends, tells whoever asks why, and its tasks are skipped. A job whose last
+   * readable record had ended stays as it was: no orchestrator writes a job once it has ended, so
+   * the unreadable record changed nothing. Either way the record is written again, so the next
+   * start reads it instead of the unreadable one, and compaction can never leave the unreadable
+   * one alone to turn an ended job into a bare failed id.
+   */
+  private void failUnreadable(String id, String reason) {
+    JobRecord last = jobs.getOrDefault(id, JobRecord.newBuilder().setJob(Job.newBuilder().setId(id)).build());
+    JobRecord failed = JobLifecycle.failed(last, reason);
+    if (failed != last) failed = stamped(failed);
+    log.write(failed);
+    jobs.put(id, failed);
+    LOG.warn("job {} is {} now: {}", id, failed.getJob().getPhase(), reason);
   }
 
   public Optional<JobRecord> get(String id) {
@@ -89,7 +111,7 @@ public final class JobStore {
     JobRecord before = require(id);
     JobRecord after = change.apply(before);
     if (after.equals(before)) return before;
-    after = after.toBuilder().setJob(after.getJob().toBuilder().setUpdated(JobLifecycle.timestamp(Instant.now()))).build();
+    after = stamped(after);
     log.write(after);
     jobs.put(id, after);
     tell(after.getJob());
@@ -145,6 +167,10 @@ public final class JobStore {
     if (list == null) return;
     list.remove(watcher);
     if (list.isEmpty()) watchers.remove(key);
+  }
+
+  private static JobRecord stamped(JobRecord r) {
+    return r.toBuilder().setJob(r.getJob().toBuilder().setUpdated(JobLifecycle.timestamp(Instant.now()))).build();
   }
 
   /** Tells the job's watchers and its corpus's. */

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.google.protobuf.ByteString;
+import java.time.Instant;
 import java.util.List;
 import org.apache.kafka.clients.producer.RecordMetadata;
 import org.junit.jupiter.api.Test;
@@ -12,11 +13,12 @@ import resgraph.platform.kafka.Topics;
 import resgraph.testkit.Await;
 import resgraph.testkit.KafkaProbe.Read;
 import resgraph.v1.Job;
+import resgraph.v1.JobRecord;
 import resgraph.v1.Phase;
 import resgraph.v1.UnreadableRecord;
 
 /**
- * Records of the orchestrator's job events that cannot be read: each is kept as it was on
+ * Records of the orchestrator's two topics that cannot be read: each is kept as it was on
  * resgraph.unreadable, the job it is keyed by fails saying where it was and what was wrong, and
  * the other jobs go on.
  */
@@ -71,5 +73,35 @@ class UnreadableRecordsTest extends OrchestratorTest {
     // garbage again (as a redelivery would bring it): the job has failed already, and stays as it failed
     h.awaitConsumed(h.kafka.send(Topics.JOB_EVENTS, bad.partition(), job.getId(), GARBAGE));
     assertEquals(failed, h.get(job.getId()));
+  }
+
+  @Test
+  void aJobWhoseLatestRecordIsUnreadableFailsAtTheNextStartAndTheOthersAreAsTheyWere() {
+    Job job = submit(), other = submit();
+    Job otherBefore = Await.until("the other job running", OrchestratorUnderTest.DEADLINE, () -> h.get(other.getId()),
+        j -> j.getPhase() == Phase.PHASE_RUNNING);
+    Job running = h.awaitPhase(job.getId(), Phase.PHASE_RUNNING);
+    h.stopOrchestrator();
+    RecordMetadata bad = h.kafka.send(Topics.JOBS, null, job.getId(), GARBAGE);
+    // the next record of the garbage's partition: knowing its job shows the replay went past
+    Job after = Job.newBuilder().setId(job.getId() + "-after").setPhase(Phase.PHASE_CANCELLED)
+        .setCreated(JobLifecycle.timestamp(Instant.now())).build();
+    h.kafka.send(Topics.JOBS, bad.partition(), after.getId(), JobRecord.newBuilder().setJob(after).build().toByteArray());
+    h.startOrchestrator();
+
+    Job failed = h.get(job.getId());
+    String problem = keptOnce(bad, job.getId(), "resgraph-orchestrator-jobs", "JobRecord");
+    assertFailedBy(failed, bad, problem);
+    assertEquals(running.getSpec(), failed.getSpec(), "what its last readable record said is kept");
+    assertEquals(running.getProgress().getTasksTotal(), failed.getProgress().getTasksTotal());
+    assertEquals(otherBefore, h.get(other.getId()));
+    assertEquals(after, h.get(after.getId()));
+    assertEquals(failed, h.latest(job.getId()).getJob(), "written over the unreadable record");
+
+    // the next start reads the failed record: the job stays as it failed, and nothing is kept again
+    h.stopOrchestrator();
+    h.startOrchestrator();
+    assertEquals(failed, h.get(job.getId()));
+    assertEquals(1, letters(bad).size());
   }
 }

@@ -24,8 +24,12 @@ import org.slf4j.LoggerFactory;
 /**
  * A compacted topic as a map from key to latest value: read from the beginning of every partition
  * (in no group: every reader needs every key) to the end the topic has when it starts, then, if
- * asked to, kept current on a thread of its own. A record with no value removes its key; a value
- * that is not valid protobuf is logged and skipped, having nothing to apply.
+ * asked to, kept current on a thread of its own. A record with no value removes its key.
+ *
+ * <p>A value that is not valid protobuf has nothing to apply: it is logged, and its key keeps the
+ * last value read. Whether that is still the key's value is for the topic's owner to decide, so
+ * the view also says which keys' latest record could not be read ({@link Contents#unreadable});
+ * a later value or removal of the key supersedes that record.
  *
  * @param <V> the topic's values
  */
@@ -38,7 +42,9 @@ public final class CompactedTopicView<V extends MessageLite> implements AutoClos
   private final Parser<V> parser;
   private final KafkaConsumer<String, byte[]> consumer;
   private final List<TopicPartition> partitions;
+  private final String typeName;
   private final Map<String, V> values = new ConcurrentHashMap<>();
+  private final Map<String, Unreadable> unreadable = new ConcurrentHashMap<>();
   /** Readers waiting for the view to reach the end the topic had when they asked. */
   private final Queue<CompletableFuture<Void>> syncs = new ConcurrentLinkedQueue<>();
   private final Thread thread;
@@ -49,6 +55,7 @@ public final class CompactedTopicView<V extends MessageLite> implements AutoClos
   private CompactedTopicView(KafkaBroker broker, String topic, V prototype, String name) {
     this.topic = topic;
     this.parser = (Parser<V>) prototype.getParserForType();
+    this.typeName = prototype.getClass().getSimpleName();
     this.consumer = broker.consumer(null, name, Map.of());
     this.partitions = consumer.partitionsFor(topic).stream().map(p -> new TopicPartition(p.topic(), p.partition())).toList();
     this.thread = new Thread(this::follow, name);
@@ -56,11 +63,20 @@ public final class CompactedTopicView<V extends MessageLite> implements AutoClos
     consumer.seekToBeginning(partitions);
   }
 
-  /** Every key's latest value now: the topic read once to its end. */
-  public static <V extends MessageLite> Map<String, V> read(KafkaBroker broker, String topic, V prototype, String name) {
+  /** A record that could not be read, and why. */
+  public record Unreadable(ConsumerRecord<String, byte[]> record, String problem) {}
+
+  /**
+   * What the topic holds: every key's latest readable value, and the keys whose latest record
+   * could not be read (such a key is in {@code values} too when an earlier record of it could).
+   */
+  public record Contents<V>(Map<String, V> values, Map<String, Unreadable> unreadable) {}
+
+  /** What the topic holds now: the topic read once to its end. */
+  public static <V extends MessageLite> Contents<V> read(KafkaBroker broker, String topic, V prototype, String name) {
     try (CompactedTopicView<V> view = new CompactedTopicView<>(broker, topic, prototype, name)) {
       view.readToEnd();
-      return Map.copyOf(view.values);
+      return new Contents<>(Map.copyOf(view.values), Map.copyOf(view.unreadable));
     }
   }
 
@@ -128,12 +144,17 @@ public final class CompactedTopicView<V extends MessageLite> implements AutoClos
     for (ConsumerRecord<String, byte[]> r : consumer.poll(POLL)) {
       if (r.value() == null) {
         values.remove(r.key());
+        unreadable.remove(r.key());
         continue;
       }
       try {
         values.put(r.key(), parser.parseFrom(r.value()));
+        unreadable.remove(r.key());
       } catch (InvalidProtocolBufferException e) {
-        LOG.warn("skipping the unreadable record of {}-{} at offset {}: {}", r.topic(), r.partition(), r.offset(), e.getMessage());
+        String problem = ProtoSerde.notA(typeName, e);
+        unreadable.put(r.key(), new Unreadable(r, problem));
+        LOG.warn("{}-{} offset {} (key {}) cannot be read; the key keeps the last value read: {}",
+            r.topic(), r.partition(), r.offset(), r.key(), problem);
       }
     }
   }
