@@ -4,10 +4,10 @@ import com.sun.net.httpserver.HttpExchange;
 import java.io.IOException;
 import java.net.URLDecoder;
 import java.nio.charset.StandardCharsets;
-import java.security.MessageDigest;
 import java.util.ArrayList;
 import java.util.List;
 import resgraph.platform.grpc.SecurityConfig;
+import resgraph.platform.grpc.Tokens;
 
 /**
  * The circuit browser behind the cluster's bearer token, as its gRPC is. A request is let in with
@@ -21,33 +21,33 @@ final class BrowserLogin {
 
   static final String COOKIE = "resgraph_token";
 
-  private final byte[] token;
+  /** The tokens that let a browser in; null when anyone may. */
+  private final Tokens tokens;
 
   BrowserLogin(SecurityConfig security) {
-    this.token = security.enabled() ? security.token().getBytes(StandardCharsets.UTF_8) : null;
+    this.tokens = security.enabled() ? security.tokens() : null;
   }
 
   /** Whether the request may go on; when not, this has answered it (the redirect that logs in, or 401). */
   boolean admit(HttpExchange x) throws IOException {
-    if (token == null) return true;
+    if (tokens == null) return true;
     String header = x.getRequestHeaders().getFirst("Authorization");
-    if (header != null && header.startsWith("Bearer ") && matches(header.substring("Bearer ".length()))) return true;
+    if (header != null && header.startsWith("Bearer ") && tokens.accepts(header.substring("Bearer ".length()))) return true;
     for (String cookies : x.getRequestHeaders().getOrDefault("Cookie", List.of())) {
       for (String cookie : cookies.split(";")) {
         String c = cookie.strip();
-        if (c.startsWith(COOKIE + "=") && matches(c.substring(COOKIE.length() + 1))) return true;
+        if (c.startsWith(COOKIE + "=") && tokens.accepts(c.substring(COOKIE.length() + 1))) return true;
       }
     }
     String query = x.getRequestURI().getRawQuery();
     List<String> rest = new ArrayList<>();
-    boolean given = false;
+    String given = null;
     for (String pair : query == null ? new String[0] : query.split("&")) {
-      if (pair.startsWith("token=")) given = matches(URLDecoder.decode(pair.substring("token=".length()), StandardCharsets.UTF_8));
+      if (pair.startsWith("token=")) given = URLDecoder.decode(pair.substring("token=".length()), StandardCharsets.UTF_8).strip();
       else rest.add(pair);
     }
-    if (given) {
-      x.getResponseHeaders().add("Set-Cookie", COOKIE + "=" + new String(token, StandardCharsets.UTF_8)
-          + "; Path=/; HttpOnly; SameSite=Strict");
+    if (given != null && tokens.accepts(given)) {
+      x.getResponseHeaders().add("Set-Cookie", COOKIE + "=" + given + "; Path=/; HttpOnly; SameSite=Strict");
       x.getResponseHeaders().set("Location", x.getRequestURI().getRawPath() + (rest.isEmpty() ? "" : "?" + String.join("&", rest)));
       x.sendResponseHeaders(303, -1);
       return false;
@@ -59,10 +59,5 @@ final class BrowserLogin {
     x.sendResponseHeaders(401, body.length);
     x.getResponseBody().write(body);
     return false;
-  }
-
-  /** In constant time, so a guess's timing tells nothing of how much of it matched. */
-  private boolean matches(String given) {
-    return MessageDigest.isEqual(token, given.strip().getBytes(StandardCharsets.UTF_8));
   }
 }

@@ -35,7 +35,7 @@ public final class ClientCredentials {
   /** TLS trusting the certificates in {@code caFile} (PEM), and the token in {@code tokenFile}. */
   public static ClientCredentials of(Path caFile, Path tokenFile) {
     if (!Files.isReadable(caFile)) throw new IllegalArgumentException("cannot read the certificate authority file " + caFile);
-    return new ClientCredentials(caFile, BearerToken.read(tokenFile));
+    return new ClientCredentials(caFile, Tokens.read(tokenFile).first());
   }
 
   /** From a folder laid out as the Kubernetes Secret is mounted and the local cluster keeps it: {@code ca.crt} and {@code token}. */

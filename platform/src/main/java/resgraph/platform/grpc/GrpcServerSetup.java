@@ -49,7 +49,7 @@ public final class GrpcServerSetup {
       ServerBuilder<?> server = event.getBean().maxInboundMessageSize(GrpcChannels.MAX_MESSAGE_BYTES);
       if (!security.enabled()) return server;
       return server.useTransportSecurity(security.certificate().toFile(), security.privateKey().toFile())
-          .intercept(new BearerToken(security.token()));
+          .intercept(new BearerToken(security.tokens()));
     }
   }
 }

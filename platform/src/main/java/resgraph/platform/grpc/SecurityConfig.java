@@ -35,9 +35,9 @@ public record SecurityConfig(@Bindable(defaultValue = "true") boolean enabled, @
     return ClientCredentials.of(file("ca-file", caFile), file("token-file", tokenFile));
   }
 
-  /** The token servers demand; only with {@link #enabled}. */
-  public String token() {
-    return BearerToken.read(file("token-file", tokenFile));
+  /** The tokens servers accept (one a line; see BearerToken); only with {@link #enabled}. */
+  public Tokens tokens() {
+    return Tokens.read(file("token-file", tokenFile));
   }
 
   Path certificate() {
