@@ -1,11 +1,12 @@
 package resgraph.orchestrator;
 
 import io.grpc.Grpc;
-import io.grpc.InsecureServerCredentials;
 import io.grpc.Server;
 import io.grpc.Status;
+import io.grpc.TlsServerCredentials;
 import io.grpc.stub.StreamObserver;
 import java.io.IOException;
+import java.nio.file.Path;
 import java.util.Deque;
 import java.util.Map;
 import java.util.TreeSet;
@@ -42,8 +43,10 @@ final class FakeGraph extends GraphServiceGrpc.GraphServiceImplBase implements A
   private final Map<String, AtomicInteger> pruneCalls = new ConcurrentHashMap<>();
   private final Server server;
 
-  FakeGraph() throws IOException {
-    server = Grpc.newServerBuilderForPort(0, InsecureServerCredentials.create()).addService(this).build().start();
+  /** Serves TLS with the certificate of the cluster's {@code credentials} folder, as the real graph service does; it takes any token. */
+  FakeGraph(Path credentials) throws IOException {
+    server = Grpc.newServerBuilderForPort(0, TlsServerCredentials.create(credentials.resolve("tls.crt").toFile(),
+        credentials.resolve("tls.key").toFile())).addService(this).build().start();
   }
 
   String address() {

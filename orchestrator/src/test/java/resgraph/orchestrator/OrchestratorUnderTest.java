@@ -76,7 +76,7 @@ final class OrchestratorUnderTest implements ExtensionContext.Store.CloseableRes
       copy(cluster.modelFiles(), gap);
       delete(gap.resolve("saes/blocks.2.hook_resid_pre"));
       gappy = ModelRef.newBuilder().setModel(gap.resolve("model").toString()).setSaes(gap.resolve("saes").toString()).build();
-      graph = new FakeGraph();
+      graph = new FakeGraph(cluster.credentialsFolder());
       startOrchestrator();
     } catch (IOException | RuntimeException e) {
       close(); // its processes would outlive this JVM

@@ -158,6 +158,11 @@ public final class TestCluster implements AutoCloseable {
     return ClientCredentials.fromFolder(infra.credentials());
   }
 
+  /** The folder of the cluster's token, certificate and key, laid out as the Kubernetes Secret is mounted. */
+  public Path credentialsFolder() {
+    return infra.credentials();
+  }
+
   /** The cluster's bearer token, which its gRPC servers and circuit browser ask for. */
   public String token() {
     try {
@@ -169,7 +174,7 @@ public final class TestCluster implements AutoCloseable {
 
   /** The settings that secure a service's gRPC as the local cluster's are: TLS and the token, from the cluster's files. */
   public Map<String, Object> security() {
-    return SecurityConfig.fromFolder(infra.credentials());
+    return SecurityConfig.fromFolder(credentialsFolder());
   }
 
   public KafkaProbe kafkaProbe() {
