@@ -119,8 +119,9 @@ final class CorpusRun {
       System.err.println("resgraph: no prompt finished, so there is no corpus");
       return 1;
     }
-    Corpus corpus = graph.getCorpus(GetCorpusRequest.newBuilder().addAllJobIds(done).setMinShare(minShare).setTop(top)
-        .setIncludeParquet(true).build());
+    GetCorpusRequest request = GetCorpusRequest.newBuilder().addAllJobIds(done).setMinShare(minShare).setTop(top)
+        .setIncludeParquet(true).build();
+    Corpus corpus = new Outage("graph service", graph.getChannel()).call(() -> graph.getCorpus(request));
     Files.write(out.resolve("corpus_edges.parquet"), corpus.getCorpusEdgesParquet().toByteArray());
     JSON.writeValue(out.resolve("corpus.json").toFile(), json(corpusJob.getId(), corpus, minShare, promptRows));
     Files.writeString(out.resolve("corpus.dot"), CircuitDot.of(circuit(corpus), false));
@@ -151,7 +152,7 @@ final class CorpusRun {
     ProgressBar bar = new ProgressBar(System.err);
     GetJobRequest req = GetJobRequest.newBuilder().setId(corpus.getId()).build();
     AtomicReference<CorpusJob> last = new AtomicReference<>(corpus);
-    new Outage("orchestrator").follow(() -> jobs.watchCorpus(req), c -> {
+    new Outage("orchestrator", jobs.getChannel()).follow(() -> jobs.watchCorpus(req), c -> {
       last.set(c);
       bar.show(c);
     });

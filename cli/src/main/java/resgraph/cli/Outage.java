@@ -1,5 +1,7 @@
 package resgraph.cli;
 
+import io.grpc.Channel;
+import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import java.time.Duration;
@@ -10,7 +12,9 @@ import java.util.function.Supplier;
 /**
  * Waiting out a service that went away: a restarted orchestrator takes its jobs up again from
  * Kafka, a restarted graph service serves the same stores, so a command following a job retries
- * what failed as UNAVAILABLE, with growing pauses, for as long as its patience lasts.
+ * what failed as UNAVAILABLE, with growing pauses, for as long as its patience lasts. (Kafka,
+ * Neo4j or the model server going away shows up here only as a job that waits: the services retry
+ * them.)
  */
 final class Outage {
 
@@ -18,11 +22,14 @@ final class Outage {
   static final Duration PATIENCE = Duration.ofMinutes(3);
 
   private final String service;
+  private final Channel channel;
   private long since; // nanoTime of the outage's first failure; 0 while the service answers
   private long pauseMillis;
 
-  Outage(String service) {
+  /** {@code channel}: the one the calls go through, asked to reconnect before each try. */
+  Outage(String service, Channel channel) {
     this.service = service;
+    this.channel = channel;
   }
 
   /** The service answered: the next failure starts a new outage. */
@@ -52,6 +59,8 @@ final class Outage {
       throw e;
     }
     pauseMillis = Math.min(5_000, pauseMillis * 2);
+    // the channel reconnects on a backoff of its own, growing to two minutes: a service back meanwhile would wait for it
+    if (channel instanceof ManagedChannel managed) managed.resetConnectBackoff();
   }
 
   /** Follows a stream to its end, opening it again while the service is away; each message goes to {@code each}. */

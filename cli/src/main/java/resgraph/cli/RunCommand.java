@@ -169,7 +169,7 @@ final class RunCommand implements Callable<Integer> {
       GraphServiceGrpc.GraphServiceBlockingStub g = GraphServiceGrpc.newBlockingStub(graphs);
       List<String> written = writeJobFiles(g, job.getId(), out);
       String id = job.getId();
-      Circuit circuit = new Outage("graph service").call(() -> g.getCircuit(GetCircuitRequest.newBuilder().setJobId(id).build()));
+      Circuit circuit = new Outage("graph service", graphs).call(() -> g.getCircuit(GetCircuitRequest.newBuilder().setJobId(id).build()));
       System.out.print(CircuitReport.text(circuit));
       System.err.println("resgraph: wrote " + String.join(", ", written) + " to " + out.toAbsolutePath());
       System.err.println("resgraph: open " + out.toAbsolutePath().resolve("graph.html") + " in a browser"
@@ -186,7 +186,7 @@ final class RunCommand implements Callable<Integer> {
   static List<String> writeJobFiles(GraphServiceGrpc.GraphServiceBlockingStub g, String jobId, Path dir)
       throws IOException, InterruptedException {
     Files.createDirectories(dir);
-    Outage graphService = new Outage("graph service");
+    Outage graphService = new Outage("graph service", g.getChannel());
     List<String> written = new ArrayList<>();
     for (ExportFormat f : new ExportFormat[] {ExportFormat.EXPORT_FORMAT_JSON, ExportFormat.EXPORT_FORMAT_PARQUET,
         ExportFormat.EXPORT_FORMAT_DOT, ExportFormat.EXPORT_FORMAT_HTML, ExportFormat.EXPORT_FORMAT_NEURONPEDIA}) {
@@ -237,7 +237,7 @@ final class RunCommand implements Callable<Integer> {
   /** Follows the job to its end, drawing progress on stderr, through an orchestrator that goes away and comes back. */
   private static Job watch(JobServiceGrpc.JobServiceBlockingStub jobs, String id) {
     ProgressBar bar = new ProgressBar(System.err);
-    Outage outage = new Outage("orchestrator");
+    Outage outage = new Outage("orchestrator", jobs.getChannel());
     GetJobRequest req = GetJobRequest.newBuilder().setId(id).build();
     AtomicReference<Job> last = new AtomicReference<>();
     outage.follow(() -> jobs.watch(req), job -> {
