@@ -4,9 +4,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static resgraph.cli.PipelineCluster.assertSameGraph;
+import static resgraph.cli.PipelineCluster.edges;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import io.grpc.ManagedChannel;
 import io.grpc.StatusRuntimeException;
 import io.grpc.reflection.v1.ServerReflectionGrpc;
@@ -32,7 +33,6 @@ import java.util.ArrayList;
 import java.util.Collections;
 import java.util.Comparator;
 import java.util.HashSet;
-import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -70,108 +70,46 @@ import resgraph.v1.GetJobRequest;
 import resgraph.v1.GraphServiceGrpc;
 import resgraph.v1.Job;
 import resgraph.v1.JobEvent;
-import resgraph.v1.JobServiceGrpc;
 import resgraph.v1.JobSpec;
 import resgraph.v1.LatentEffects;
-import resgraph.v1.ListJobsRequest;
 import resgraph.v1.ModelRef;
 import resgraph.v1.Method;
 import resgraph.v1.ModelServiceGrpc;
 import resgraph.v1.Phase;
-import resgraph.v1.Pruning;
 import resgraph.v1.TaskEffects;
 
 /**
  * The whole system as processes on this machine: a real Kafka, a real Neo4j, the model server,
  * workers, the graph service and the orchestrator, driven through the resgraph command and gRPC.
  * Every raw edge must equal what the model server's Ablate gives directly, the circuit must be the
- * pruning of an independent implementation, and failures along the way (a killed worker, a
- * duplicated message, a model server restart) must not change the graph.
+ * pruning of an independent implementation, and neither a duplicated message nor jobs sharing the
+ * workers may change a graph. (Components killed mid-job: {@link ComponentKillTest}.)
  */
 @Timeout(value = 15, unit = TimeUnit.MINUTES)
 class PipelineTest {
 
-  private static final String PROMPT = "The old lighthouse keeper climbed the stairs every night because";
-  /** Small tasks make many of them, so a job is still running when a test interferes with it. */
-  private static final String BATCH = "3";
-  private static final ObjectMapper JSON = new ObjectMapper();
-
   @TempDir static Path dir;
+  private static PipelineCluster pipeline;
   private static LocalCluster cluster;
   private static Path model, saes;
   private static JsonNode baseline;
-  private static ManagedChannel jobsChannel;
   private static KafkaProbe kafka;
 
   @BeforeAll
   static void start() throws Exception {
-    // an unusual shape: 3 heads, d_model 84 (not a power of two), d_sae 300 (not a multiple of it)
-    SyntheticModel.write(SyntheticModel.Spec.builder().layers(4).dModel(84).heads(3).dSae(300).l0(10).centered(true).seed(21).build(), dir.resolve("m"),
-        SyntheticModel.Format.PLAIN);
-    model = dir.resolve("m/model");
-    saes = dir.resolve("m/saes");
-    cluster = LocalCluster.start(dir.resolve("cluster"), new LocalCluster.Options(1, model.toString(), saes.toString()), m -> {});
+    // small tasks make many of them, so a job is still running when a test interferes with it
+    pipeline = PipelineCluster.start(dir, 1, 3);
+    cluster = pipeline.cluster();
+    model = pipeline.model();
+    saes = pipeline.saes();
+    baseline = pipeline.baseline();
     kafka = new KafkaProbe(cluster.endpoints().kafka());
-    jobsChannel = channel(cluster.endpoints().orchestrator());
-    baseline = run("baseline");
   }
 
   @AfterAll
   static void stop() throws InterruptedException {
-    if (jobsChannel != null) jobsChannel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
     if (kafka != null) kafka.close();
-    if (cluster != null) cluster.stop();
-  }
-
-  /** ./resgraph run against the cluster; returns its graph.json. */
-  private static JsonNode run(String name, String... more) throws Exception {
-    runCommand(name, more);
-    return JSON.readTree(dir.resolve(name).resolve("graph.json").toFile());
-  }
-
-  /** ./resgraph run against the cluster, checked to have written every file; what it printed. */
-  private static Cli.Run runCommand(String name, String... more) throws Exception {
-    List<String> args = new ArrayList<>(List.of("run", "--dir", cluster.dir().toString(), "--model", model.toString(),
-        "--saes", saes.toString(), "--prompt", PROMPT, "--batch", BATCH, "--out", dir.resolve(name).toString()));
-    args.addAll(List.of(more));
-    Cli.Run r = Cli.resgraph(args.toArray(String[]::new));
-    assertEquals(0, r.code(), r.err());
-    assertTrue(r.out().contains("circuit: "), r.out());
-    for (String f : List.of("graph.json", "raw_edges.parquet", "graph.dot", "graph.svg", "graph.html", "neuronpedia.json")) {
-      assertTrue(Files.size(dir.resolve(name).resolve(f)) > 0, f);
-    }
-    assertTrue(Files.readString(dir.resolve(name).resolve("graph.svg")).contains("<svg"), "graph.svg is an SVG");
-    assertTrue(r.err().contains(cluster.endpoints().viewer() + "/jobs/"), "the run points at the served viewer: " + r.err());
-    return r;
-  }
-
-  /** The model server's Ablate at every ablated layer for the graph's prompt, all candidates at once: "source->target" to weight. */
-  private static Map<String, Double> ablateEveryLayer(JsonNode graph, AblateRequest.Builder how) {
-    ModelServiceGrpc.ModelServiceBlockingStub ms = ModelServiceGrpc.newBlockingStub(channel(cluster.endpoints().modelServer()));
-    how.setRef(ModelRef.newBuilder().setModel(model.toString()).setSaes(saes.toString()));
-    graph.get("tokens").forEach(t -> how.addTokens(t.asInt()));
-    Map<String, Double> direct = new TreeMap<>();
-    for (int layer = 0; layer < 3; layer++) {
-      for (LatentEffects e : ms.ablate(how.setLayer(layer).build()).getEffectsList()) {
-        for (int k = 0; k < e.getDownstreamCount(); k++) {
-          direct.put(layer + "." + e.getLatent() + "->" + (layer + 1) + "." + e.getDownstream(k), (double) e.getDelta(k));
-        }
-      }
-    }
-    return direct;
-  }
-
-  /** "source->target" to weight. */
-  private static Map<String, Double> edges(JsonNode graph, String field) {
-    Map<String, Double> m = new TreeMap<>();
-    for (JsonNode e : graph.get(field)) m.put(e.get("source").asText() + "->" + e.get("target").asText(), e.get("weight").asDouble());
-    return m;
-  }
-
-  private static void assertSameGraph(JsonNode expected, JsonNode actual) {
-    assertEquals(edges(expected, "raw_edges"), edges(actual, "raw_edges"), "raw edges");
-    assertEquals(edges(expected, "edges"), edges(actual, "edges"), "circuit edges");
-    assertEquals(expected.get("nodes"), actual.get("nodes"), "circuit nodes and their annotations");
+    if (pipeline != null) pipeline.close();
   }
 
   @Test
@@ -182,13 +120,13 @@ class PipelineTest {
         SyntheticModel.Format.PLAIN);
     Path out = dir.resolve("mixed-out");
     Cli.Run r = Cli.resgraph("run", "--dir", cluster.dir().toString(), "--model", mixed.resolve("model").toString(),
-        "--saes", mixed.resolve("saes").toString(), "--prompt", PROMPT, "--sites", "0,0m,1m,2", "--out", out.toString());
+        "--saes", mixed.resolve("saes").toString(), "--prompt", PipelineCluster.PROMPT, "--sites", "0,0m,1m,2", "--out", out.toString());
     assertEquals(0, r.code(), r.err());
     assertTrue(r.err().contains("over sites 0, 0m, 1m, 2"), r.err());
     assertTrue(r.err().contains("centering: on  (cfg.json model_from_pretrained_kwargs.center_writing_weights)"), r.err());
     assertTrue(r.err().contains("architecture: jumprelu"), r.err());
 
-    JsonNode g = JSON.readTree(out.resolve("graph.json").toFile());
+    JsonNode g = PipelineCluster.JSON.readTree(out.resolve("graph.json").toFile());
     List<String> prefixes = new ArrayList<>();
     g.get("job").get("chain").forEach(site -> prefixes.add(site.get("node_prefix").asText()));
     assertEquals(List.of("0", "0m", "1m", "2"), prefixes, "a chain that mixes kinds names its nodes by site");
@@ -198,7 +136,7 @@ class PipelineTest {
     for (JsonNode n : g.get("nodes")) assertTrue(n.get("id").asText().matches("(0|0m|1m|2)\\.\\d+"), n.get("id").asText());
 
     // the hop 0m -> 1m (block 0's MLP, block 1's attention) stored exactly what Ablate between those sites gives
-    ModelServiceGrpc.ModelServiceBlockingStub ms = ModelServiceGrpc.newBlockingStub(channel(cluster.endpoints().modelServer()));
+    ModelServiceGrpc.ModelServiceBlockingStub ms = ModelServiceGrpc.newBlockingStub(pipeline.channel(cluster.endpoints().modelServer()));
     List<Integer> tokens = new ArrayList<>();
     g.get("tokens").forEach(t -> tokens.add(t.asInt()));
     AblateResponse direct = ms.ablate(AblateRequest.newBuilder().setRef(ModelRef.newBuilder().setModel(mixed.resolve("model").toString())
@@ -216,7 +154,7 @@ class PipelineTest {
   @Test
   void aCorpusRunsEveryPromptAndSharesOutTheEdgesTheyHaveInCommon() throws Exception {
     Path prompts = dir.resolve("prompts.txt");
-    Files.writeString(prompts, String.join("\n", PROMPT, "{\"prompt\": \"The cat sat on the mat and then it\", \"target\": 5}", "",
+    Files.writeString(prompts, String.join("\n", PipelineCluster.PROMPT, "{\"prompt\": \"The cat sat on the mat and then it\", \"target\": 5}", "",
         "Every morning the baker opened the shop before dawn") + "\n");
     Path out = dir.resolve("corpus");
     Cli.Run r = Cli.resgraph("run", "--dir", cluster.dir().toString(), "--model", model.toString(), "--saes", saes.toString(),
@@ -230,12 +168,12 @@ class PipelineTest {
     for (int i = 1; i <= 3; i++) {
       Path folder = out.resolve("prompt-00" + i);
       for (String f : List.of("graph.json", "raw_edges.parquet", "graph.svg", "graph.html")) assertTrue(Files.size(folder.resolve(f)) > 0, f);
-      JsonNode g = JSON.readTree(folder.resolve("graph.json").toFile());
+      JsonNode g = PipelineCluster.JSON.readTree(folder.resolve("graph.json").toFile());
       if (i == 2) assertEquals(5, g.get("target").asInt());
       // each weight as the float it was written from (graph.json writes a float's shortest decimal)
       edges(g, "raw_edges").forEach((k, w) -> weights.computeIfAbsent(k, x -> new ArrayList<>()).add((double) (float) (double) w));
     }
-    JsonNode corpus = JSON.readTree(out.resolve("corpus.json").toFile());
+    JsonNode corpus = PipelineCluster.JSON.readTree(out.resolve("corpus.json").toFile());
     assertEquals(3, corpus.get("jobs").asInt());
     assertEquals(weights.size(), corpus.get("distinct_edges").asLong());
     long shared = weights.values().stream().filter(w -> w.size() >= 2).count();
@@ -262,10 +200,10 @@ class PipelineTest {
     Path stubs = dir.resolve("python-stubs");
     exec(List.of("bash", client.resolve("generate.sh").toString(), stubs.toString()));
     Path prompts = dir.resolve("python-prompts.txt");
-    Files.writeString(prompts, PROMPT + "\nThe lighthouse keeper climbed the stairs every night because\n");
+    Files.writeString(prompts, PipelineCluster.PROMPT + "\nThe lighthouse keeper climbed the stairs every night because\n");
     // Debian's python3-grpcio installs for the system Python, which a version manager may shadow as python3
     String python = Files.isExecutable(Path.of("/usr/bin/python3")) ? "/usr/bin/python3" : "python3";
-    JsonNode out = JSON.readTree(exec(List.of(python, client.resolve("resgraph_corpus.py").toString(), prompts.toString(),
+    JsonNode out = PipelineCluster.JSON.readTree(exec(List.of(python, client.resolve("resgraph_corpus.py").toString(), prompts.toString(),
         "--cluster", cluster.dir().toString(), "--model", model.toString(), "--saes", saes.toString(), "--stubs", stubs.toString(),
         "--min-share", "1", "--json")));
 
@@ -273,7 +211,7 @@ class PipelineTest {
     List<String> ids = new ArrayList<>();
     out.get("jobs").forEach(j -> ids.add(j.asText()));
     assertEquals(2, ids.size());
-    GraphServiceGrpc.GraphServiceBlockingStub graph = GraphServiceGrpc.newBlockingStub(channel(cluster.endpoints().graphService()));
+    GraphServiceGrpc.GraphServiceBlockingStub graph = GraphServiceGrpc.newBlockingStub(pipeline.channel(cluster.endpoints().graphService()));
     Map<String, List<Float>> weights = new TreeMap<>();
     for (String id : ids) {
       for (Edge e : graph.getCircuit(GetCircuitRequest.newBuilder().setJobId(id).setIncludeRawEdges(true).build()).getRawEdgesList()) {
@@ -310,7 +248,7 @@ class PipelineTest {
   @Test
   void aPromptsFileWithAMistakeNamesItsLine() throws Exception {
     Path prompts = dir.resolve("bad-prompts.txt");
-    Files.writeString(prompts, PROMPT + "\n{\"prompt\": \"x\", \"tagret\": 3}\n");
+    Files.writeString(prompts, PipelineCluster.PROMPT + "\n{\"prompt\": \"x\", \"tagret\": 3}\n");
     Cli.Run r = Cli.resgraph("run", "--dir", cluster.dir().toString(), "--model", model.toString(), "--saes", saes.toString(),
         "--prompts", prompts.toString(), "--out", dir.resolve("bad-corpus").toString());
     assertEquals(2, r.code(), "a usage error");
@@ -318,8 +256,8 @@ class PipelineTest {
   }
 
   @Test
-  void everyRawEdgeIsWhatAblateGivesAndTheCircuitIsTheIndependentPruning() {
-    Map<String, Double> direct = ablateEveryLayer(baseline, AblateRequest.newBuilder());
+  void everyRawEdgeIsWhatAblateGivesAndTheCircuitIsTheIndependentPruning() throws IOException {
+    Map<String, Double> direct = pipeline.ablateEveryLayer(baseline, AblateRequest.newBuilder());
     double largest = direct.values().stream().mapToDouble(Math::abs).max().orElse(0);
     Map<String, Double> stored = edges(baseline, "raw_edges");
     assertEquals(direct.keySet(), stored.keySet(), "the same raw edges");
@@ -339,12 +277,12 @@ class PipelineTest {
 
   @Test
   void anApproximateMethodRunsAsAJobOfItsOwnAndIsScoredAgainstTheExactGraph() throws Exception {
-    JsonNode ig = run("integrated-gradients", "--method", "integrated-gradients", "--ig-steps", "4");
+    JsonNode ig = pipeline.run("integrated-gradients", "--method", "integrated-gradients", "--ig-steps", "4");
     assertEquals("integrated-gradients", ig.get("method").asText());
     assertEquals(4, ig.get("ig_steps").asInt());
     assertEquals("ablation", baseline.get("method").asText());
     // its raw edges are what the model server's Ablate gives for the method, all candidates at once
-    Map<String, Double> direct = ablateEveryLayer(ig, AblateRequest.newBuilder().setMethod(Method.METHOD_INTEGRATED_GRADIENTS).setIgSteps(4));
+    Map<String, Double> direct = pipeline.ablateEveryLayer(ig, AblateRequest.newBuilder().setMethod(Method.METHOD_INTEGRATED_GRADIENTS).setIgSteps(4));
     Map<String, Double> stored = edges(ig, "raw_edges");
     assertEquals(direct.keySet(), stored.keySet(), "the job's edges are the method's");
     // the same float32 weights; graph.json writes them as shortest decimals
@@ -353,7 +291,7 @@ class PipelineTest {
     String exact = baseline.get("job").get("id").asText(), approx = ig.get("job").get("id").asText();
     Cli.Run self = Cli.resgraph("compare", "--dir", cluster.dir().toString(), exact, exact, "--json", "--out", dir.resolve("self").toString());
     assertEquals(0, self.code(), self.err());
-    JsonNode same = JSON.readTree(self.out());
+    JsonNode same = PipelineCluster.JSON.readTree(self.out());
     for (JsonNode a : same.get("pairs")) {
       for (String f : List.of("pearson", "spearman", "sign_agreement", "top_k_recall", "circuit_edge_jaccard", "circuit_node_jaccard")) {
         assertEquals(1.0, a.get(f).asDouble(), 1e-12, f + " of a graph with itself, " + a.get("source_hook") + " -> " + a.get("target_hook"));
@@ -361,7 +299,7 @@ class PipelineTest {
     }
     Cli.Run vs = Cli.resgraph("compare", "--dir", cluster.dir().toString(), exact, approx, "--json", "--out", dir.resolve("vs").toString());
     assertEquals(0, vs.code(), vs.err());
-    JsonNode c = JSON.readTree(vs.out());
+    JsonNode c = PipelineCluster.JSON.readTree(vs.out());
     assertEquals(3, c.get("pairs").size(), "one agreement per layer pair");
     assertEquals("integrated-gradients", c.get("job_b").get("method").asText());
     JsonNode overall = c.get("overall");
@@ -373,7 +311,7 @@ class PipelineTest {
     Cli.Run f = Cli.resgraph("faithfulness", "--dir", cluster.dir().toString(), exact, approx, "--budgets", "2,5",
         "--out", dir.resolve("faithfulness").toString());
     assertEquals(0, f.code(), f.err());
-    JsonNode scores = JSON.readTree(dir.resolve("faithfulness/faithfulness.json").toFile());
+    JsonNode scores = PipelineCluster.JSON.readTree(dir.resolve("faithfulness/faithfulness.json").toFile());
     assertEquals(2, scores.size(), "one entry per job");
     for (JsonNode job : scores) {
       assertEquals(List.of("pruned", "top 2", "top 5"), job.get("circuits").findValuesAsText("circuit"));
@@ -418,43 +356,15 @@ class PipelineTest {
     return Integer.parseInt(node.substring(node.indexOf('.') + 1));
   }
 
-  private long count(String cypher) {
-    Cli.Run r = Cli.resgraph("cypher", "--dir", cluster.dir().toString(), "--json", "--param", "job=" + baseline.get("job").get("id").asText(), cypher);
-    assertEquals(0, r.code(), r.err());
-    try {
-      return JSON.readTree(r.out()).get(0).get("n").asLong();
-    } catch (Exception e) {
-      throw new AssertionError(r.out(), e);
-    }
+  /** A count of the baseline job's, from a Cypher query returning n. */
+  private static long count(String cypher) throws IOException {
+    return pipeline.cypher(cypher, baseline.get("job").get("id").asText()).get(0).get("n").asLong();
   }
 
   @Test
   void threeWorkersGiveTheSameGraphAsOne() throws Exception {
-    if (cluster.processes().stream().filter(p -> p.name().startsWith("worker-")).count() < 3) {
-      cluster.startWorker();
-      cluster.startWorker();
-    }
-    assertSameGraph(baseline, run("three-workers"));
-  }
-
-  @Test
-  void aWorkerKilledMidJobChangesNothing() throws Exception {
-    if (cluster.processes().stream().filter(p -> p.name().startsWith("worker-")).count() < 2) cluster.startWorker();
-    Job job = submit();
-    awaitProgress(job.getId(), 5);
-    String victim = cluster.processes().stream().filter(p -> p.name().startsWith("worker-")).findFirst().orElseThrow().name();
-    cluster.stop(victim, true);
-    assertSameGraph(baseline, graphOf(awaitDone(job.getId())));
-    cluster.startWorker();
-  }
-
-  @Test
-  void aModelServerRestartMidJobChangesNothing() throws Exception {
-    Job job = submit();
-    awaitProgress(job.getId(), 3);
-    cluster.stop("model-server", false);
-    cluster.restartModelServer();
-    assertSameGraph(baseline, graphOf(awaitDone(job.getId())));
+    pipeline.ensureWorkers(3);
+    assertSameGraph(baseline, pipeline.run("three-workers"));
   }
 
   @Test
@@ -479,11 +389,6 @@ class PipelineTest {
         }
       }
     }
-  }
-
-  /** A channel to one of the cluster's servers, over TLS with the cluster's token, as the command line opens them. */
-  private static ManagedChannel channel(String address) {
-    return GrpcChannels.open(address, ClusterDir.credentials(cluster));
   }
 
   @Test
@@ -555,61 +460,6 @@ class PipelineTest {
   }
 
   @Test
-  void runFollowsItsJobThroughAnOrchestratorKilledAndStartedAgain() throws Exception {
-    ExecutorService background = Executors.newSingleThreadExecutor();
-    try {
-      Future<Cli.Run> run = background.submit(() -> runCommand("orchestrator-restart"));
-      Job job = awaitAJobWithTasksStored(3);
-      cluster.stop("orchestrator", true);
-      Thread.sleep(1_000); // the command sees its stream break and waits
-      cluster.restartOrchestrator();
-      assertTrue(run.get(5, TimeUnit.MINUTES).err().contains("lost the orchestrator"), "the command waited for it");
-      JsonNode graph = JSON.readTree(dir.resolve("orchestrator-restart/graph.json").toFile());
-      assertEquals(job.getId(), graph.get("job").get("id").asText(), "the command finished the job it submitted");
-      assertSameGraph(baseline, graph);
-    } finally {
-      background.shutdownNow();
-    }
-  }
-
-  @Test
-  void aGraphServiceKilledMidCorpusCountsNoJobTwice() throws Exception {
-    List<String> corpus = new ArrayList<>();
-    for (String prompt : List.of("The ship left the harbor at dawn and the sailors", "She opened the letter slowly because",
-        "Rain fell on the quiet town while the children")) {
-      corpus.add(jobs().submit(JobSpec.newBuilder().setRef(ModelRef.newBuilder().setModel(model.toString()).setSaes(saes.toString()))
-          .setPrompt(prompt).setTaskBatchSize(Integer.parseInt(BATCH)).build()).getId());
-    }
-    awaitProgress(corpus.get(0), 2);
-    cluster.stop("graph-service", true);
-    cluster.restartGraphService();
-    for (String id : corpus) awaitDone(id);
-
-    // every finished job of this model and SAEs, each counted once: recomputed from their raw edges
-    GraphServiceGrpc.GraphServiceBlockingStub graph = GraphServiceGrpc.newBlockingStub(channel(cluster.endpoints().graphService()));
-    Map<String, List<Float>> weights = new TreeMap<>();
-    for (Job j : jobs().list(resgraph.v1.ListJobsRequest.getDefaultInstance()).getJobsList()) {
-      if (j.getPhase() != Phase.PHASE_DONE || !j.getSpec().getRef().getModel().equals(model.toString())) continue;
-      for (Edge e : graph.getCircuit(GetCircuitRequest.newBuilder().setJobId(j.getId()).setIncludeRawEdges(true).build()).getRawEdgesList()) {
-        weights.computeIfAbsent(e.getSource() + "->" + e.getTarget(), k -> new ArrayList<>()).add(e.getWeight());
-      }
-    }
-    Cli.Run r = Cli.resgraph("cypher", "--dir", cluster.dir().toString(), "--json", "--limit", "1000000", "--param", "model=" + model,
-        "MATCH (a:Feature {model: $model})-[c:CORPUS_EFFECT]->(b:Feature) RETURN a.layer AS l, a.latent AS s, b.latent AS t,"
-            + " c.jobs AS jobs, c.mean AS mean");
-    assertEquals(0, r.code(), r.err());
-    JsonNode rows = JSON.readTree(r.out());
-    assertTrue(rows.size() > 0, "statistics of the candidate edges");
-    for (JsonNode row : rows) {
-      String key = row.get("l").asInt() + "." + row.get("s").asInt() + "->" + (row.get("l").asInt() + 1) + "." + row.get("t").asInt();
-      List<Float> w = weights.get(key);
-      assertEquals(w.size(), row.get("jobs").asInt(), key + ": jobs");
-      double mean = w.stream().mapToDouble(Float::doubleValue).average().orElseThrow();
-      assertEquals(mean, row.get("mean").asDouble(), 1e-9 * Math.max(1, Math.abs(mean)), key + ": mean");
-    }
-  }
-
-  @Test
   void effectsDeliveredTwiceChangeNothing() throws Exception {
     String id = baseline.get("job").get("id").asText();
     long before = count("MATCH ()-[r:EFFECT {job: $job}]->() RETURN count(r) AS n");
@@ -619,11 +469,11 @@ class PipelineTest {
     // the graph service answers a redelivery with another stored event: once it is there, the copy was handled
     Await.until("a stored event for the copy", Duration.ofMinutes(2), () -> storedEvents(id, first.getTask()) > storedBefore);
     assertEquals(before, count("MATCH ()-[r:EFFECT {job: $job}]->() RETURN count(r) AS n"));
-    assertEquals(Phase.PHASE_DONE, jobs().get(GetJobRequest.newBuilder().setId(id).build()).getPhase());
+    assertEquals(Phase.PHASE_DONE, pipeline.jobs().get(GetJobRequest.newBuilder().setId(id).build()).getPhase());
   }
 
   @Test
-  void badInputGetsAClearMessageAndLeavesEverythingRunningAndStored() {
+  void badInputGetsAClearMessageAndLeavesEverythingRunningAndStored() throws IOException {
     long before = count("MATCH ()-[r:EFFECT {job: $job}]->() RETURN count(r) AS n");
     String[][] cases = {
         {"--prompt", "", "prompt is empty"},
@@ -644,7 +494,7 @@ class PipelineTest {
     assertEquals(1, write.code());
     assertTrue(write.err().contains("INVALID_ARGUMENT") && write.err().contains("read-only"), write.err());
     StatusRuntimeException grpc = org.junit.jupiter.api.Assertions.assertThrows(StatusRuntimeException.class,
-        () -> jobs().submit(JobSpec.newBuilder().setRef(ModelRef.newBuilder().setModel(model.toString()).setSaes(saes.toString()))
+        () -> pipeline.jobs().submit(JobSpec.newBuilder().setRef(ModelRef.newBuilder().setModel(model.toString()).setSaes(saes.toString()))
             .setPrompt("").build()));
     assertEquals(io.grpc.Status.Code.INVALID_ARGUMENT, grpc.getStatus().getCode());
     assertTrue(cluster.healthy(), "every component still runs");
@@ -656,7 +506,7 @@ class PipelineTest {
     Map<String, String> served = Map.of(cluster.endpoints().modelServer(), "resgraph.v1.ModelService",
         cluster.endpoints().orchestrator(), "resgraph.v1.JobService", cluster.endpoints().graphService(), "resgraph.v1.GraphService");
     for (Map.Entry<String, String> server : served.entrySet()) {
-      ManagedChannel channel = channel(server.getKey());
+      ManagedChannel channel = pipeline.channel(server.getKey());
       try {
         List<String> services = services(channel);
         assertTrue(services.containsAll(List.of(server.getValue(), "grpc.health.v1.Health")), server + ": " + services);
@@ -670,7 +520,7 @@ class PipelineTest {
   void statusReportsTheComponentsTheBoltUriAndTheViewer() throws Exception {
     Cli.Run r = Cli.resgraph("status", "--dir", cluster.dir().toString(), "--json");
     assertEquals(0, r.code(), r.err());
-    JsonNode s = JSON.readTree(r.out());
+    JsonNode s = PipelineCluster.JSON.readTree(r.out());
     assertTrue(s.get("running").asBoolean());
     assertEquals(cluster.endpoints().bolt(), s.get("bolt").asText());
     String viewer = s.get("endpoints").get("viewer").asText();
@@ -695,7 +545,7 @@ class PipelineTest {
   void neo4jLetsInOnlyThePasswordStatusShowsItsOwner() throws Exception {
     Cli.Run r = Cli.resgraph("status", "--dir", cluster.dir().toString(), "--json");
     assertEquals(0, r.code(), r.err());
-    String password = JSON.readTree(r.out()).get("neo4j_password").asText();
+    String password = PipelineCluster.JSON.readTree(r.out()).get("neo4j_password").asText();
     assertEquals(cluster.neo4jPassword(), password);
     assertEquals(PosixFilePermissions.fromString("rw-------"), Files.getPosixFilePermissions(cluster.neo4jPasswordFile()),
         "the password file is its owner's alone");
@@ -711,49 +561,6 @@ class PipelineTest {
     for (Path log : Files.list(cluster.dir().resolve("logs")).toList()) {
       assertFalse(Files.readString(log, StandardCharsets.ISO_8859_1).contains(password), log + " holds the password");
     }
-  }
-
-  // ---- helpers ----
-
-  private static JobServiceGrpc.JobServiceBlockingStub jobs() {
-    return JobServiceGrpc.newBlockingStub(jobsChannel).withDeadlineAfter(5, TimeUnit.MINUTES);
-  }
-
-  private static Job submit() {
-    return jobs().submit(JobSpec.newBuilder().setRef(ModelRef.newBuilder().setModel(model.toString()).setSaes(saes.toString()))
-        .setPrompt(PROMPT).setTaskBatchSize(Integer.parseInt(BATCH)).setPruning(Pruning.newBuilder().setTopK(10)).build());
-  }
-
-  private static void awaitProgress(String id, int tasks) {
-    for (Iterator<Job> it = jobs().watch(GetJobRequest.newBuilder().setId(id).build()); it.hasNext(); ) {
-      Job j = it.next();
-      if (j.getProgress().getTasksDone() >= tasks) return;
-    }
-    throw new AssertionError("job " + id + " ended before " + tasks + " tasks were stored");
-  }
-
-  /** The newest job once it has this many tasks stored (it may be one `run` submitted). */
-  private static Job awaitAJobWithTasksStored(int tasks) throws InterruptedException {
-    for (long end = System.nanoTime() + TimeUnit.MINUTES.toNanos(2); System.nanoTime() < end; Thread.sleep(100)) {
-      List<Job> all = jobs().list(ListJobsRequest.getDefaultInstance()).getJobsList();
-      if (!all.isEmpty() && all.get(0).getPhase() == Phase.PHASE_RUNNING && all.get(0).getProgress().getTasksDone() >= tasks) {
-        return all.get(0);
-      }
-    }
-    throw new AssertionError("no job got " + tasks + " tasks stored within two minutes");
-  }
-
-  private static Job awaitDone(String id) {
-    Job last = null;
-    for (Iterator<Job> it = jobs().watch(GetJobRequest.newBuilder().setId(id).build()); it.hasNext(); ) last = it.next();
-    assertEquals(Phase.PHASE_DONE, last.getPhase(), last.getError());
-    return last;
-  }
-
-  private static JsonNode graphOf(Job job) throws Exception {
-    resgraph.v1.ExportResponse r = resgraph.v1.GraphServiceGrpc.newBlockingStub(channel(cluster.endpoints().graphService()))
-        .export(resgraph.v1.ExportRequest.newBuilder().setJobId(job.getId()).setFormat(resgraph.v1.ExportFormat.EXPORT_FORMAT_JSON).build());
-    return JSON.readTree(r.getContent().toByteArray());
   }
 
   private static long storedEvents(String job, int task) {

@@ -6,9 +6,11 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.security.SecureRandom;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Base64;
 import java.util.List;
@@ -26,19 +28,36 @@ import java.util.function.Consumer;
  * hold the data, {@code logs/} one log per process, {@code cluster.json} the processes and endpoints,
  * {@code neo4j-password} the password Neo4j asks of every Bolt client (owner-only), {@code credentials/}
  * the bearer token and TLS certificate of every gRPC call (owner-only; see {@link #credentials}).
+ *
+ * <p>A component that ends, killed or crashed, {@link #restart}s on the same ports over the same
+ * data.
  */
 public final class LocalCluster {
 
-  /** One running process: what it is, its pid, the port it serves (0 for none), its log. */
-  public record Proc(String name, long pid, int port, String log) {
+  /**
+   * One component's process: what it is, its pid, the port it serves (0 for none), its log; how
+   * often it was started again after it ended ({@link #restart}) and when last (ISO-8601, null for
+   * never); and how many of those starts failed in a row (it ended or hung before serving), 0 once
+   * one serves.
+   */
+  public record Proc(String name, long pid, int port, String log, int restarts, String restartedAt, int failedStarts) {
+    /** A process started for the first time. */
+    Proc(String name, long pid, int port, String log) {
+      this(name, pid, port, log, 0, null, 0);
+    }
+
     public boolean alive() {
       return ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false);
     }
   }
 
-  /** Where the cluster answers; viewer is the graph service's circuit browser, an http:// URL. */
+  /**
+   * Where the cluster answers; viewer is the graph service's circuit browser, an http:// URL.
+   * kafkaController is the broker's KRaft controller listener, which only the broker itself uses:
+   * kept so a restarted broker has the quorum it had.
+   */
   public record Endpoints(String kafka, String bolt, String modelServer, String graphService, String orchestrator,
-      String viewer) {}
+      String viewer, String kafkaController) {}
 
   /** What cluster.json holds. */
   public record State(Endpoints endpoints, List<Proc> processes, String model, String saes, String centering, String cacheDir,
@@ -93,11 +112,10 @@ public final class LocalCluster {
     LocalCluster c = infrastructure(dir, options, say);
     try {
       say.accept("starting the model server, graph service, orchestrator and " + options.workers() + " workers");
-      Started model = c.launchModelServer();
-      Started graph = c.launchGraphService();
-      Started orchestrator = c.launchOrchestrator();
-      for (int i = 0; i < options.workers(); i++) c.startWorker();
-      c.await(model, graph, orchestrator);
+      List<Started> services = new ArrayList<>();
+      for (String name : List.of("model-server", "graph-service", "orchestrator")) services.add(c.first(name));
+      for (int i = 1; i <= options.workers(); i++) c.first("worker-" + i);
+      c.await(services);
       c.save();
       return c;
     } catch (RuntimeException ex) {
@@ -114,19 +132,13 @@ public final class LocalCluster {
     dir = dir.toAbsolutePath();
     Endpoints e = new Endpoints("127.0.0.1:" + Launcher.freePort(), "bolt://127.0.0.1:" + Launcher.freePort(),
         "127.0.0.1:" + Launcher.freePort(), "127.0.0.1:" + Launcher.freePort(), "127.0.0.1:" + Launcher.freePort(),
-        "http://127.0.0.1:" + Launcher.freePort());
+        "http://127.0.0.1:" + Launcher.freePort(), "127.0.0.1:" + Launcher.freePort());
     LocalCluster c = new LocalCluster(dir, List.of(), e, options);
     try {
       c.keepNeo4jPassword();
       Credentials.keep(c.credentials());
       say.accept("starting Kafka and Neo4j");
-      Started kafka = c.launch("kafka", "local-kafka", "resgraph.local.LocalKafka", List.of("-Xmx512m"),
-          List.of(String.valueOf(port(e.kafka())), Integer.toString(Launcher.freePort()), dir.resolve("kafka").toString()), port(e.kafka()));
-      // C1 alone: Cypher compiles each new plan to bytecode, and C2 optimizing it took 6 of Neo4j's 10 s of CPU in a warm
-      // job on two cores, for some 0.7 s of slower queries (./resgraph bench, PERFORMANCE.md)
-      Started neo4j = c.launch("neo4j", "local-neo4j", "resgraph.local.LocalNeo4j", List.of("-Xmx1g", "-XX:TieredStopAtLevel=1"),
-          List.of(String.valueOf(port(e.bolt())), dir.resolve("neo4j").toString(), c.neo4jPasswordFile().toString()), port(e.bolt()));
-      c.await(kafka, neo4j);
+      c.await(List.of(c.first("kafka"), c.first("neo4j")));
       c.save();
       return c;
     } catch (RuntimeException ex) {
@@ -188,24 +200,25 @@ public final class LocalCluster {
   public synchronized Proc startWorker() {
     int n = processes.stream().filter(p -> p.name().startsWith("worker-"))
         .mapToInt(p -> Integer.parseInt(p.name().substring("worker-".length()))).max().orElse(0);
-    String name = "worker-" + (n + 1);
-    Started w = launch(name, "ablation-worker", "resgraph.worker.AblationWorker",
-        with(security(false), "-Xmx384m", "-Dkafka.bootstrap.servers=" + endpoints.kafka(),
-            "-Dresgraph.model-server.address=" + endpoints.modelServer(), "-Dresgraph.worker.name=" + name),
-        List.of(), 0);
+    Proc w = first("worker-" + (n + 1)).proc();
     save();
-    return w.proc();
+    return w;
   }
 
   /** The cluster recorded in DIR, whether or not its processes still run (see {@link #healthy}). */
   public static Optional<LocalCluster> find(Path dir) {
-    Path file = dir.toAbsolutePath().resolve("cluster.json");
+    return read(dir.toAbsolutePath()).map(s -> {
+      long workers = s.processes().stream().filter(p -> p.name().startsWith("worker-")).count();
+      return new LocalCluster(dir.toAbsolutePath(), s.processes(), s.endpoints(),
+          new Options((int) Math.max(1, workers), s.model(), s.saes(), s.centering(), s.cacheDir(), s.hubUrl()));
+    });
+  }
+
+  private static Optional<State> read(Path dir) {
+    Path file = dir.resolve("cluster.json");
     if (!Files.isRegularFile(file)) return Optional.empty();
     try {
-      State s = JSON.readValue(file.toFile(), State.class);
-      long workers = s.processes().stream().filter(p -> p.name().startsWith("worker-")).count();
-      return Optional.of(new LocalCluster(dir.toAbsolutePath(), s.processes(), s.endpoints(),
-          new Options((int) Math.max(1, workers), s.model(), s.saes(), s.centering(), s.cacheDir(), s.hubUrl())));
+      return Optional.of(JSON.readValue(file.toFile(), State.class));
     } catch (IOException e) {
       throw new UncheckedIOException("cannot read " + file, e);
     }
@@ -220,45 +233,52 @@ public final class LocalCluster {
     return options;
   }
 
-  /** Stops one process: gracefully (SIGTERM, then SIGKILL after 20 s), or at once when {@code kill}. */
+  /** Stops one process for good (it leaves the cluster): gracefully (SIGTERM, then SIGKILL after 20 s), or at once when {@code kill}. */
   public synchronized void stop(String name, boolean kill) {
-    Proc p = processes.stream().filter(x -> x.name().equals(name)).findFirst()
-        .orElseThrow(() -> new IllegalArgumentException("no process named " + name));
+    Proc p = recorded(name);
     terminate(p, kill);
     processes.remove(p);
     save();
   }
 
-  /** Starts a stopped component again on the same port. */
-  public synchronized Proc restartModelServer() {
-    return serving(launchModelServer());
+  /** SIGKILLs a component, as a crash ends it, and waits until it is gone; it stays in the cluster, to be {@link #restart}ed. */
+  public void kill(String name) {
+    terminate(recorded(name), true);
   }
 
-  /** Starts a stopped graph service again on the same ports, over the same stores. */
-  public synchronized Proc restartGraphService() {
-    return serving(launchGraphService());
-  }
-
-  /** Starts a stopped orchestrator again on the same port; it takes its jobs up from resgraph.jobs. */
-  public synchronized Proc restartOrchestrator() {
-    return serving(launchOrchestrator());
-  }
-
-  private Started launchOrchestrator() {
-    Endpoints e = endpoints;
-    return launch("orchestrator", "orchestrator", "resgraph.orchestrator.Orchestrator",
-        with(security(true), "-Xmx512m", "-Dgrpc.server.host=127.0.0.1", "-Dgrpc.server.port=" + port(e.orchestrator()), "-Dkafka.bootstrap.servers=" + e.kafka(),
-            "-Dresgraph.model-server.address=" + e.modelServer(), "-Dresgraph.graph-service.address=" + e.graphService()),
-        List.of(), port(e.orchestrator()));
-  }
-
-  private Started launchGraphService() {
-    Endpoints e = endpoints;
-    return launch("graph-service", "graph-service", "resgraph.graph.GraphServer",
-        with(security(true), "-Xmx1g", "-Dgrpc.server.host=127.0.0.1", "-Dgrpc.server.port=" + port(e.graphService()), "-Dkafka.bootstrap.servers=" + e.kafka(),
-            "-Dneo4j.uri=" + e.bolt(), "-Dneo4j.user=neo4j", "-Dneo4j.password-file=" + neo4jPasswordFile(), "-Dresgraph.http.host=127.0.0.1", "-Dresgraph.http.port=" + port(e.viewer()),
-            "-Dresgraph.graph.writers=" + GRAPH_WRITERS, "-Dresgraph.graph.edges-dir=" + dir.resolve("edges")),
-        List.of(), port(e.graphService()));
+  /**
+   * Starts a component that ended again, on the same ports over the same data, and waits until it
+   * serves; recorded in cluster.json as it starts and as it serves. A start that ends or hangs
+   * before serving is counted as failed (a hung one is killed) and thrown as IllegalStateException.
+   */
+  public Proc restart(String name) {
+    Started s;
+    synchronized (this) {
+      Proc ended = recorded(name);
+      if (ended.alive()) throw new IllegalStateException(name + " is running (pid " + ended.pid() + ")");
+      s = launch(name);
+      replace(ended, new Proc(name, s.proc().pid(), s.proc().port(), s.proc().log(), ended.restarts(), ended.restartedAt(),
+          ended.failedStarts()));
+      save();
+    }
+    try {
+      await(List.of(s));
+    } catch (IllegalStateException failed) {
+      s.process().destroyForcibly();
+      synchronized (this) {
+        Proc p = recorded(name);
+        replace(p, new Proc(name, p.pid(), p.port(), p.log(), p.restarts(), p.restartedAt(), p.failedStarts() + 1));
+        save();
+      }
+      throw failed;
+    }
+    synchronized (this) {
+      Proc p = recorded(name);
+      Proc serving = new Proc(name, p.pid(), p.port(), p.log(), p.restarts() + 1, Instant.now().toString(), 0);
+      replace(p, serving);
+      save();
+      return serving;
+    }
   }
 
   /** Stops everything, services before the broker and the database they write to. */
@@ -295,6 +315,55 @@ public final class LocalCluster {
 
   private record Started(Proc proc, Process process) {}
 
+  /** Starts a component for the first time and records it. */
+  private synchronized Started first(String name) {
+    Started s = launch(name);
+    processes.add(s.proc());
+    return s;
+  }
+
+  private synchronized Proc recorded(String name) {
+    return processes.stream().filter(p -> p.name().equals(name)).findFirst()
+        .orElseThrow(() -> new IllegalArgumentException("no process named " + name));
+  }
+
+  private synchronized void replace(Proc old, Proc now) {
+    processes.set(processes.indexOf(old), now);
+  }
+
+  /** Starts the named component's process, as every start of it does: the same ports, data and settings. */
+  private Started launch(String name) {
+    Endpoints e = endpoints;
+    return switch (name) {
+      case "kafka" -> launch(name, "local-kafka", "resgraph.local.LocalKafka", List.of("-Xmx512m"),
+          List.of(String.valueOf(port(e.kafka())), String.valueOf(port(e.kafkaController())), dir.resolve("kafka").toString()),
+          port(e.kafka()));
+      // C1 alone: Cypher compiles each new plan to bytecode, and C2 optimizing it took 6 of Neo4j's 10 s of CPU in a warm
+      // job on two cores, for some 0.7 s of slower queries (./resgraph bench, PERFORMANCE.md)
+      case "neo4j" -> launch(name, "local-neo4j", "resgraph.local.LocalNeo4j", List.of("-Xmx1g", "-XX:TieredStopAtLevel=1"),
+          List.of(String.valueOf(port(e.bolt())), dir.resolve("neo4j").toString(), neo4jPasswordFile().toString()), port(e.bolt()));
+      case "model-server" -> launchModelServer();
+      case "graph-service" -> launch(name, "graph-service", "resgraph.graph.GraphServer",
+          with(security(true), "-Xmx1g", "-Dgrpc.server.host=127.0.0.1", "-Dgrpc.server.port=" + port(e.graphService()),
+              "-Dkafka.bootstrap.servers=" + e.kafka(), "-Dneo4j.uri=" + e.bolt(), "-Dneo4j.user=neo4j",
+              "-Dneo4j.password-file=" + neo4jPasswordFile(), "-Dresgraph.http.host=127.0.0.1", "-Dresgraph.http.port=" + port(e.viewer()),
+              "-Dresgraph.graph.writers=" + GRAPH_WRITERS, "-Dresgraph.graph.edges-dir=" + dir.resolve("edges")),
+          List.of(), port(e.graphService()));
+      case "orchestrator" -> launch(name, "orchestrator", "resgraph.orchestrator.Orchestrator",
+          with(security(true), "-Xmx512m", "-Dgrpc.server.host=127.0.0.1", "-Dgrpc.server.port=" + port(e.orchestrator()),
+              "-Dkafka.bootstrap.servers=" + e.kafka(), "-Dresgraph.model-server.address=" + e.modelServer(),
+              "-Dresgraph.graph-service.address=" + e.graphService()),
+          List.of(), port(e.orchestrator()));
+      default -> {
+        if (!name.startsWith("worker-")) throw new IllegalArgumentException("no component named " + name);
+        yield launch(name, "ablation-worker", "resgraph.worker.AblationWorker",
+            with(security(false), "-Xmx384m", "-Dkafka.bootstrap.servers=" + e.kafka(),
+                "-Dresgraph.model-server.address=" + e.modelServer(), "-Dresgraph.worker.name=" + name),
+            List.of(), 0);
+      }
+    };
+  }
+
   /** The model server, loading the cluster's model as soon as it listens. */
   private Started launchModelServer() {
     List<String> jvm = new ArrayList<>(with(security(true), "-Xmx3g", "-Dai.djl.offline=true", "-Dgrpc.server.port=" + port(endpoints.modelServer()),
@@ -316,25 +385,19 @@ public final class LocalCluster {
     return all;
   }
 
-  private synchronized Started launch(String name, String module, String main, List<String> jvm, List<String> args, int port) {
+  private Started launch(String name, String module, String main, List<String> jvm, List<String> args, int port) {
     Path log = dir.resolve("logs").resolve(name + ".log");
     List<String> jvmArgs = new ArrayList<>(jvm);
     jvmArgs.add("-Dresgraph.home=" + Launcher.home());
     Process process = Launcher.start(module, main, jvmArgs, args, log);
-    Proc proc = new Proc(name, process.pid(), port, log.toString());
-    processes.add(proc);
-    return new Started(proc, process);
+    return new Started(new Proc(name, process.pid(), port, log.toString()), process);
   }
 
-  /** A component started again, once it serves, recorded in cluster.json. */
-  private Proc serving(Started started) {
-    await(started);
-    save();
-    return started.proc();
-  }
-
-  private void await(Started... started) {
-    for (Started s : started) Launcher.awaitPort(s.proc().name(), s.process(), s.proc().port(), START_TIMEOUT, Path.of(s.proc().log()));
+  /** Waits until each started process that serves a port accepts connections. */
+  private static void await(List<Started> started) {
+    for (Started s : started) {
+      if (s.proc().port() > 0) Launcher.awaitPort(s.proc().name(), s.process(), s.proc().port(), START_TIMEOUT, Path.of(s.proc().log()));
+    }
   }
 
   private synchronized void save() {
@@ -343,8 +406,7 @@ public final class LocalCluster {
       Path tmp = dir.resolve("cluster.json.tmp");
       JSON.writeValue(tmp.toFile(), new State(endpoints, processes, options.model(), options.saes(), options.centering(),
           options.cacheDir(), options.hubUrl()));
-      Files.move(tmp, dir.resolve("cluster.json"), java.nio.file.StandardCopyOption.REPLACE_EXISTING,
-          java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+      Files.move(tmp, dir.resolve("cluster.json"), StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
     } catch (IOException e) {
       throw new UncheckedIOException("cannot write " + dir.resolve("cluster.json"), e);
     }
