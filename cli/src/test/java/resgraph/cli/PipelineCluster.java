@@ -214,8 +214,13 @@ final class PipelineCluster implements AutoCloseable {
 
   /** A job of {@code prompt}, its circuit the top 10 edges a layer pair. */
   Job submit(String prompt) {
+    return submit(prompt, batch);
+  }
+
+  /** The same in tasks of {@code latents}. */
+  Job submit(String prompt, int latents) {
     return jobs().submit(JobSpec.newBuilder().setRef(ModelRef.newBuilder().setModel(model.toString()).setSaes(saes.toString()))
-        .setPrompt(prompt).setTaskBatchSize(batch).setPruning(Pruning.newBuilder().setTopK(10)).build());
+        .setPrompt(prompt).setTaskBatchSize(latents).setPruning(Pruning.newBuilder().setTopK(10)).build());
   }
 
   void awaitProgress(String id, int tasks) {

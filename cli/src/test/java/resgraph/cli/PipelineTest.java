@@ -257,18 +257,8 @@ class PipelineTest {
 
   @Test
   void everyRawEdgeIsWhatAblateGivesAndTheCircuitIsTheIndependentPruning() throws IOException {
-    Map<String, Double> direct = pipeline.ablateEveryLayer(baseline, AblateRequest.newBuilder());
-    double largest = direct.values().stream().mapToDouble(Math::abs).max().orElse(0);
+    assertIsWhatAblateGives(baseline);
     Map<String, Double> stored = edges(baseline, "raw_edges");
-    assertEquals(direct.keySet(), stored.keySet(), "the same raw edges");
-    for (Map.Entry<String, Double> e : direct.entrySet()) {
-      double s = stored.get(e.getKey());
-      // the job ablated in tasks of 3, the direct call all at once: float32 sums may round differently,
-      // by about a ten-millionth of the largest change (see ReferenceAgreementTest for the precision)
-      assertTrue(Math.abs(s - e.getValue()) <= 1e-4 * Math.abs(e.getValue()) + 1e-6 * largest,
-          e.getKey() + ": stored " + s + ", Ablate " + e.getValue());
-    }
-    assertEquals(prune(stored, 10), edges(baseline, "edges").keySet(), "METHOD.md step 7, top 10");
     long inNeo4j = count("MATCH ()-[r:EFFECT {job: $job}]->() RETURN count(r) AS n");
     assertEquals(count("MATCH ()-[r:EFFECT {job: $job}]->() WHERE r.candidate RETURN count(r) AS n"), inNeo4j,
         "Neo4j holds the candidates");
@@ -356,6 +346,25 @@ class PipelineTest {
     return Integer.parseInt(node.substring(node.indexOf('.') + 1));
   }
 
+  /**
+   * The graph's raw edges are what the model server's Ablate gives for its prompt, and its circuit
+   * is their pruning to the top 10 a layer pair (METHOD.md step 7) as {@link #prune} does it.
+   */
+  private static void assertIsWhatAblateGives(JsonNode graph) {
+    Map<String, Double> direct = pipeline.ablateEveryLayer(graph, AblateRequest.newBuilder());
+    double largest = direct.values().stream().mapToDouble(Math::abs).max().orElse(0);
+    Map<String, Double> stored = edges(graph, "raw_edges");
+    assertEquals(direct.keySet(), stored.keySet(), "the same raw edges");
+    for (Map.Entry<String, Double> e : direct.entrySet()) {
+      double s = stored.get(e.getKey());
+      // the job ablated in tasks, the direct call all at once: float32 sums may round differently,
+      // by about a ten-millionth of the largest change (see ReferenceAgreementTest for the precision)
+      assertTrue(Math.abs(s - e.getValue()) <= 1e-4 * Math.abs(e.getValue()) + 1e-6 * largest,
+          e.getKey() + ": stored " + s + ", Ablate " + e.getValue());
+    }
+    assertEquals(prune(stored, 10), edges(graph, "edges").keySet(), "METHOD.md step 7, top 10");
+  }
+
   /** A count of the baseline job's, from a Cypher query returning n. */
   private static long count(String cypher) throws IOException {
     return pipeline.cypher(cypher, baseline.get("job").get("id").asText()).get(0).get("n").asLong();
@@ -365,6 +374,31 @@ class PipelineTest {
   void threeWorkersGiveTheSameGraphAsOne() throws Exception {
     pipeline.ensureWorkers(3);
     assertSameGraph(baseline, pipeline.run("three-workers"));
+  }
+
+  @Test
+  void eightJobsSubmittedAtOnceToThreeWorkersEachGetTheGraphOfTheirOwnPrompt() throws Exception {
+    pipeline.ensureWorkers(3);
+    List<String> prompts = List.of("The ship left the harbor at dawn", "She opened the letter slowly because",
+        "Rain fell on the quiet town", "Every morning the baker opened the", "The committee voted against the plan",
+        "A small dog barked at the", "The river flooded the valley and", "He tuned the old piano so");
+    ExecutorService callers = Executors.newFixedThreadPool(prompts.size());
+    List<Job> submitted = new ArrayList<>();
+    try {
+      List<Future<Job>> calls = new ArrayList<>();
+      // tasks of 16 latents: some 15 a job, eight jobs' worth shared by three workers in a couple of minutes
+      for (String prompt : prompts) calls.add(callers.submit(() -> pipeline.submit(prompt, 16)));
+      for (Future<Job> call : calls) submitted.add(call.get(5, TimeUnit.MINUTES));
+    } finally {
+      callers.shutdownNow();
+    }
+    for (int i = 0; i < prompts.size(); i++) {
+      Job done = pipeline.awaitDone(submitted.get(i).getId());
+      JsonNode graph = pipeline.graphOf(done);
+      assertEquals(prompts.get(i), graph.get("prompt").asText(), "job " + done.getId());
+      assertIsWhatAblateGives(graph);
+      pipeline.assertEachTaskStoredOnce(done, graph);
+    }
   }
 
   @Test
