@@ -5,8 +5,8 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import resgraph.cluster.LocalCluster;
 
-/** {@code resgraph down}: stops the local cluster; its data stays in its folder for the next up. */
-@Command(name = "down", mixinStandardHelpOptions = true, description = "Stop the local cluster (its data is kept).")
+/** {@code resgraph down}: stops the local cluster, its supervisor first; its data stays in its folder for the next up. */
+@Command(name = "down", mixinStandardHelpOptions = true, description = "Stop the local cluster and its supervisor (its data is kept).")
 final class DownCommand implements Callable<Integer> {
 
   @Mixin ClusterDir dir;

@@ -6,9 +6,13 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import resgraph.cluster.LocalCluster;
 
-/** {@code resgraph up}: a local cluster that stays running for runs and Cypher queries. */
+/**
+ * {@code resgraph up}: a local cluster that stays running for runs and Cypher queries, with a
+ * supervisor that restarts a component that ends.
+ */
 @Command(name = "up", mixinStandardHelpOptions = true,
-    description = "Start a local cluster (Kafka, Neo4j, model server, workers, graph service, orchestrator) that keeps running.")
+    description = "Start a local cluster (Kafka, Neo4j, model server, workers, graph service, orchestrator) that keeps running; "
+        + "a supervisor restarts a component that ends (see status).")
 final class UpCommand implements Callable<Integer> {
 
   @Mixin ClusterDir dir;
@@ -28,6 +32,10 @@ final class UpCommand implements Callable<Integer> {
       LocalCluster.find(dir.path()).ifPresent(LocalCluster::stop); // what is left of a broken one
       Downloads.prefetch(model);
       running = LocalCluster.start(dir.path(), model.cluster(workers), msg -> System.err.println("resgraph: " + msg));
+    }
+    if (!running.supervised()) {
+      System.err.println("resgraph: starting the supervisor, which restarts a component that ends");
+      running.supervise();
     }
     StatusCommand.print(running, false);
     return 0;

@@ -11,6 +11,7 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.BooleanSupplier;
 
 /**
  * Starts one of resgraph's modules as a JVM of its own, from the classes and classpath the build
@@ -41,13 +42,22 @@ public final class Launcher {
     }
   }
 
-  /** Starts {@code java JVM_ARGS -cp CLASSPATH MAIN ARGS}, its output appended to {@code log}. */
+  /** Starts {@code java JVM_ARGS -cp CLASSPATH MAIN ARGS} from the module's build output, its output appended to {@code log}. */
   public static Process start(String module, String mainClass, List<String> jvmArgs, List<String> args, Path log) {
+    return startOn(classpath(module), mainClass, jvmArgs, args, log);
+  }
+
+  /** The same with this JVM's own classpath: for a main of a module this process was started with. */
+  public static Process startHere(String mainClass, List<String> jvmArgs, List<String> args, Path log) {
+    return startOn(System.getProperty("java.class.path"), mainClass, jvmArgs, args, log);
+  }
+
+  private static Process startOn(String classpath, String mainClass, List<String> jvmArgs, List<String> args, Path log) {
     List<String> cmd = new ArrayList<>();
     cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
     cmd.addAll(jvmArgs);
     cmd.add("-cp");
-    cmd.add(classpath(module));
+    cmd.add(classpath);
     cmd.add(mainClass);
     cmd.addAll(args);
     try {
@@ -62,7 +72,7 @@ public final class Launcher {
       builder.environment().putIfAbsent("MALLOC_MMAP_THRESHOLD_", Integer.toString(16 << 20));
       return builder.start();
     } catch (IOException e) {
-      throw new UncheckedIOException("cannot start " + module, e);
+      throw new UncheckedIOException("cannot start " + mainClass, e);
     }
   }
 
@@ -76,24 +86,38 @@ public final class Launcher {
 
   /** Waits until the port accepts connections; fails with the log's tail if the process ends first. */
   public static void awaitPort(String name, Process process, int port, Duration timeout, Path log) {
+    await(name, "open port " + port, process, timeout, log, () -> accepts(port));
+  }
+
+  /** Whether something accepts connections on the port of 127.0.0.1. */
+  public static boolean accepts(int port) {
+    try (Socket s = new Socket()) {
+      s.connect(new InetSocketAddress("127.0.0.1", port), 200);
+      return true;
+    } catch (IOException notYet) {
+      return false;
+    }
+  }
+
+  /**
+   * Waits until {@code ready} holds (the process did {@code what}); fails with the log's tail if the
+   * process ends first or the timeout passes.
+   */
+  public static void await(String name, String what, Process process, Duration timeout, Path log, BooleanSupplier ready) {
     Instant deadline = Instant.now().plus(timeout);
     while (Instant.now().isBefore(deadline)) {
       if (!process.isAlive()) {
         throw new IllegalStateException(name + " exited with code " + process.exitValue() + " while starting:\n" + tail(log));
       }
-      try (Socket s = new Socket()) {
-        s.connect(new InetSocketAddress("127.0.0.1", port), 200);
-        return;
-      } catch (IOException notYet) {
-        try {
-          Thread.sleep(100); // polling a port that is not open yet: nothing to wait on instead
-        } catch (InterruptedException e) {
-          Thread.currentThread().interrupt();
-          throw new IllegalStateException("interrupted waiting for " + name, e);
-        }
+      if (ready.getAsBoolean()) return;
+      try {
+        Thread.sleep(100); // polling another process that says nothing when it is ready: nothing to wait on instead
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new IllegalStateException("interrupted waiting for " + name, e);
       }
     }
-    throw new IllegalStateException(name + " did not open port " + port + " within " + timeout.toSeconds() + " s:\n" + tail(log));
+    throw new IllegalStateException(name + " did not " + what + " within " + timeout.toSeconds() + " s:\n" + tail(log));
   }
 
   /** The last lines of a log, to show why a component failed. */

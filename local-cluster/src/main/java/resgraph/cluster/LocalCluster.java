@@ -30,7 +30,8 @@ import java.util.function.Consumer;
  * the bearer token and TLS certificate of every gRPC call (owner-only; see {@link #credentials}).
  *
  * <p>A component that ends, killed or crashed, {@link #restart}s on the same ports over the same
- * data.
+ * data; a {@link Supervisor} started by {@link #supervise} does that by itself. While a supervisor
+ * runs it is the one process that writes cluster.json.
  */
 public final class LocalCluster {
 
@@ -59,9 +60,9 @@ public final class LocalCluster {
   public record Endpoints(String kafka, String bolt, String modelServer, String graphService, String orchestrator,
       String viewer, String kafkaController) {}
 
-  /** What cluster.json holds. */
-  public record State(Endpoints endpoints, List<Proc> processes, String model, String saes, String centering, String cacheDir,
-      String hubUrl) {}
+  /** What cluster.json holds; supervisor is null when none was started. */
+  public record State(Endpoints endpoints, List<Proc> processes, Proc supervisor, String model, String saes, String centering,
+      String cacheDir, String hubUrl) {}
 
   /**
    * What to start: the workers, and the pair the model server loads at start. {@code centering},
@@ -87,10 +88,14 @@ public final class LocalCluster {
   private final List<Proc> processes;
   private final Endpoints endpoints;
   private final Options options;
+  private Proc supervisor;
+  /** Set when the cluster is being stopped: nothing starts after it. */
+  private boolean frozen;
 
-  private LocalCluster(Path dir, List<Proc> processes, Endpoints endpoints, Options options) {
+  private LocalCluster(Path dir, List<Proc> processes, Proc supervisor, Endpoints endpoints, Options options) {
     this.dir = dir;
     this.processes = new ArrayList<>(processes);
+    this.supervisor = supervisor;
     this.endpoints = endpoints;
     this.options = options;
   }
@@ -105,6 +110,11 @@ public final class LocalCluster {
 
   public synchronized List<Proc> processes() {
     return List.copyOf(processes);
+  }
+
+  /** The supervisor that restarts components that end, if one was started. */
+  public synchronized Optional<Proc> supervisor() {
+    return Optional.ofNullable(supervisor);
   }
 
   /** Starts every component and waits until each serves; stops what started if one fails. */
@@ -133,7 +143,7 @@ public final class LocalCluster {
     Endpoints e = new Endpoints("127.0.0.1:" + Launcher.freePort(), "bolt://127.0.0.1:" + Launcher.freePort(),
         "127.0.0.1:" + Launcher.freePort(), "127.0.0.1:" + Launcher.freePort(), "127.0.0.1:" + Launcher.freePort(),
         "http://127.0.0.1:" + Launcher.freePort(), "127.0.0.1:" + Launcher.freePort());
-    LocalCluster c = new LocalCluster(dir, List.of(), e, options);
+    LocalCluster c = new LocalCluster(dir, List.of(), null, e, options);
     try {
       c.keepNeo4jPassword();
       Credentials.keep(c.credentials());
@@ -209,7 +219,7 @@ public final class LocalCluster {
   public static Optional<LocalCluster> find(Path dir) {
     return read(dir.toAbsolutePath()).map(s -> {
       long workers = s.processes().stream().filter(p -> p.name().startsWith("worker-")).count();
-      return new LocalCluster(dir.toAbsolutePath(), s.processes(), s.endpoints(),
+      return new LocalCluster(dir.toAbsolutePath(), s.processes(), s.supervisor(), s.endpoints(),
           new Options((int) Math.max(1, workers), s.model(), s.saes(), s.centering(), s.cacheDir(), s.hubUrl()));
     });
   }
@@ -224,9 +234,19 @@ public final class LocalCluster {
     }
   }
 
-  /** Whether every recorded process is still running. */
+  /**
+   * Whether the cluster serves, or will again by itself: every component runs, or has ended and a
+   * running supervisor is starting it again. Not while a component's last start failed: a
+   * component that cannot start does not come back by waiting.
+   */
   public synchronized boolean healthy() {
-    return processes.stream().allMatch(Proc::alive);
+    boolean supervised = supervised();
+    return processes.stream().allMatch(p -> p.failedStarts() == 0 && (p.alive() || supervised));
+  }
+
+  /** Whether a supervisor is running for this cluster: components that end come back by themselves. */
+  public synchronized boolean supervised() {
+    return supervisor != null && supervisor.alive();
   }
 
   public Options options() {
@@ -256,6 +276,7 @@ public final class LocalCluster {
     synchronized (this) {
       Proc ended = recorded(name);
       if (ended.alive()) throw new IllegalStateException(name + " is running (pid " + ended.pid() + ")");
+      if (frozen) throw new IllegalStateException("the cluster is stopping");
       s = launch(name);
       replace(ended, new Proc(name, s.proc().pid(), s.proc().port(), s.proc().log(), ended.restarts(), ended.restartedAt(),
           ended.failedStarts()));
@@ -281,12 +302,58 @@ public final class LocalCluster {
     }
   }
 
-  /** Stops everything, services before the broker and the database they write to. */
-  public synchronized void stop() {
-    List<Proc> order = new ArrayList<>(processes);
+  /**
+   * Starts a {@link Supervisor} for this cluster, a process of its own that outlives this one, and
+   * waits until it has taken cluster.json over.
+   */
+  public void supervise() {
+    Path log = logOf("supervisor");
+    // its own heap is a few MB: it reads cluster.json and starts processes
+    Process p = Launcher.startHere(Supervisor.class.getName(), List.of("-Xmx64m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+        "-Dresgraph.home=" + Launcher.home()), List.of(dir.toString()), log);
+    Launcher.await("the supervisor", "take cluster.json over", p, START_TIMEOUT, log,
+        () -> read(dir).map(State::supervisor).map(s -> s.pid() == p.pid()).orElse(false));
+    synchronized (this) {
+      supervisor = read(dir).orElseThrow().supervisor();
+    }
+  }
+
+  /** The supervisor's own record: this process now writes cluster.json. */
+  synchronized void supervisedBy(Proc self) {
+    supervisor = self;
+    save();
+  }
+
+  /** Whether cluster.json still names this supervisor (it is gone after down, or names another after a new up). */
+  boolean recordsSupervisor(long pid) {
+    return read(dir).map(State::supervisor).map(s -> s.pid() == pid).orElse(false);
+  }
+
+  /** After this, nothing starts: a start under way is recorded in cluster.json first, so {@link #stop} finds its process. */
+  synchronized void freeze() {
+    frozen = true;
+  }
+
+  /** Stops everything: the supervisor first (so nothing comes back), then services before the broker and the database they write to. */
+  public void stop() {
+    Proc watching = supervisor().orElse(null);
+    if (watching != null) {
+      terminate(watching, false);
+      // what it started since this cluster was read
+      read(dir).ifPresent(latest -> {
+        synchronized (this) {
+          processes.clear();
+          processes.addAll(latest.processes());
+        }
+      });
+    }
+    List<Proc> order = new ArrayList<>(processes());
     order.sort((a, b) -> Integer.compare(rank(a), rank(b)));
     for (Proc p : order) terminate(p, false);
-    processes.clear();
+    synchronized (this) {
+      processes.clear();
+      supervisor = null;
+    }
     try {
       Files.deleteIfExists(dir.resolve("cluster.json"));
     } catch (IOException e) {
@@ -385,8 +452,13 @@ public final class LocalCluster {
     return all;
   }
 
+  /** Where a process of the cluster writes what it prints. */
+  Path logOf(String name) {
+    return dir.resolve("logs").resolve(name + ".log");
+  }
+
   private Started launch(String name, String module, String main, List<String> jvm, List<String> args, int port) {
-    Path log = dir.resolve("logs").resolve(name + ".log");
+    Path log = logOf(name);
     List<String> jvmArgs = new ArrayList<>(jvm);
     jvmArgs.add("-Dresgraph.home=" + Launcher.home());
     Process process = Launcher.start(module, main, jvmArgs, args, log);
@@ -404,7 +476,7 @@ public final class LocalCluster {
     try {
       Files.createDirectories(dir);
       Path tmp = dir.resolve("cluster.json.tmp");
-      JSON.writeValue(tmp.toFile(), new State(endpoints, processes, options.model(), options.saes(), options.centering(),
+      JSON.writeValue(tmp.toFile(), new State(endpoints, processes, supervisor, options.model(), options.saes(), options.centering(),
           options.cacheDir(), options.hubUrl()));
       Files.move(tmp, dir.resolve("cluster.json"), StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
     } catch (IOException e) {
