@@ -14,6 +14,7 @@ import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 import resgraph.cluster.LocalCluster;
@@ -51,7 +52,8 @@ final class PipelineCluster implements AutoCloseable {
   private final LocalCluster cluster;
   private final Path model, saes;
   private final int batch;
-  private final ManagedChannel jobsChannel;
+  /** One channel a server, shared by the tests and closed with the cluster. */
+  private final Map<String, ManagedChannel> channels = new ConcurrentHashMap<>();
   private JsonNode baseline;
 
   private PipelineCluster(Path dir, LocalCluster cluster, Path model, Path saes, int batch) {
@@ -60,7 +62,6 @@ final class PipelineCluster implements AutoCloseable {
     this.model = model;
     this.saes = saes;
     this.batch = batch;
-    this.jobsChannel = channel(cluster.endpoints().orchestrator());
   }
 
   /**
@@ -92,7 +93,7 @@ final class PipelineCluster implements AutoCloseable {
 
   @Override
   public void close() throws InterruptedException {
-    jobsChannel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+    for (ManagedChannel c : channels.values()) GrpcChannels.close(c);
     cluster.stop();
   }
 
@@ -147,23 +148,18 @@ final class PipelineCluster implements AutoCloseable {
 
   /** The model server's Ablate at every ablated layer for the graph's prompt, all candidates at once: "source->target" to weight. */
   Map<String, Double> ablateEveryLayer(JsonNode graph, AblateRequest.Builder how) {
-    ManagedChannel c = channel(cluster.endpoints().modelServer());
-    try {
-      ModelServiceGrpc.ModelServiceBlockingStub ms = ModelServiceGrpc.newBlockingStub(c);
-      how.setRef(ModelRef.newBuilder().setModel(model.toString()).setSaes(saes.toString()));
-      graph.get("tokens").forEach(t -> how.addTokens(t.asInt()));
-      Map<String, Double> direct = new TreeMap<>();
-      for (int layer = 0; layer < LAYERS - 1; layer++) {
-        for (LatentEffects e : ms.ablate(how.setLayer(layer).build()).getEffectsList()) {
-          for (int k = 0; k < e.getDownstreamCount(); k++) {
-            direct.put(layer + "." + e.getLatent() + "->" + (layer + 1) + "." + e.getDownstream(k), (double) e.getDelta(k));
-          }
+    ModelServiceGrpc.ModelServiceBlockingStub ms = ModelServiceGrpc.newBlockingStub(channel(cluster.endpoints().modelServer()));
+    how.setRef(ModelRef.newBuilder().setModel(model.toString()).setSaes(saes.toString()));
+    graph.get("tokens").forEach(t -> how.addTokens(t.asInt()));
+    Map<String, Double> direct = new TreeMap<>();
+    for (int layer = 0; layer < LAYERS - 1; layer++) {
+      for (LatentEffects e : ms.ablate(how.setLayer(layer).build()).getEffectsList()) {
+        for (int k = 0; k < e.getDownstreamCount(); k++) {
+          direct.put(layer + "." + e.getLatent() + "->" + (layer + 1) + "." + e.getDownstream(k), (double) e.getDelta(k));
         }
       }
-      return direct;
-    } finally {
-      c.shutdownNow();
     }
+    return direct;
   }
 
   /** "source->target" to weight. */
@@ -209,7 +205,7 @@ final class PipelineCluster implements AutoCloseable {
   }
 
   JobServiceGrpc.JobServiceBlockingStub jobs() {
-    return JobServiceGrpc.newBlockingStub(jobsChannel).withDeadlineAfter(5, TimeUnit.MINUTES);
+    return JobServiceGrpc.newBlockingStub(channel(cluster.endpoints().orchestrator())).withDeadlineAfter(5, TimeUnit.MINUTES);
   }
 
   /** A job of {@code prompt}, its circuit the top 10 edges a layer pair. */
@@ -251,13 +247,8 @@ final class PipelineCluster implements AutoCloseable {
 
   /** The job's graph.json, as the graph service exports it. */
   JsonNode graphOf(Job job) throws IOException {
-    ManagedChannel c = channel(cluster.endpoints().graphService());
-    try {
-      return JSON.readTree(GraphServiceGrpc.newBlockingStub(c).export(ExportRequest.newBuilder().setJobId(job.getId())
-          .setFormat(ExportFormat.EXPORT_FORMAT_JSON).build()).getContent().toByteArray());
-    } finally {
-      c.shutdownNow();
-    }
+    return JSON.readTree(GraphServiceGrpc.newBlockingStub(channel(cluster.endpoints().graphService())).export(ExportRequest.newBuilder()
+        .setJobId(job.getId()).setFormat(ExportFormat.EXPORT_FORMAT_JSON).build()).getContent().toByteArray());
   }
 
   /** Adds workers until the cluster has {@code n}. */
@@ -265,8 +256,11 @@ final class PipelineCluster implements AutoCloseable {
     while (cluster.processes().stream().filter(p -> p.name().startsWith("worker-")).count() < n) cluster.startWorker();
   }
 
-  /** A channel to one of the cluster's servers, over TLS with the cluster's token, as the command line opens them. */
+  /**
+   * The channel to one of the cluster's servers, over TLS with the cluster's token, as the command
+   * line opens them; shared, and closed with the cluster.
+   */
   ManagedChannel channel(String address) {
-    return GrpcChannels.open(address, ClusterDir.credentials(cluster));
+    return channels.computeIfAbsent(address, a -> GrpcChannels.open(a, ClusterDir.credentials(cluster)));
   }
 }
