@@ -62,14 +62,11 @@ public class TaskListener implements TopicListener.LongTask<AblationTask, Outcom
   private static final Logger LOG = LoggerFactory.getLogger(TaskListener.class);
 
   /**
-   * A short session so that a killed worker's partitions move to another within about 6 s.
    * Polling never stops, so the poll interval only has to cover a publish that waits out the
-   * producer's delivery timeout (2 minutes) and a commit.
+   * producer's delivery timeout (2 minutes) and a commit. (A killed worker's partitions move to
+   * another within the platform's 6 s session.)
    */
-  private static final Map<String, Object> CONSUMER = Map.of(
-      ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, 6_000,
-      ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG, 2_000,
-      ConsumerConfig.MAX_POLL_INTERVAL_MS_CONFIG, 300_000);
+  private static final Map<String, Object> CONSUMER = Map.of(ConsumerConfig.MAX_POLL_INTERVAL_MS_CONFIG, 300_000);
 
   private final TaskRunner runner;
   private final OutcomePublisher publisher;

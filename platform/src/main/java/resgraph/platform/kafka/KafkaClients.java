@@ -42,7 +42,10 @@ public final class KafkaClients {
   /**
    * A consumer that commits only when told to (after its records' work is durable elsewhere), so
    * a crash redelivers instead of losing. {@code group} null means no group: the caller assigns
-   * partitions itself.
+   * partitions itself. A member's session is short (6 s; the broker's minimum), so that a member
+   * that died hands its partitions on within seconds: with Kafka's default of 45 s a restarted
+   * orchestrator or graph service waited that long for the partitions its killed self had held.
+   * Heartbeats have a thread of their own, so a long batch does not end the session.
    */
   public static <V> KafkaConsumer<String, V> consumer(
       String bootstrap, String group, Deserializer<V> values, Map<String, Object> extra) {
@@ -51,6 +54,8 @@ public final class KafkaClients {
     if (group != null) p.put(ConsumerConfig.GROUP_ID_CONFIG, group);
     p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
     p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+    p.put(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, 6_000);
+    p.put(ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG, 2_000);
     p.put(ConsumerConfig.MAX_PARTITION_FETCH_BYTES_CONFIG, Topics.MAX_MESSAGE_BYTES + (1 << 20));
     p.put(ConsumerConfig.FETCH_MAX_BYTES_CONFIG, Topics.MAX_MESSAGE_BYTES + (1 << 20));
     p.putAll(extra);
