@@ -43,11 +43,16 @@ public final class ServiceApplication {
     return ctx;
   }
 
-  /** A process whose listener failed exits, its supervisor restarts it, and its group hands what it held to another member. */
+  /**
+   * A process whose listener failed exits, its supervisor restarts it, and its group hands what it
+   * held to another member. The exit runs on a thread of its own: this is called on the listener's
+   * thread, and System.exit there would wait for the shutdown hook that closes the context, which
+   * waits for that same thread to end, so the process stayed up with its listener gone.
+   */
   private static final class ExitOnFailure implements Listeners.OnFailure {
     @Override
     public void failed(String listener, Throwable failure) {
-      System.exit(1);
+      new Thread(() -> System.exit(1), "exit-after-" + listener).start();
     }
   }
 
