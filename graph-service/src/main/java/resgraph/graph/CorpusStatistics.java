@@ -1,11 +1,12 @@
 package resgraph.graph;
 
-import jakarta.annotation.PreDestroy;
 import jakarta.inject.Singleton;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.sql.Connection;
 import java.sql.DriverManager;
 import java.sql.PreparedStatement;
@@ -15,6 +16,8 @@ import java.sql.Statement;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.locks.ReentrantLock;
 import org.duckdb.DuckDBAppender;
 import org.duckdb.DuckDBConnection;
 import org.neo4j.driver.Driver;
@@ -43,6 +46,12 @@ import org.slf4j.LoggerFactory;
  * Neo4j is of values, not increments: it is written again on every call, so a service killed
  * between the two stores catches up on the next one.
  *
+ * <p>Graph-service replicas share the file: DuckDB lets one process open it to write, so each
+ * addition opens it only while it holds {@code corpus.lock} beside it (an operating-system lock,
+ * which NFSv4 and the usual ReadWriteMany volumes honour, taken after a lock of this JVM's, since
+ * the operating system's is per process), and copies into Neo4j before letting go, so that Neo4j's
+ * values follow the additions in their order.
+ *
  * <p>Per edge: {@code jobs}, the jobs in which it is nonzero, and over those its mean, variance
  * (Welford's update; dividing by their number), min and max. Per node: {@code jobs}, the jobs in
  * which it is a candidate (active at some position up to the target), and its mean activation at
@@ -66,39 +75,74 @@ public final class CorpusStatistics {
       CREATE TABLE IF NOT EXISTS corpus_nodes (model VARCHAR, saes VARCHAR, hook VARCHAR, latent INTEGER, jobs BIGINT,
         mean_activation DOUBLE, PRIMARY KEY (model, saes, hook, latent))""");
 
-  private final DuckDBConnection db;
+  /** This JVM's side of each file's lock: the operating system's cannot be taken twice by one process. */
+  private static final Map<Path, ReentrantLock> IN_PROCESS = new ConcurrentHashMap<>();
+
+  private final Path file;
+  private final Path lockFile;
   private final EdgeFiles files;
   private final JobNodes jobs;
   private final StoredCircuits circuits;
   private final Driver driver;
 
   CorpusStatistics(GraphConfig config, EdgeFiles files, JobNodes jobs, StoredCircuits circuits, Driver driver) throws SQLException {
-    Path file = Path.of(config.edgesDir()).toAbsolutePath().resolve("corpus.duckdb");
+    this.file = Path.of(config.edgesDir()).toAbsolutePath().resolve("corpus.duckdb");
+    this.lockFile = file.resolveSibling("corpus.lock");
     try {
       Files.createDirectories(file.getParent());
     } catch (IOException e) {
       throw new UncheckedIOException("could not create " + file.getParent(), e);
     }
-    this.db = (DuckDBConnection) DriverManager.getConnection("jdbc:duckdb:" + file);
-    try (Statement s = db.createStatement()) {
-      for (String statement : SCHEMA) s.execute(statement);
-    }
     this.files = files;
     this.jobs = jobs;
     this.circuits = circuits;
     this.driver = driver;
+    try (Exclusive db = exclusive(); Statement s = db.connection().createStatement()) {
+      for (String statement : SCHEMA) s.execute(statement);
+    }
   }
 
-  @PreDestroy
-  void close() throws SQLException {
-    db.close();
+  /** The database, open and this caller's alone until closed: no other thread, process or replica has it meanwhile. */
+  private record Exclusive(DuckDBConnection connection, FileChannel channel, ReentrantLock local) implements AutoCloseable {
+    @Override
+    public void close() throws SQLException {
+      try {
+        connection.close();
+        channel.close(); // releases the operating system's lock
+      } catch (IOException e) {
+        throw new SQLException("could not release the lock on the corpus statistics", e);
+      } finally {
+        local.unlock();
+      }
+    }
+  }
+
+  private Exclusive exclusive() throws SQLException {
+    ReentrantLock local = IN_PROCESS.computeIfAbsent(lockFile, f -> new ReentrantLock());
+    local.lock();
+    FileChannel channel = null;
+    try {
+      channel = FileChannel.open(lockFile, StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+      channel.lock(); // waits while another replica adds a job
+      return new Exclusive((DuckDBConnection) DriverManager.getConnection("jdbc:duckdb:" + file), channel, local);
+    } catch (IOException | SQLException | RuntimeException e) {
+      try {
+        if (channel != null) channel.close();
+      } catch (IOException ignored) {
+        // the first failure is the one to report
+      }
+      local.unlock();
+      if (e instanceof IOException io) throw new SQLException("could not lock " + lockFile, io);
+      if (e instanceof SQLException sql) throw sql;
+      throw (RuntimeException) e;
+    }
   }
 
   /**
    * Adds the finished job to the statistics of its model and SAEs unless it is there already, then
    * copies the statistics of its candidate edges and nodes into Neo4j. Returns whether it was added now.
    */
-  public synchronized boolean add(String jobId) {
+  public boolean add(String jobId) {
     StoredJob stored = jobs.stored(jobId);
     SiteChain chain = SiteChain.of(jobs.recorded(jobId));
     List<Object[]> candidates = circuits.candidateEdges(jobId, chain).stream()
@@ -107,11 +151,12 @@ public final class CorpusStatistics {
     String edges = files.glob(jobId);
     boolean added;
     long start = System.nanoTime(), copied;
-    try {
-      stage(candidates, nodes);
-      added = addOnce(stored, edges);
+    try (Exclusive e = exclusive()) {
+      DuckDBConnection db = e.connection();
+      stage(db, candidates, nodes);
+      added = addOnce(db, stored, edges);
       copied = System.nanoTime();
-      copyToNeo4j(stored, edges);
+      copyToNeo4j(db, stored, edges);
     } catch (SQLException e) {
       throw new IllegalStateException("could not add job " + jobId + " to the corpus statistics: " + e.getMessage(), e);
     }
@@ -122,17 +167,17 @@ public final class CorpusStatistics {
   }
 
   /** The job's candidate edges and nodes as the tables job_candidates and job_nodes, which the next statements join. */
-  private void stage(List<Object[]> candidates, List<Object[]> nodes) throws SQLException {
+  private void stage(DuckDBConnection db, List<Object[]> candidates, List<Object[]> nodes) throws SQLException {
     try (Statement s = db.createStatement()) {
       s.execute("CREATE OR REPLACE TABLE job_candidates (source_hook VARCHAR, source_latent INTEGER, target_hook VARCHAR,"
           + " target_latent INTEGER)");
       s.execute("CREATE OR REPLACE TABLE job_nodes (hook VARCHAR, latent INTEGER, activation DOUBLE)");
     }
-    append("job_candidates", candidates);
-    append("job_nodes", nodes);
+    append(db, "job_candidates", candidates);
+    append(db, "job_nodes", nodes);
   }
 
-  private boolean addOnce(StoredJob job, String edges) throws SQLException {
+  private boolean addOnce(DuckDBConnection db, StoredJob job, String edges) throws SQLException {
     db.setAutoCommit(false);
     try {
       try (PreparedStatement known = db.prepareStatement("SELECT count(*) FROM corpus_jobs WHERE model = ? AND saes = ? AND job = ?")) {
@@ -210,7 +255,7 @@ public final class CorpusStatistics {
   }
 
   /** Writes the current statistics of the job's edges that are a candidate in some job, and of its candidate nodes. */
-  private void copyToNeo4j(StoredJob job, String edges) throws SQLException {
+  private void copyToNeo4j(DuckDBConnection db, StoredJob job, String edges) throws SQLException {
     List<Map<String, Object>> edgeRows = new ArrayList<>();
     if (edges != null) {
       try (PreparedStatement q = db.prepareStatement("""
@@ -259,7 +304,7 @@ public final class CorpusStatistics {
     }
   }
 
-  private void append(String table, List<Object[]> rows) throws SQLException {
+  private static void append(DuckDBConnection db, String table, List<Object[]> rows) throws SQLException {
     try (DuckDBAppender a = db.createAppender(DuckDBConnection.DEFAULT_SCHEMA, table)) {
       for (Object[] row : rows) {
         a.beginRow();

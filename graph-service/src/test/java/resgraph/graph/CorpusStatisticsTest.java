@@ -17,15 +17,21 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 import org.neo4j.driver.Record;
 import org.neo4j.driver.Session;
+import resgraph.testkit.TestCluster;
 import resgraph.v1.AnnotateRequest;
 import resgraph.v1.Corpus;
 import resgraph.v1.CorpusEdge;
 import resgraph.v1.GetCorpusRequest;
+import resgraph.v1.GraphServiceGrpc;
 import resgraph.v1.ModelRef;
 import resgraph.v1.PruneRequest;
 import resgraph.v1.PruneResponse;
@@ -45,23 +51,40 @@ class CorpusStatisticsTest {
   private static ModelRef corpus;
   private static List<RealJob> jobs = new ArrayList<>();
 
+  /**
+   * Two replicas of the graph service, as a cluster runs them: the jobs' effects shared between
+   * them through their group, the three jobs finalized at once, two on one replica and one on the
+   * other, and the first once more on the other, as a retried finalization that reached another
+   * replica: the statistics must count each job once, exactly as one replica would.
+   */
   @BeforeAll
-  static void finishThreeJobsOfOneModel() {
+  static void finishThreeJobsOfOneModelOnTwoReplicas() throws Exception {
     cluster = GraphUnderTest.get();
     // a model name of its own, so that no other test's jobs join these statistics
     corpus = cluster.ref.toBuilder().setModel("corpus-" + Fixtures.jobId("model")).build();
-    for (int i = 0; i < PROMPTS.size(); i++) {
-      RealJob job = RealJob.make(cluster, "corpus-" + i, PROMPTS.get(i), corpus);
-      annotate(job);
-      jobs.add(job);
+    try (TestCluster.Service replica = cluster.startReplica()) {
+      GraphServiceGrpc.GraphServiceBlockingStub first = cluster.graph(), second = GraphServiceGrpc.newBlockingStub(replica.channel());
+      for (int i = 0; i < PROMPTS.size(); i++) jobs.add(RealJob.make(cluster, "corpus-" + i, PROMPTS.get(i), corpus));
+      ExecutorService finalizers = Executors.newFixedThreadPool(PROMPTS.size());
+      try {
+        List<Future<?>> finalized = new ArrayList<>();
+        for (int i = 0; i < jobs.size(); i++) {
+          GraphServiceGrpc.GraphServiceBlockingStub on = i == 1 ? second : first;
+          RealJob job = jobs.get(i);
+          finalized.add(finalizers.submit(() -> annotate(on, job)));
+        }
+        for (Future<?> f : finalized) f.get(TestCluster.DEADLINE.toSeconds(), TimeUnit.SECONDS);
+      } finally {
+        finalizers.shutdownNow();
+      }
+      annotate(second, jobs.get(0));
     }
-    annotate(jobs.get(0)); // a retried finalization: the job is in the statistics already
   }
 
-  private static void annotate(RealJob job) {
-    PruneResponse pruned = cluster.graph().prune(PruneRequest.newBuilder().setJobId(job.id())
-        .setPruning(job.job().getSpec().getPruning()).build());
-    cluster.graph().annotate(AnnotateRequest.newBuilder().setJobId(job.id()).addAllEdges(pruned.getEdgesList()).build());
+  private static void annotate(GraphServiceGrpc.GraphServiceBlockingStub graph, RealJob job) {
+    GraphServiceGrpc.GraphServiceBlockingStub g = graph.withDeadlineAfter(TestCluster.DEADLINE.toSeconds(), TimeUnit.SECONDS);
+    PruneResponse pruned = g.prune(PruneRequest.newBuilder().setJobId(job.id()).setPruning(job.job().getSpec().getPruning()).build());
+    g.annotate(AnnotateRequest.newBuilder().setJobId(job.id()).addAllEdges(pruned.getEdgesList()).build());
   }
 
   /** hook, latent of an edge's ends: the key of an edge across jobs. */
@@ -194,7 +217,7 @@ class CorpusStatisticsTest {
 
   @Test
   void getCorpusRefusesWhatIsNotOneCorpus() {
-    annotate(RealJob.get()); // finished, whichever test class ran first: then only its model differs
+    annotate(cluster.graph(), RealJob.get()); // finished, whichever test class ran first: then only its model differs
     FinalizeTest.refused(Status.Code.INVALID_ARGUMENT, "not of the model", () -> cluster.graph().getCorpus(
         GetCorpusRequest.newBuilder().addJobIds(jobs.get(0).id()).addJobIds(RealJob.get().id()).build()));
     FinalizeTest.refused(Status.Code.INVALID_ARGUMENT, "min_share", () -> cluster.graph().getCorpus(

@@ -3,6 +3,7 @@ package resgraph.graph;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
+import java.util.HashMap;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.apache.kafka.clients.producer.RecordMetadata;
@@ -71,17 +72,31 @@ final class GraphUnderTest {
     cluster = TestCluster.shared(context, () -> TestCluster.builder().model(SPEC).start());
     kafka = cluster.kafkaProbe();
     ref = cluster.model();
-    service = cluster.start(GraphServer::start, Map.of(
+    Map<String, Object> properties = new HashMap<>(replicaProperties());
+    properties.put("resgraph.health.port", HEALTH_PORT);
+    service = cluster.start(GraphServer::start, properties);
+    neo4j = GraphDatabase.driver(cluster.bolt(), AuthTokens.basic("neo4j", cluster.neo4jPassword()));
+  }
+
+  /** What every replica of the graph service under test is given: the same Neo4j, Kafka and edge files. */
+  private Map<String, Object> replicaProperties() {
+    return Map.of(
         // short, so that an outage reaches the effects listener's own retries instead of waiting in the driver's
         "neo4j.max-retry-seconds", 1,
         "resgraph.http.host", "127.0.0.1",
         "resgraph.http.port", 0,
-        "resgraph.health.port", HEALTH_PORT,
         "resgraph.graph.edges-dir", cluster.dir().resolve("graph-edges").toString(),
         // below the defaults, so that QueryTest sees the caps bite
         "resgraph.cypher.max-rows", QueryTest.MAX_ROWS,
-        "resgraph.cypher.max-timeout", QueryTest.MAX_TIMEOUT_MS + "ms"));
-    neo4j = GraphDatabase.driver(cluster.bolt(), AuthTokens.basic("neo4j", cluster.neo4jPassword()));
+        "resgraph.cypher.max-timeout", QueryTest.MAX_TIMEOUT_MS + "ms");
+  }
+
+  /**
+   * Another replica of the graph service, as a cluster runs several: a member of the same group on
+   * resgraph.effects, over the same Neo4j and edge files. The caller closes it.
+   */
+  TestCluster.Service startReplica() {
+    return cluster.start(GraphServer::start, replicaProperties());
   }
 
   static GraphUnderTest get() {
