@@ -592,6 +592,25 @@ class PipelineTest {
     }
   }
 
+  @Test
+  void noSecretIsInALogClusterJsonOrAGraphAndTheFilesAreTheOwnersAlone() throws Exception {
+    Path credentials = cluster.credentials();
+    assertEquals(PosixFilePermissions.fromString("rwx------"), Files.getPosixFilePermissions(credentials));
+    String key = Files.readString(credentials.resolve("tls.key"));
+    List<String> secrets = List.of(Files.readString(credentials.resolve("token")).strip(), cluster.neo4jPassword(),
+        key.substring(key.indexOf('\n') + 1, key.indexOf('\n') + 41));
+    for (String file : List.of("token", "tls.key", "tls.crt", "ca.crt")) {
+      assertEquals(PosixFilePermissions.fromString("rw-------"), Files.getPosixFilePermissions(credentials.resolve(file)), file);
+    }
+    List<Path> readable = new ArrayList<>(Files.list(cluster.dir().resolve("logs")).toList());
+    readable.add(cluster.dir().resolve("cluster.json"));
+    for (Path file : readable) {
+      String text = Files.readString(file, StandardCharsets.ISO_8859_1);
+      for (String secret : secrets) assertFalse(text.contains(secret), file + " holds a secret");
+    }
+    for (String secret : secrets) assertFalse(baseline.toString().contains(secret), "graph.json holds a secret");
+  }
+
   private static long storedEvents(String job, int task) {
     return kafka.readAll(Topics.JOB_EVENTS, JobEvent.parser(), e -> e.getJobId().equals(job) && e.hasStored()
         && e.getStored().getTask() == task).size();
