@@ -127,6 +127,9 @@ public final class ModelRegistry implements AutoCloseable {
         default -> null;
       };
       ModelSources.Opened opened = sources.open(key.model(), key.saes(), centering, device);
+      // Loading passed every tensor through a heap array and a direct buffer on its way into libtorch: gigabytes that only a
+      // collection frees, and a heap grown for them that the JVM keeps until one. Once, here, rather than for every job after.
+      System.gc();
       LOG.info("resident: {} with SAEs {} on {}", key.model(), key.saes(), opened.model().device());
       Loaded loaded = new Loaded(key, opened.model(), opened.modelPath(), opened.saesPath(), opened.release());
       synchronized (this) {
