@@ -1,5 +1,6 @@
 package resgraph.cli;
 
+import java.nio.file.Files;
 import java.nio.file.Path;
 import picocli.CommandLine.Option;
 import resgraph.cluster.Launcher;
@@ -26,14 +27,20 @@ final class ClusterDir {
 
   /** What this command shows the cluster's gRPC services: TLS trusting its ca.crt, and its token. */
   ClientCredentials credentials() {
-    if (credentials != null) return ClientCredentials.fromFolder(credentials);
-    String env = System.getenv("RESGRAPH_CREDENTIALS");
-    if (env != null && !env.isBlank()) return ClientCredentials.fromFolder(Path.of(env));
+    Path given = credentialsFolder(credentials);
+    if (given != null) return ClientCredentials.fromFolder(given);
     Path local = path().resolve("credentials");
-    if (!java.nio.file.Files.isDirectory(local)) {
+    if (!Files.isDirectory(local)) {
       throw new IllegalStateException("no credentials for the cluster: give --credentials DIR (its ca.crt and token) or set RESGRAPH_CREDENTIALS");
     }
     return ClientCredentials.fromFolder(local);
+  }
+
+  /** The credentials folder a command was given: {@code option}, else $RESGRAPH_CREDENTIALS, else null. */
+  static Path credentialsFolder(Path option) {
+    if (option != null) return option;
+    String env = System.getenv("RESGRAPH_CREDENTIALS");
+    return env != null && !env.isBlank() ? Path.of(env) : null;
   }
 
   /** What a command shows a cluster it started itself. */

@@ -44,8 +44,7 @@ final class ModelServerCommand implements Callable<Integer> {
   @Override
   public Integer call() throws InterruptedException {
     Map<String, Object> props = options.properties();
-    String env = System.getenv("RESGRAPH_CREDENTIALS");
-    Path folder = credentials != null ? credentials : env != null && !env.isBlank() ? Path.of(env) : null;
+    Path folder = ClusterDir.credentialsFolder(credentials);
     if (insecure) props.put("resgraph.security.enabled", false);
     else if (folder != null) props.putAll(SecurityConfig.fromFolder(folder));
     else throw new IllegalArgumentException("give --credentials DIR (token, tls.crt, tls.key, ca.crt) or --insecure");
