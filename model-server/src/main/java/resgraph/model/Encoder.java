@@ -4,6 +4,8 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import java.nio.ByteBuffer;
+import java.nio.FloatBuffer;
 
 /**
  * One affine map of an SAE's encoder, {@code in · W + b} over its S latents ([d, S] float32 weights),
@@ -27,15 +29,21 @@ final class Encoder {
   private final NDArray biasSizes; // [S]: |b_j|
   final double rounding; // the bound's factor on |in|·|W[:, j]| + |b_j|: also bounds a float32 product's relative error
 
-  Encoder(float[] w, float[] bias, int d, int s, NDManager m) {
+  /** From the weights [d, S] as a direct buffer of native order, which becomes the array's storage. */
+  Encoder(ByteBuffer w, float[] bias, int d, int s, NDManager m) {
+    FloatBuffer values = w.asFloatBuffer();
     double[] squares = new double[s];
-    for (int k = 0; k < d; k++) for (int j = 0; j < s; j++) squares[j] += (double) w[k * s + j] * w[k * s + j];
+    float[] row = new float[s];
+    for (int k = 0; k < d; k++) {
+      values.get(row);
+      for (int j = 0; j < s; j++) squares[j] += (double) row[j] * row[j];
+    }
     float[] norms = new float[s], sizes = new float[s];
     for (int j = 0; j < s; j++) {
       norms[j] = (float) Math.sqrt(squares[j]);
       sizes[j] = Math.abs(bias[j]);
     }
-    this.W = m.create(w, new Shape(d, s));
+    this.W = m.create(w, new Shape(d, s), DataType.FLOAT32);
     this.b = m.create(bias, new Shape(s));
     this.columnNorms = m.create(norms, new Shape(s));
     this.biasSizes = m.create(sizes, new Shape(s));

@@ -200,7 +200,7 @@ public final class Gpt2 {
       if (!tensors.has(name)) {
         throw ResgraphException.unusable(tensors.origin(), "has no tensor " + key + " (nor transformer." + key + ")");
       }
-      return manager.create(tensors.read(name, shape), new Shape(shape));
+      return manager.create(tensors.buffer(name, shape), new Shape(shape), DataType.FLOAT32);
     }
 
     LayerNorm layerNorm(String key, int d) {

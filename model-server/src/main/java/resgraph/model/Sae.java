@@ -4,6 +4,9 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -251,24 +254,29 @@ public final class Sae {
     }
     List<Setting> notes = new ArrayList<>();
     notes.add(centering);
-    float[] wEnc = w.read("W_enc", d, s), wDec = w.read("W_dec", s, d);
+    // Read into direct buffers and folded there. W_enc's buffer becomes its array's storage; W_dec is
+    // copied by DJL, because handing libtorch its buffer too gave intermittent NaNs in the decoder's
+    // products under memory pressure (ReferenceAgreementTest at -Xmx300m), for reasons not yet found.
+    ByteBuffer wEnc = w.buffer("W_enc", d, s), wDec = w.buffer("W_dec", s, d);
     float[] bEnc = w.read(cfg.architecture() == Architecture.GATED ? "b_gate" : "b_enc", s);
-    foldScalingFactor(cfg, w, wDec, notes);
-    if (cfg.rescaleActsByDecoderNorm()) foldDecoderNorms(wEnc, bEnc, wDec, d, s);
+    foldScalingFactor(cfg, w, wDec.asFloatBuffer(), notes);
+    if (cfg.rescaleActsByDecoderNorm()) foldDecoderNorms(wEnc.asFloatBuffer(), bEnc, wDec.asFloatBuffer(), d, s);
 
     double[] threshold = null;
     Encoder magnitude = null;
     if (cfg.architecture() == Architecture.JUMPRELU) {
       threshold = threshold(w, s, notes);
     } else if (cfg.architecture() == Architecture.GATED) {
-      float[] rMag = w.read("r_mag", s), mag = wEnc.clone();
-      for (int k = 0; k < d; k++) for (int j = 0; j < s; j++) mag[k * s + j] *= (float) Math.exp(rMag[j]);
+      float[] rMag = w.read("r_mag", s);
+      ByteBuffer mag = ByteBuffer.allocateDirect(wEnc.capacity()).order(ByteOrder.nativeOrder()).put(wEnc.duplicate()).clear();
+      FloatBuffer f = mag.asFloatBuffer();
+      for (int k = 0; k < d; k++) for (int j = 0; j < s; j++) f.put(k * s + j, f.get(k * s + j) * (float) Math.exp(rMag[j]));
       magnitude = new Encoder(mag, w.read("b_mag", s), d, s, m);
     }
     SaeConfig recorded = cfg;
     for (Setting n : notes) recorded = recorded.with(n);
-    return new Sae(recorded, centering.value().equals("on"), new Encoder(wEnc, bEnc, d, s, m), m.create(wDec, new Shape(s, d)),
-        m.create(w.read("b_dec", d), new Shape(d)), threshold, magnitude, m);
+    return new Sae(recorded, centering.value().equals("on"), new Encoder(wEnc, bEnc, d, s, m),
+        m.create(wDec.asFloatBuffer(), new Shape(s, d)), m.create(w.read("b_dec", d), new Shape(d)), threshold, magnitude, m);
   }
 
   /**
@@ -276,7 +284,7 @@ public final class Sae {
    * cfg.json says finetuning_scaling_factor; the same is W_dec's rows scaled once. An all-ones
    * factor changes nothing (SAELens drops it); any other without the flag is refused, as SAELens does.
    */
-  private static void foldScalingFactor(SaeConfig cfg, Tensors w, float[] wDec, List<Setting> notes) {
+  private static void foldScalingFactor(SaeConfig cfg, Tensors w, FloatBuffer wDec, List<Setting> notes) {
     int d = cfg.d_in(), s = cfg.d_sae();
     if (!w.has("scaling_factor")) {
       if (cfg.finetuningScalingFactor()) {
@@ -295,7 +303,7 @@ public final class Sae {
       throw ResgraphException.unusable(w.origin(), "holds a scaling_factor that is not all ones, but "
           + cfg.file().getFileName() + " does not set finetuning_scaling_factor: the SAE's decoder is ambiguous");
     }
-    for (int j = 0; j < s; j++) for (int k = 0; k < d; k++) wDec[j * d + k] *= factor[j];
+    for (int j = 0; j < s; j++) for (int k = 0; k < d; k++) wDec.put(j * d + k, wDec.get(j * d + k) * factor[j]);
     notes.add(new Setting("scaling_factor", "multiplies the latents before the decoder (folded into W_dec)",
         "sae_weights.safetensors scaling_factor, cfg.json finetuning_scaling_factor"));
   }
@@ -305,15 +313,15 @@ public final class Sae {
    * decoder rows' norms, and decodes them divided again; the same is the encoder's columns and
    * b_enc scaled up and the decoder's rows scaled to unit norm, once.
    */
-  private static void foldDecoderNorms(float[] wEnc, float[] bEnc, float[] wDec, int d, int s) {
+  private static void foldDecoderNorms(FloatBuffer wEnc, float[] bEnc, FloatBuffer wDec, int d, int s) {
     for (int j = 0; j < s; j++) {
       double norm = 0;
-      for (int k = 0; k < d; k++) norm += (double) wDec[j * d + k] * wDec[j * d + k];
+      for (int k = 0; k < d; k++) norm += (double) wDec.get(j * d + k) * wDec.get(j * d + k);
       float n = (float) Math.sqrt(norm);
       if (n == 0) continue; // a dead latent decodes to nothing either way
       for (int k = 0; k < d; k++) {
-        wEnc[k * s + j] *= n;
-        wDec[j * d + k] /= n;
+        wEnc.put(k * s + j, wEnc.get(k * s + j) * n);
+        wDec.put(j * d + k, wDec.get(j * d + k) / n);
       }
       bEnc[j] *= n;
     }

@@ -8,6 +8,7 @@ import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -174,40 +175,51 @@ public final class SafeTensors implements Tensors {
     return file.toString();
   }
 
-  /** The tensor's values as float32 (widened from F16/BF16), refusing NaN and infinities. */
-  public float[] read(String name) {
+  /**
+   * The tensor's values as float32 (widened from F16/BF16) in a direct buffer of native order,
+   * refusing NaN and infinities. Direct, so that the weights go from the file to libtorch without a
+   * copy on the heap: loading never holds more than the weights themselves.
+   */
+  public ByteBuffer buffer(String name) {
     Entry e = entries.get(name);
     if (e == null) throw ResgraphException.unusable(file, "has no tensor named " + name);
     DType dtype = dtypeOrNull(e.dtype());
     if (dtype == null) {
       throw ResgraphException.unusable(file, "tensor " + name + " has dtype " + e.dtype() + "; expected F32, F16 or BF16");
     }
-    long elements = e.elements();
-    if (elements > Integer.MAX_VALUE - 8) throw ResgraphException.unusable(file, "tensor " + name + " is too large to load");
-    float[] out = new float[(int) elements];
+    if (e.elements() > (Integer.MAX_VALUE - 8) / 4) throw ResgraphException.unusable(file, "tensor " + name + " is too large to load");
+    ByteBuffer out = ByteBuffer.allocateDirect((int) e.elements() * 4).order(ByteOrder.nativeOrder());
     try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
-      // Read in chunks so a multi-gigabyte tensor never needs a second full-size buffer.
-      ByteBuffer buf = ByteBuffer.allocate(1 << 22).order(ByteOrder.LITTLE_ENDIAN);
-      long pos = e.begin();
-      int i = 0;
-      while (pos < e.end()) {
-        buf.clear();
-        buf.limit((int) Math.min(buf.capacity(), e.end() - pos));
-        readFully(ch, buf, pos, file);
-        pos += buf.limit();
-        buf.flip();
-        switch (dtype) {
-          case F32 -> { while (buf.remaining() >= 4) out[i++] = buf.getFloat(); }
-          case F16 -> { while (buf.remaining() >= 2) out[i++] = halfToFloat(buf.getShort()); }
-          case BF16 -> { while (buf.remaining() >= 2) out[i++] = Float.intBitsToFloat((buf.getShort() & 0xffff) << 16); }
+      if (dtype == DType.F32 && ByteOrder.nativeOrder() == ByteOrder.LITTLE_ENDIAN) {
+        readFully(ch, out, e.begin(), file);
+      } else {
+        // Widened (or swapped) in chunks, so a large tensor never needs a second full-size buffer.
+        FloatBuffer floats = out.asFloatBuffer();
+        ByteBuffer chunk = ByteBuffer.allocate(1 << 22).order(ByteOrder.LITTLE_ENDIAN);
+        for (long pos = e.begin(); pos < e.end(); pos += chunk.limit()) {
+          chunk.clear().limit((int) Math.min(chunk.capacity(), e.end() - pos));
+          readFully(ch, chunk, pos, file);
+          chunk.flip();
+          switch (dtype) {
+            case F32 -> { while (chunk.remaining() >= 4) floats.put(chunk.getFloat()); }
+            case F16 -> { while (chunk.remaining() >= 2) floats.put(halfToFloat(chunk.getShort())); }
+            case BF16 -> { while (chunk.remaining() >= 2) floats.put(Float.intBitsToFloat((chunk.getShort() & 0xffff) << 16)); }
+          }
         }
       }
     } catch (IOException ex) {
       throw new ResgraphException(ResgraphException.Kind.UNUSABLE_FILE, file + ": cannot read tensor " + name + ": " + ex.getMessage(), ex);
     }
-    for (int j = 0; j < out.length; j++) {
-      if (!Float.isFinite(out[j])) {
-        throw ResgraphException.unusable(file, "tensor " + name + " holds " + out[j] + " at flat index " + j);
+    out.clear();
+    FloatBuffer values = out.asFloatBuffer();
+    float[] chunk = new float[Math.min(values.remaining(), 1 << 16)];
+    for (int start = 0; values.hasRemaining(); start += chunk.length) {
+      int n = Math.min(chunk.length, values.remaining());
+      values.get(chunk, 0, n);
+      for (int j = 0; j < n; j++) {
+        if (!Float.isFinite(chunk[j])) {
+          throw ResgraphException.unusable(file, "tensor " + name + " holds " + chunk[j] + " at flat index " + (start + j));
+        }
       }
     }
     return out;
@@ -215,13 +227,18 @@ public final class SafeTensors implements Tensors {
 
   /** Reads a tensor after checking that its shape is exactly {@code expected}. */
   @Override
-  public float[] read(String name, long... expected) {
+  public ByteBuffer buffer(String name, long... expected) {
     Entry e = entries.get(name);
     if (e != null && !Arrays.equals(e.shape(), expected)) {
       throw ResgraphException.unusable(file, "tensor " + name + " has shape " + Arrays.toString(e.shape())
           + ", expected " + Arrays.toString(expected));
     }
-    return read(name);
+    return buffer(name);
+  }
+
+  /** The tensor's values in an array, whatever its shape. */
+  public float[] read(String name) {
+    return Tensors.floats(buffer(name));
   }
 
   /** IEEE 754 binary16 to binary32, subnormals included. */
