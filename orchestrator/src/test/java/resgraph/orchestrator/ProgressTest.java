@@ -9,7 +9,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.IntStream;
@@ -26,6 +28,7 @@ import resgraph.v1.LatentLogitEffects;
 import resgraph.v1.LogitEffectsRequest;
 import resgraph.v1.ListJobsRequest;
 import resgraph.v1.Phase;
+import resgraph.v1.TokenValue;
 
 /**
  * A job's life after Submit, driven by JobEvents published here as the graph service and the
@@ -69,17 +72,20 @@ class ProgressTest extends OrchestratorTest {
     assertFalse(done.getProgress().hasEtaSeconds());
     assertTrue(JobLifecycle.instant(done.getUpdated()).isAfter(JobLifecycle.instant(job.getUpdated())));
     assertEquals(1, h.graph.pruneCalls(job.getId()));
-    // the circuit's nodes annotated with exactly what the model server's LogitEffects says of them, 32 latents a call
+    // the circuit's nodes annotated with what the model server's LogitEffects says of each alone, in
+    // their order, over more than one call: the same tokens, the values up to float32 rounding (a
+    // batch's products round differently with what else is in it)
     AnnotateRequest annotated = h.graph.annotated.get(job.getId());
-    List<Latent> nodes = annotated.getAnnotationsList().stream().map(LatentLogitEffects::getLatent).toList();
-    assertTrue(nodes.size() > 32, "more nodes than one LogitEffects call takes: " + nodes.size());
-    List<LatentLogitEffects> truth = new ArrayList<>();
-    for (int from = 0; from < nodes.size(); from += 32) {
-      truth.addAll(h.model().logitEffects(LogitEffectsRequest.newBuilder().setRef(h.ref).addAllTokens(job.getTokensList())
-          .addAllLatents(nodes.subList(from, Math.min(nodes.size(), from + 32))).setTarget(job.getTarget()).setTop(10).build())
-          .getEffectsList());
+    List<LatentLogitEffects> got = annotated.getAnnotationsList();
+    assertTrue(got.size() > 32, "more nodes than one LogitEffects call takes: " + got.size());
+    for (LatentLogitEffects g : got) {
+      LatentLogitEffects alone = h.model().logitEffects(LogitEffectsRequest.newBuilder().setRef(h.ref)
+          .addAllTokens(job.getTokensList()).addLatents(g.getLatent()).setTarget(job.getTarget()).setTop(10).build())
+          .getEffects(0);
+      assertEquals(alone.getLatent(), g.getLatent());
+      assertSameTokens(alone.getPromotesList(), g.getPromotesList());
+      assertSameTokens(alone.getSuppressesList(), g.getSuppressesList());
     }
-    assertEquals(truth, annotated.getAnnotationsList());
 
     JobRecord recorded = h.latest(job.getId());
     assertEquals(done, recorded.getJob());
@@ -237,4 +243,23 @@ class ProgressTest extends OrchestratorTest {
     }
   }
 
+
+  /**
+   * The same ranked tokens up to float32 rounding: the values agree place by place, and a token in
+   * one list but not the other is one that ties the last place.
+   */
+  private static void assertSameTokens(List<TokenValue> expected, List<TokenValue> actual) {
+    double tolerance = 1e-5;
+    assertEquals(expected.size(), actual.size());
+    Map<Integer, Float> byId = new HashMap<>();
+    for (TokenValue t : expected) byId.put(t.getId(), t.getValue());
+    float last = expected.get(expected.size() - 1).getValue();
+    for (int i = 0; i < actual.size(); i++) {
+      TokenValue a = actual.get(i);
+      assertEquals(expected.get(i).getValue(), a.getValue(), tolerance, "value at place " + i);
+      Float e = byId.get(a.getId());
+      if (e != null) assertEquals(e, a.getValue(), tolerance, "token " + a.getId());
+      else assertEquals(last, a.getValue(), tolerance, "token " + a.getId() + " is in one list only and does not tie the last place");
+    }
+  }
 }
