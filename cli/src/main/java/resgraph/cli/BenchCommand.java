@@ -4,6 +4,8 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.Callable;
 import java.util.stream.IntStream;
@@ -20,19 +22,24 @@ import resgraph.model.SyntheticModel.Spec;
 import resgraph.model.Trace;
 import resgraph.platform.job.JobRules;
 import resgraph.v1.Job;
+import resgraph.v1.ModelRef;
 import resgraph.v1.Timings;
 
 /**
  * {@code resgraph bench}: how fast, on this machine, with figures. A synthetic model of the chosen
- * shape is built in memory from a seed (GPT-2 small's shape with 24576-latent SAEs by default), then
- * the compute is measured in-process and whole jobs are run through a fresh local cluster: a first
- * one while its JVMs are cold, then the measured one with them warm.
+ * shape is made from a seed (GPT-2 small's shape with 24576-latent SAEs by default) and written in
+ * the formats a user's model comes in, then the compute is measured in-process and whole jobs are
+ * run through a fresh local cluster that loads it: a first one while its JVMs are cold, then the
+ * measured one with them warm.
  */
 @Command(name = "bench", mixinStandardHelpOptions = true,
     description = "Measure ablation throughput, the speedup over the seed's procedure, the share of GEMM peak, "
         + "whole jobs through the local cluster (a first one cold, then one warm), and how cost grows with prompt "
         + "length and SAE width.")
 final class BenchCommand implements Callable<Integer> {
+
+  /** The longest prompt the approximate methods are timed on. */
+  private static final int METHODS_MAX_TOKENS = 256;
 
   /** Where in {@link #TEXT} the first, cold job's prompt starts, so that it differs from the measured job's. */
   private static final int COLD_OFFSET = 60;
@@ -90,8 +97,23 @@ final class BenchCommand implements Callable<Integer> {
         .put("vocab_size", spec.vocab_size()).put("d_sae", spec.d_sae());
     out.put("prompt_tokens", promptTokens);
 
-    say("building a synthetic " + shape + " model in memory");
-    try (SaeModel m = SyntheticModel.build(spec, SaeModel.defaultDevice())) {
+    // Written in GPT-2's and SAELens's formats and loaded from there, in process and by the cluster's
+    // model server, as a user's model is: the load is part of what peak_rss_mb measures.
+    Path files = Files.createTempDirectory("resgraph-bench-model-");
+    try {
+      say("writing a synthetic " + shape + " model to " + files);
+      SyntheticModel.write(spec, files, SyntheticModel.Format.PLAIN);
+      measure(spec, files, out);
+    } finally {
+      Folders.delete(files);
+    }
+    System.out.println(json ? mapper.writeValueAsString(out) : BenchReport.text(out));
+    return 0;
+  }
+
+  private void measure(Spec spec, Path files, ObjectNode out) throws Exception {
+    ModelRef ref = ModelRef.newBuilder().setModel(files.resolve("model").toString()).setSaes(files.resolve("saes").toString()).build();
+    try (SaeModel m = load(files)) {
       // what the model server's resident memory (peak_rss_mb) is measured against
       out.put("weights_mb", m.weightBytes() >> 20);
       Trace t = m.trace(prompt(promptTokens));
@@ -112,17 +134,22 @@ final class BenchCommand implements Callable<Integer> {
       out.put("ablation_gflops", round(r.gflops()));
       out.put("effective_gemm_fraction", round(r.gflops() / gemm));
       out.put("ablation_raw_edges", r.rawEdges());
-      say("the approximate methods over the same chain");
-      ObjectNode methods = out.putObject("methods");
-      methodFigures(methods.putObject("ablation"), ComputeBench.cost(r, chain));
-      methodFigures(methods.putObject("attribution"), ComputeBench.approximate(m, t, chain, Attribution.Method.ATTRIBUTION, 1));
-      methodFigures(methods.putObject("integrated-gradients").put("steps", JobRules.DEFAULT_IG_STEPS),
-          ComputeBench.approximate(m, t, chain, Attribution.Method.INTEGRATED_GRADIENTS, JobRules.DEFAULT_IG_STEPS));
+      if (promptTokens > METHODS_MAX_TOKENS) {
+        say("the approximate methods are not timed beyond " + METHODS_MAX_TOKENS + " tokens: their gradients take a pass"
+            + " through every position per downstream latent, far longer than the exact ablations there");
+      } else {
+        say("the approximate methods over the same chain");
+        ObjectNode methods = out.putObject("methods");
+        methodFigures(methods.putObject("ablation"), ComputeBench.cost(r, chain));
+        methodFigures(methods.putObject("attribution"), ComputeBench.approximate(m, t, chain, Attribution.Method.ATTRIBUTION, 1));
+        methodFigures(methods.putObject("integrated-gradients").put("steps", JobRules.DEFAULT_IG_STEPS),
+            ComputeBench.approximate(m, t, chain, Attribution.Method.INTEGRATED_GRADIENTS, JobRules.DEFAULT_IG_STEPS));
+      }
     }
 
     if (!noCluster) {
       List<int[]> corpus = IntStream.range(0, corpusPrompts).mapToObj(i -> prompt(promptTokens, CORPUS_OFFSET + i)).toList();
-      PipelineBench.Result p = PipelineBench.run("synthetic:" + shape, Gpt2Tokenizer.decodeAll(prompt(promptTokens, COLD_OFFSET), 1),
+      PipelineBench.Result p = PipelineBench.run(ref, Gpt2Tokenizer.decodeAll(prompt(promptTokens, COLD_OFFSET), 1),
           Gpt2Tokenizer.decodeAll(prompt(promptTokens), 1), corpus.stream().map(t -> Gpt2Tokenizer.decodeAll(t, 1)).toList(), workers,
           batch, this::say);
       jobFigures(out, p.warm());
@@ -144,7 +171,7 @@ final class BenchCommand implements Callable<Integer> {
         CorpusBench.Run run = p.corpus().run();
         say("ablating the corpus's " + corpus.size() + " prompts in process, the cluster stopped");
         double compute = 0;
-        try (SaeModel m = SyntheticModel.build(spec, SaeModel.defaultDevice())) {
+        try (SaeModel m = load(files)) {
           Chain chain = m.chain(null, null, List.of());
           for (int[] tokens : corpus) compute += ComputeBench.exact(m, m.trace(tokens), chain, batch, 0).seconds();
         }
@@ -163,7 +190,8 @@ final class BenchCommand implements Callable<Integer> {
       // lengths 8 to 15, each from a different place in the text, so that the prompts differ
       List<String> prompts = IntStream.range(0, queryPrompts)
           .mapToObj(i -> Gpt2Tokenizer.decodeAll(prompt(Math.min(demo.n_positions(), 8 + (i / 97) % 8), i % 97), 1)).toList();
-      CorpusBench.Queries q = CorpusBench.queries("synthetic:demo", prompts, workers, this::say);
+      CorpusBench.Queries q = CorpusBench.queries(ModelRef.newBuilder().setModel("synthetic:demo").setSaes("synthetic:demo").build(),
+          prompts, workers, this::say);
       out.put("corpus_query_prompts", q.prompts());
       ObjectNode p95 = out.putObject("corpus_query_p95_ms");
       q.millis().forEach((recipe, ms) -> p95.put(recipe, round(CorpusBench.Queries.p95(ms))));
@@ -174,7 +202,7 @@ final class BenchCommand implements Callable<Integer> {
       for (int width : new int[] {spec.d_sae() / 4, spec.d_sae()}) {
         say("sweep: SAEs of " + width + " latents");
         try (SaeModel m = SyntheticModel.build(spec.toBuilder().dSae(width).build(), SaeModel.defaultDevice())) {
-          for (int n : new int[] {8, 32, 128}) {
+          for (int n : new int[] {8, 32, 128, 512, 1024}) {
             if (n > spec.n_positions()) continue;
             Trace t = m.trace(prompt(n));
             int middle = spec.n_layer() / 2 - 1;
@@ -186,8 +214,10 @@ final class BenchCommand implements Callable<Integer> {
         }
       }
     }
-    System.out.println(json ? mapper.writeValueAsString(out) : BenchReport.text(out));
-    return 0;
+  }
+
+  private static SaeModel load(Path files) {
+    return SaeModel.load(files.resolve("model"), files.resolve("saes"), null, null, SaeModel.defaultDevice());
   }
 
   /** BOS and the first n - 1 tokens of the benchmark text, repeated if need be. */

@@ -55,13 +55,13 @@ final class CorpusBench {
   private CorpusBench() {}
 
   /** Runs the prompts as one corpus on the running cluster and waits for it to end. */
-  static Run run(LocalCluster cluster, String model, List<String> prompts, int batch, Consumer<String> say)
+  static Run run(LocalCluster cluster, ModelRef ref, List<String> prompts, int batch, Consumer<String> say)
       throws InterruptedException {
     ManagedChannel channel = GrpcChannels.open(cluster.endpoints().orchestrator(), ClusterDir.credentials(cluster));
     try {
       JobServiceGrpc.JobServiceBlockingStub jobs = JobServiceGrpc.newBlockingStub(channel);
       CorpusSpec.Builder spec = CorpusSpec.newBuilder().setJob(JobSpec.newBuilder()
-          .setRef(ModelRef.newBuilder().setModel(model).setSaes(model)).setTaskBatchSize(batch));
+          .setRef(ref).setTaskBatchSize(batch));
       prompts.forEach(p -> spec.addPrompts(CorpusPrompt.newBuilder().setPrompt(p)));
       long start = System.nanoTime();
       CorpusJob c = CorpusRun.submitAndFollow(jobs, spec.build());
@@ -80,16 +80,15 @@ final class CorpusBench {
    * strongest upstream latents of the most recurrent latent, and two-edge paths in at least half
    * of the prompts.
    */
-  static Queries queries(String model, List<String> prompts, int workers, Consumer<String> say) throws Exception {
+  static Queries queries(ModelRef ref, List<String> prompts, int workers, Consumer<String> say) throws Exception {
     Path dir = Files.createTempDirectory("resgraph-bench-corpus-");
-    LocalCluster cluster = LocalCluster.start(dir, new LocalCluster.Options(workers, model, model), say);
+    LocalCluster cluster = LocalCluster.start(dir, new LocalCluster.Options(workers, ref.getModel(), ref.getSaes()), say);
     ManagedChannel modelChannel = GrpcChannels.open(cluster.endpoints().modelServer(), ClusterDir.credentials(cluster));
     ManagedChannel graphChannel = GrpcChannels.open(cluster.endpoints().graphService(), ClusterDir.credentials(cluster));
     try {
-      ModelServiceGrpc.newBlockingStub(modelChannel).describe(DescribeRequest.newBuilder()
-          .setRef(ModelRef.newBuilder().setModel(model).setSaes(model)).build());
-      say.accept("storing a corpus of " + prompts.size() + " " + model + " prompts to query");
-      run(cluster, model, prompts, 128, say);
+      ModelServiceGrpc.newBlockingStub(modelChannel).describe(DescribeRequest.newBuilder().setRef(ref).build());
+      say.accept("storing a corpus of " + prompts.size() + " " + ref.getModel() + " prompts to query");
+      run(cluster, ref, prompts, 128, say);
       GraphServiceGrpc.GraphServiceBlockingStub graph = GraphServiceGrpc.newBlockingStub(graphChannel);
       String mostActive = "MATCH (f:Feature) WHERE f.jobs IS NOT NULL RETURN f.hook AS hook, f.latent AS latent, f.jobs AS jobs,"
           + " f.mean_activation AS mean_activation ORDER BY f.jobs DESC LIMIT 20";

@@ -58,10 +58,10 @@ final class PipelineBench {
 
   private PipelineBench() {}
 
-  static Result run(String model, String coldPrompt, String prompt, List<String> corpusPrompts, int workers, int batch,
+  static Result run(ModelRef ref, String coldPrompt, String prompt, List<String> corpusPrompts, int workers, int batch,
       Consumer<String> say) throws Exception {
     Path dir = Files.createTempDirectory("resgraph-bench-");
-    LocalCluster cluster = LocalCluster.start(dir, new LocalCluster.Options(workers, model, model), say);
+    LocalCluster cluster = LocalCluster.start(dir, new LocalCluster.Options(workers, ref.getModel(), ref.getSaes()), say);
     ManagedChannel channel = GrpcChannels.open(cluster.endpoints().orchestrator(), ClusterDir.credentials(cluster));
     ManagedChannel modelChannel = GrpcChannels.open(cluster.endpoints().modelServer(), ClusterDir.credentials(cluster));
     try {
@@ -69,20 +69,20 @@ final class PipelineBench {
       say.accept("waiting for the model server to load the model");
       long loading = System.nanoTime();
       ModelServiceGrpc.newBlockingStub(modelChannel).describe(DescribeRequest.newBuilder()
-          .setRef(ModelRef.newBuilder().setModel(model).setSaes(model)).build());
+          .setRef(ref).build());
       double loadSeconds = (System.nanoTime() - loading) / 1e9;
       JobServiceGrpc.JobServiceBlockingStub jobs = JobServiceGrpc.newBlockingStub(channel);
       say.accept("running a first job on the cold cluster");
-      JobRun cold = job(jobs, cluster, model, coldPrompt, batch);
+      JobRun cold = job(jobs, cluster, ref, coldPrompt, batch);
       say.accept("running the job again, on another prompt, with the cluster warm");
-      JobRun warm = job(jobs, cluster, model, prompt, batch);
+      JobRun warm = job(jobs, cluster, ref, prompt, batch);
       long edgeFiles = bytes(dir.resolve("edges").resolve(warm.job().getId()));
       IngestBench.Result ingest = IngestBench.replay(cluster, warm.job(), INGEST_COPIES, say);
       Corpus corpus = null;
       if (!corpusPrompts.isEmpty()) {
         say.accept("running a corpus of " + corpusPrompts.size() + " prompts");
         long neo4jBefore = bytes(dir.resolve("neo4j")), filesBefore = bytes(dir.resolve("edges"));
-        CorpusBench.Run run = CorpusBench.run(cluster, model, corpusPrompts, batch, say);
+        CorpusBench.Run run = CorpusBench.run(cluster, ref, corpusPrompts, batch, say);
         corpus = new Corpus(run, (bytes(dir.resolve("neo4j")) - neo4jBefore) / run.prompts(),
             (bytes(dir.resolve("edges")) - filesBefore) / run.prompts());
       }
@@ -96,11 +96,11 @@ final class PipelineBench {
     }
   }
 
-  private static JobRun job(JobServiceGrpc.JobServiceBlockingStub jobs, LocalCluster cluster, String model, String prompt,
+  private static JobRun job(JobServiceGrpc.JobServiceBlockingStub jobs, LocalCluster cluster, ModelRef ref, String prompt,
       int batch) {
     Map<String, Long> ticksBefore = cpuTicks(cluster);
     long start = System.nanoTime();
-    Job job = jobs.submit(JobSpec.newBuilder().setRef(ModelRef.newBuilder().setModel(model).setSaes(model))
+    Job job = jobs.submit(JobSpec.newBuilder().setRef(ref)
         .setPrompt(prompt).setTaskBatchSize(batch).build());
     for (Iterator<Job> it = jobs.watch(GetJobRequest.newBuilder().setId(job.getId()).build()); it.hasNext(); ) job = it.next();
     double seconds = (System.nanoTime() - start) / 1e9;

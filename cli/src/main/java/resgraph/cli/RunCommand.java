@@ -5,12 +5,10 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.Callable;
 import java.util.stream.Collectors;
-import java.util.stream.Stream;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -202,8 +200,8 @@ final class RunCommand implements Callable<Integer> {
   private static void remove(LocalCluster c) {
     c.stop();
     if (!Files.exists(c.dir())) return; // removed already (this runs again at exit)
-    try (Stream<Path> files = Files.walk(c.dir())) {
-      for (Path p : files.sorted(Comparator.reverseOrder()).toList()) Files.deleteIfExists(p);
+    try {
+      Folders.delete(c.dir());
     } catch (IOException e) {
       System.err.println("resgraph: could not remove " + c.dir() + ": " + e.getMessage());
     }
