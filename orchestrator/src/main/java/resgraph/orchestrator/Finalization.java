@@ -9,10 +9,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CompletionException;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
@@ -32,7 +29,7 @@ import resgraph.v1.PruneResponse;
 /**
  * Finalizes jobs whose tasks are all stored, on threads of its own: asks the graph service to prune
  * the job's edges into its circuit (METHOD.md step 7), the model server for the logit effects of
- * the circuit's nodes (step 8, a batch of one site's latents per call, the calls at once), and the graph service to mark and
+ * the circuit's nodes (step 8, a batch of one site's latents per call), and the graph service to mark and
  * annotate the circuit with them; then the job is DONE.
  *
  * <p>Error strategy: while a service is away (a transient kind: UNAVAILABLE, a deadline, exhausted
@@ -49,8 +46,6 @@ public final class Finalization {
   private static final Backoff RETRY = Backoff.forever(Duration.ofSeconds(1), Duration.ofSeconds(30));
   /** Latents per LogitEffects call: each is a forward pass from its layer to the logits. */
   private static final int LATENTS_PER_CALL = 32;
-  /** LogitEffects calls in flight from this orchestrator, over every job it finalizes. */
-  private static final int CALLS_AT_ONCE = 8;
   /** How many promoted and suppressed tokens each node keeps (METHOD.md step 8). */
   private static final int TOP_TOKENS = 10;
 
@@ -59,12 +54,6 @@ public final class Finalization {
   private final JobStore store;
   private final ScheduledExecutorService executor = Executors.newScheduledThreadPool(2, r -> {
     Thread t = new Thread(r, "finalization");
-    t.setDaemon(true);
-    return t;
-  });
-  /** Threads that wait on LogitEffects calls; the model server's permits decide how many compute at once. */
-  private final ExecutorService callers = Executors.newFixedThreadPool(CALLS_AT_ONCE, r -> {
-    Thread t = new Thread(r, "logit-effects");
     t.setDaemon(true);
     return t;
   });
@@ -87,7 +76,6 @@ public final class Finalization {
   void stop() {
     stopping = true;
     executor.shutdownNow();
-    callers.shutdownNow();
   }
 
   private void schedule(String id, Duration delay, int attempt) {
@@ -142,41 +130,28 @@ public final class Finalization {
 
   /**
    * The nodes' logit effects, in their order: up to {@value #LATENTS_PER_CALL} latents of one site
-   * per call, the calls at once. A model server runs as many as it has compute permits (its cores,
-   * locally), and a call's latents share one pass from their site to the logits.
+   * per call, since a call's latents of one site share one pass from there to the logits. One call
+   * at a time: two at once finished 2-3 s sooner but took the model server's resident memory from
+   * 3.6 to over 5 GB (PERFORMANCE.md).
    */
   private List<LatentLogitEffects> logitEffects(Job job, List<Latent> nodes) {
     Map<String, List<Integer>> bySite = new TreeMap<>();
     for (int i = 0; i < nodes.size(); i++) {
       bySite.computeIfAbsent(nodes.get(i).getHookName() + "/" + nodes.get(i).getLayer(), k -> new ArrayList<>()).add(i);
     }
-    List<List<Integer>> parts = new ArrayList<>();
-    List<CompletableFuture<List<LatentLogitEffects>>> calls = new ArrayList<>();
+    LatentLogitEffects[] out = new LatentLogitEffects[nodes.size()];
     for (List<Integer> site : bySite.values()) {
       for (int from = 0; from < site.size(); from += LATENTS_PER_CALL) {
         List<Integer> part = site.subList(from, Math.min(site.size(), from + LATENTS_PER_CALL));
-        LogitEffectsRequest request = LogitEffectsRequest.newBuilder()
+        List<LatentLogitEffects> effects = model.logitEffects(LogitEffectsRequest.newBuilder()
             .setRef(job.getSpec().getRef())
             .addAllTokens(job.getTokensList())
             .addAllLatents(part.stream().map(nodes::get).toList())
             .setTarget(job.getTarget())
             .setTop(TOP_TOKENS)
-            .build();
-        parts.add(part);
-        calls.add(CompletableFuture.supplyAsync(() -> model.logitEffects(request).getEffectsList(), callers));
+            .build()).getEffectsList();
+        for (int k = 0; k < effects.size(); k++) out[part.get(k)] = effects.get(k);
       }
-    }
-    LatentLogitEffects[] out = new LatentLogitEffects[nodes.size()];
-    for (int c = 0; c < calls.size(); c++) {
-      List<LatentLogitEffects> effects;
-      try {
-        effects = calls.get(c).join();
-      } catch (CompletionException e) {
-        calls.forEach(call -> call.cancel(false));
-        if (e.getCause() instanceof RuntimeException r) throw r; // the call's own error, transient or not
-        throw e;
-      }
-      for (int k = 0; k < effects.size(); k++) out[parts.get(c).get(k)] = effects.get(k);
     }
     return List.of(out);
   }
