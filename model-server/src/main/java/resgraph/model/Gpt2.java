@@ -3,6 +3,7 @@ package resgraph.model;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import java.nio.file.Files;
@@ -101,8 +102,23 @@ public final class Gpt2 {
     for (int r = from; ; r++) {
       x = hook.apply(r, x);
       if (r == to) return x;
-      x = step(r, x);
+      x = stepAndFree(r, x);
     }
+  }
+
+  /**
+   * {@link #step} for a forward pass only: what the step computes on the way is freed as soon as it
+   * returns, and only its result stays in the caller's scope. Over a whole pass a scope would
+   * otherwise hold every step's attention scores at once: 4 GB in float64 at 1,024 positions.
+   */
+  public NDArray stepAndFree(int r, NDArray x) {
+    NDArray out;
+    try (NDScope scope = new NDScope()) {
+      out = step(r, x);
+      NDScope.unregister(out);
+    }
+    NDScope.register(out);
+    return out;
   }
 
   /** Block l, pre-LayerNorm: x += attn(ln_1(x)), then x += mlp(ln_2(x)). [B, n, d] -> [B, n, d]. */

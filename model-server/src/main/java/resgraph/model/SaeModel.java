@@ -240,7 +240,7 @@ public final class SaeModel implements AutoCloseable {
           }
         }
         if (r == last) break;
-        x = gpt2.step(r, x);
+        x = gpt2.stepAndFree(r, x);
       }
     }
     return new Trace(tokens, gpt2.config.n_embd(), streams, acts);
