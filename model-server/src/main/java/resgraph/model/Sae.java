@@ -254,9 +254,7 @@ public final class Sae {
     }
     List<Setting> notes = new ArrayList<>();
     notes.add(centering);
-    // Read into direct buffers and folded there. W_enc's buffer becomes its array's storage; W_dec is
-    // copied by DJL, because handing libtorch its buffer too gave intermittent NaNs in the decoder's
-    // products under memory pressure (ReferenceAgreementTest at -Xmx300m), for reasons not yet found.
+    // Read into direct buffers and folded there, then copied into libtorch (Tensors.buffer says why).
     ByteBuffer wEnc = w.buffer("W_enc", d, s), wDec = w.buffer("W_dec", s, d);
     float[] bEnc = w.read(cfg.architecture() == Architecture.GATED ? "b_gate" : "b_enc", s);
     foldScalingFactor(cfg, w, wDec.asFloatBuffer(), notes);

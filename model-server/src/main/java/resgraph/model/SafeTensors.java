@@ -178,7 +178,7 @@ public final class SafeTensors implements Tensors {
   /**
    * The tensor's values as float32 (widened from F16/BF16) in a direct buffer of native order,
    * refusing NaN and infinities. Direct, so that the weights go from the file to libtorch without a
-   * copy on the heap: loading never holds more than the weights themselves.
+   * copy on the heap.
    */
   public ByteBuffer buffer(String name) {
     Entry e = entries.get(name);

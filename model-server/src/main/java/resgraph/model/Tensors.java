@@ -18,9 +18,11 @@ public interface Tensors {
   Set<String> names();
 
   /**
-   * The tensor's values, row-major float32 in a direct buffer of native order (which DJL makes an
-   * array of without copying), after checking its shape is exactly {@code shape}. A new buffer
-   * each call: the caller may change it.
+   * The tensor's values, row-major float32 in a direct buffer of native order, after checking its
+   * shape is exactly {@code shape}. A new buffer each call: the caller may change it. Arrays are
+   * made from it through {@code asFloatBuffer()}, which DJL copies: given the direct buffer itself,
+   * libtorch uses the JVM's memory as the tensor's storage, and the JVM frees that memory once the
+   * buffer is collected, while the tensor lives on (intermittent NaNs in ReferenceAgreementTest).
    */
   ByteBuffer buffer(String name, long... shape);
 
