@@ -20,6 +20,7 @@ import resgraph.model.Site;
 import resgraph.model.SyntheticModel;
 import resgraph.model.SyntheticModel.Spec;
 import resgraph.model.Trace;
+import resgraph.platform.Folders;
 import resgraph.platform.job.JobRules;
 import resgraph.v1.Job;
 import resgraph.v1.ModelRef;

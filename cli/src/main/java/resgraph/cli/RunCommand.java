@@ -14,6 +14,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import resgraph.cluster.LocalCluster;
+import resgraph.platform.Folders;
 import resgraph.platform.grpc.ClientCredentials;
 import resgraph.platform.grpc.GrpcChannels;
 import resgraph.platform.job.JobRules;

@@ -25,6 +25,7 @@ import resgraph.model.SaeConfig.Setting;
 import resgraph.model.SaeModel;
 import resgraph.model.SyntheticModel;
 import resgraph.modelserver.SaeReleases.Release;
+import resgraph.platform.Folders;
 import resgraph.platform.ResgraphException;
 
 /**
@@ -286,17 +287,11 @@ public final class ModelSources {
       try {
         Files.move(tmp, dir, StandardCopyOption.ATOMIC_MOVE);
       } catch (AtomicMoveNotSupportedException | java.nio.file.FileAlreadyExistsException e) {
-        deleteTree(tmp); // another process made it first
+        Folders.delete(tmp); // another process made it first
       }
       return dir;
     } catch (IOException e) {
       throw new UncheckedIOException("cannot write the demo model into " + cacheDir, e);
-    }
-  }
-
-  private static void deleteTree(Path dir) throws IOException {
-    try (Stream<Path> files = Files.walk(dir)) {
-      for (Path p : files.sorted(Comparator.reverseOrder()).toList()) Files.deleteIfExists(p);
     }
   }
 }
