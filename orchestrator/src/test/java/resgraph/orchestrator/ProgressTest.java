@@ -243,7 +243,6 @@ class ProgressTest extends OrchestratorTest {
     }
   }
 
-
   /**
    * The same ranked tokens up to float32 rounding: the values agree place by place, and a token in
    * one list but not the other is one that ties the last place.
@@ -251,6 +250,7 @@ class ProgressTest extends OrchestratorTest {
   private static void assertSameTokens(List<TokenValue> expected, List<TokenValue> actual) {
     double tolerance = 1e-5;
     assertEquals(expected.size(), actual.size());
+    if (expected.isEmpty()) return; // a latent that does not fire promotes nothing, in any batch
     Map<Integer, Float> byId = new HashMap<>();
     for (TokenValue t : expected) byId.put(t.getId(), t.getValue());
     float last = expected.get(expected.size() - 1).getValue();
