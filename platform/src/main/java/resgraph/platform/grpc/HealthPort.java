@@ -14,6 +14,7 @@ import jakarta.annotation.PreDestroy;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.util.Optional;
+import java.util.concurrent.TimeUnit;
 
 /**
  * The standard gRPC health service alone, plaintext, on {@code resgraph.health.port}: Kubernetes'
@@ -46,8 +47,9 @@ public final class HealthPort {
     if (own != null) own.setStatus("", ServingStatus.SERVING);
   }
 
+  /** Waits for the port to close, so that a closed service answers no probe and its port can be reused at once. */
   @PreDestroy
-  void stop() {
-    server.shutdownNow();
+  void stop() throws InterruptedException {
+    server.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
   }
 }
