@@ -38,10 +38,11 @@ import resgraph.platform.job.JobRules;
  *     finalized is false until Annotate; Annotate sets raw_edges and circuit_edges (counts),
  *     circuit_nodes, and effect_shown = sum |weight| over circuit edges / sum over all raw edges.
  *
- * (:Job)-[:ACTIVE {activations, promotes, promotes_ids, promotes_values,
+ * (:Job)-[:ACTIVE {positions, values, promotes, promotes_ids, promotes_values,
  *                  suppresses, suppresses_ids, suppresses_values}]->(:Feature)
- *     For every latent active at some position of the job's prompt: activations holds its value
- *     at every position (0 where it is off). Annotate adds, for the circuit's nodes, the tokens it
+ *     For every latent active at some position of the job's prompt: positions are the prompt
+ *     positions where it is nonzero, ascending, and values its activations there (it is 0
+ *     elsewhere); positions[0] is where it first fires. Annotate adds, for the circuit's nodes, the tokens it
  *     promotes and suppresses (METHOD.md step 8, the 10 most extreme each, most extreme first):
  *     token strings, ids and log-probability differences as parallel lists.
  *
@@ -74,6 +75,14 @@ final class GraphSchema {
       "DROP CONSTRAINT feature_key IF EXISTS",
       // jobs stored before there were approximations were all exact ablations
       "MATCH (j:Job) WHERE j.method IS NULL SET j.method = 'ablation'",
+      // ACTIVE held a value for every position until a long prompt's zeros filled the heap: keep the nonzero ones
+      """
+      MATCH ()-[a:ACTIVE]->() WHERE a.activations IS NOT NULL
+      CALL (a) {
+        SET a.positions = [p IN range(0, size(a.activations) - 1) WHERE a.activations[p] <> 0]
+        SET a.values = [p IN a.positions | a.activations[p]]
+        REMOVE a.activations
+      } IN TRANSACTIONS OF 10000 ROWS""",
       "CREATE CONSTRAINT feature_site_key IF NOT EXISTS FOR (f:Feature) REQUIRE (f.model, f.saes, f.hook, f.latent) IS UNIQUE",
       "CREATE CONSTRAINT job_id IF NOT EXISTS FOR (j:Job) REQUIRE j.id IS UNIQUE",
       "CREATE CONSTRAINT task_key IF NOT EXISTS FOR (t:Task) REQUIRE (t.job, t.task) IS UNIQUE",

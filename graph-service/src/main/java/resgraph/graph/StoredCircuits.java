@@ -158,7 +158,7 @@ public final class StoredCircuits {
         // off at every position: a latent that only turns on when something upstream is ablated
         for (int p = 0; p < positions; p++) n.addActivations(0f);
       } else {
-        for (Object a : active.get("activations").asList()) n.addActivations(((Number) a).floatValue());
+        for (float a : JobNodes.dense(active, positions)) n.addActivations(a);
         n.addAllPromotes(tokens(active, "promotes"));
         n.addAllSuppresses(tokens(active, "suppresses"));
       }
