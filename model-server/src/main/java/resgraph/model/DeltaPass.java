@@ -72,6 +72,9 @@ final class DeltaPass {
     }
   }
 
+  /** An attention's clean input x [m, d] and c_attn(ln_1(x)) [m, 3d] as float64 arrays, from which the rest is made. */
+  private record AttentionInput(NDArray x, NDArray qkv) {}
+
   /** An attention's clean values as arrays, for the queries it is asked for. */
   private record Attention(NDArray x, NDArray keys32, NDArray values32, NDArray query32, NDArray scores, NDArray attention,
       long[] queries) {}
@@ -84,7 +87,10 @@ final class DeltaPass {
   private final Trace trace;
   private final NDManager nd;
   private final int target, m, d, heads, hs, from, to;
+  private final Map<Integer, AttentionInput> inputs = new HashMap<>();
   private final Map<Integer, Attention> attentions = new HashMap<>();
+  /** The causal mask of every query up to the target, [m, m], when some attention of the span reads every query. */
+  private final NDArray mask;
   private final Map<Integer, Mlp> mlps = new HashMap<>();
 
   /**
@@ -92,6 +98,11 @@ final class DeltaPass {
    * arrays owned by the caller's NDScope: make it outside the scopes of the batches.
    */
   DeltaPass(SaeModel model, Trace trace, int target, int from, int to) {
+    this(model, trace, target, from, to, HELD_ATTENTION_BYTES);
+  }
+
+  /** The same, holding at most {@code heldAttentionBytes} of clean attention across batches (see {@link #HELD_ATTENTION_BYTES}). */
+  DeltaPass(SaeModel model, Trace trace, int target, int from, int to, long heldAttentionBytes) {
     this.model = model;
     this.gpt2 = model.gpt2;
     this.trace = trace;
@@ -103,11 +114,34 @@ final class DeltaPass {
     this.hs = gpt2.config.headSize();
     this.from = from;
     this.to = to;
-    int lastAttention = lastAttention();
+    this.mask = readsEveryQuery() ? causalMask() : null;
+    long held = 0;
     for (int r = from; r < to; r++) {
-      if (r % 2 == 0) attentions.put(r, attention(r, r == lastAttention));
-      else mlps.put(r, mlp(r));
+      if (r % 2 == 1) {
+        mlps.put(r, mlp(r));
+      } else {
+        inputs.put(r, attentionInput(r));
+        if ((held += cleanAttentionBytes(r)) <= heldAttentionBytes) attentions.put(r, cleanAttention(r));
+      }
     }
+  }
+
+  /**
+   * The clean attention probabilities held across batches, at most: [H, q, m] float64 and their
+   * scores, per attention. Past this (a long prompt's span of several layers, which the logit
+   * effects carry into every query) each batch recomputes its layer's from the held inputs and
+   * frees it with the layer.
+   */
+  static final long HELD_ATTENTION_BYTES = 256L << 20;
+
+  private long cleanAttentionBytes(int r) {
+    return 16L * heads * (r == lastAttention() ? 1 : m) * m;
+  }
+
+  /** Attention r's clean values, made in a scope of their own so that only those stay. */
+  private Attention cleanAttention(int r) {
+    return Scopes.keeping(() -> attention(r, r == lastAttention()),
+        a -> List.of(a.x(), a.keys32(), a.values32(), a.query32(), a.scores(), a.attention()));
   }
 
   /**
@@ -116,8 +150,13 @@ final class DeltaPass {
    */
   int batchSize(int requested) {
     long perAblation = 32L * heads * m * m;
-    boolean dense = attentions.values().stream().anyMatch(a -> a.queries().length > 1);
-    return dense ? (int) Math.max(1, Math.min(requested, (256L << 20) / perAblation)) : requested;
+    return readsEveryQuery() ? (int) Math.max(1, Math.min(requested, (256L << 20) / perAblation)) : requested;
+  }
+
+  /** Whether an attention of the span carries changes into every query, not the target's alone: all but the last. */
+  private boolean readsEveryQuery() {
+    for (int r = from; r < to; r++) if (r % 2 == 0 && r != lastAttention()) return true;
+    return false;
   }
 
   /** Whether a change anywhere before the target can reach the target between the two streams. */
@@ -167,12 +206,9 @@ final class DeltaPass {
   Rows run(Rows rows) {
     int lastAttention = lastAttention();
     for (int r = from; r < to; r++) {
-      if (r % 2 == 1) {
-        if (r > lastAttention) rows = only(rows, target); // nothing after this reads another position
-        rows = mlp(r, rows);
-      } else {
-        rows = attention(r, rows);
-      }
+      int sub = r;
+      Rows in = r % 2 == 1 && r > lastAttention ? only(rows, target) : rows; // nothing after this reads another position
+      rows = Scopes.keeping(() -> sub % 2 == 1 ? mlp(sub, in) : attention(sub, in), out -> List.of(out.dx()));
     }
     return rows;
   }
@@ -186,10 +222,10 @@ final class DeltaPass {
 
   /** Block l's attention on the changes: into the target's query alone, or into every query up to it. */
   private Rows attention(int r, Rows rows) {
-    Attention c = attentions.get(r);
+    if (rows.count() == 0) return rows; // no change anywhere stays no change
+    Attention c = attentions.containsKey(r) ? attentions.get(r) : attention(r, r == lastAttention());
     Gpt2.Block block = gpt2.h.get(r / 2);
-    int b = rows.ablations(), q = c.queries().length, count = rows.count();
-    if (count == 0) return rows; // no change anywhere stays no change
+    int b = rows.ablations(), q = c.queries().length;
     long[] queryRow = rows.lookup(c.queries(), m);
     NDArray dqkv = Change.of(v -> gpt2.layerNorm(block.ln_1(), v), c.x().get(nd.create(rows.position())), rows.dx())
         .matMul(block.attn().c_attn().weight()); // [R, d] x [d, 3d] -> [R, 3d]
@@ -199,23 +235,15 @@ final class DeltaPass {
     NDArray queryNew = dq.reshape(b, q, d).add(c.query32()); // [B, q, d]
 
     // Scores: s' - s = dq·k_p + q'·dk_p, the second term only at changed rows p.
-    NDArray dScores = heads(dq).matMul(c.keys32().transpose(0, 2, 1)).reshape(heads, b, q, m); // [H, B·q, hs] x [H, hs, m]
-    NDArray rowScores = queryNew.get(nd.create(rows.batch())).mul(dk.expandDims(1)) // [R, q, d]
-        .reshape(count, q, heads, hs).sum(new int[] {-1}).reshape(count, (long) q * heads); // [R, q·H]
-    long[] keyRow = rows.lookup(positions(), m);
-    dScores = dScores.add(gather(rowScores, keyRow).reshape(b, m, q, heads).transpose(3, 0, 2, 1)); // [H, B, q, m]
+    NDArray dScores = heads(dq).matMul(c.keys32().transpose(0, 2, 1)).reshape(heads, b, q, m) // [H, B·q, hs] x [H, hs, m]
+        .add(q == 1 ? targetScores(rows, queryNew, dk) : everyQueryScores(rows, queryNew, dk)); // [H, B, q, m]
     NDArray attention = c.scores().add(dScores.div(Math.sqrt(hs)).toType(DataType.FLOAT64, false)).softmax(-1);
 
     // Output: z' - z = sum_p (a'_p - a_p) v_p + sum_p a'_p dv_p, the second term only at changed rows p.
     NDArray dAttention = attention.sub(c.attention()).toType(DataType.FLOAT32, false); // [H, B, q, m]
     NDArray dz = dAttention.reshape(heads, (long) b * q, m).matMul(c.values32()) // [H, B·q, m] x [H, m, hs]
-        .transpose(1, 0, 2).reshape((long) b * q, d);
-    long[] flat = new long[count];
-    for (int k = 0; k < count; k++) flat[k] = rows.batch()[k] * m + rows.position()[k];
-    NDArray rowAttention = attention.transpose(1, 3, 2, 0).reshape((long) b * m, q, heads) // [B·m, q, H]
-        .get(nd.create(flat)).toType(DataType.FLOAT32, false); // [R, q, H]
-    NDArray weighted = dv.reshape(count, 1, heads, hs).mul(rowAttention.expandDims(-1)).reshape(count, (long) q * d);
-    dz = dz.add(oneHot(rows.batch(), b).matMul(weighted).reshape((long) b * q, d)); // [B, R] x [R, q·d]
+        .transpose(1, 0, 2).reshape((long) b * q, d)
+        .add(q == 1 ? targetValues(rows, attention, dv) : everyQueryValues(rows, attention, dv)); // [B·q, d]
 
     NDArray out = dz.matMul(block.attn().c_proj().weight()).add(gather(rows.dx(), queryRow)); // [B·q, d]
     long[] batch = new long[b * q], position = new long[b * q];
@@ -224,6 +252,44 @@ final class DeltaPass {
       position[i] = c.queries()[i % q];
     }
     return new Rows(b, batch, position, out);
+  }
+
+  // The terms of changed keys and values. Into the target alone they are summed row by row, as
+  // few as the rows that changed; into every query, as a product per ablation and head over all
+  // positions (zero where unchanged), since row by row they would be [R, q, d]: 3 GB at 1,024.
+
+  /** q'·dk_p into the target's query, [H, B, 1, m]. */
+  private NDArray targetScores(Rows rows, NDArray queryNew, NDArray dk) {
+    int b = rows.ablations(), count = rows.count();
+    NDArray rowScores = queryNew.get(nd.create(rows.batch())).mul(dk.expandDims(1)) // [R, 1, d]
+        .reshape(count, heads, hs).sum(new int[] {-1}); // [R, H]
+    return gather(rowScores, rows.lookup(positions(), m)).reshape(b, m, 1, heads).transpose(3, 0, 2, 1);
+  }
+
+  /** q'·dk_p into every query, [H, B, q, m]. */
+  private NDArray everyQueryScores(Rows rows, NDArray queryNew, NDArray dk) {
+    int b = rows.ablations(), q = (int) queryNew.getShape().get(1);
+    NDArray keys = heads(gather(dk, rows.lookup(positions(), m))).reshape(heads, b, m, hs); // [H, B, m, hs]
+    return heads(queryNew.reshape((long) b * q, d)).reshape(heads, b, q, hs).matMul(keys.transpose(0, 1, 3, 2));
+  }
+
+  /** Σ_p a'_p dv_p at the target, [B, d]. */
+  private NDArray targetValues(Rows rows, NDArray attention, NDArray dv) {
+    int b = rows.ablations(), count = rows.count();
+    long[] flat = new long[count];
+    for (int k = 0; k < count; k++) flat[k] = rows.batch()[k] * m + rows.position()[k];
+    NDArray rowAttention = attention.transpose(1, 3, 2, 0).reshape((long) b * m, heads) // [B·m, H]
+        .get(nd.create(flat)).toType(DataType.FLOAT32, false); // [R, H]
+    NDArray weighted = dv.reshape(count, heads, hs).mul(rowAttention.expandDims(-1)).reshape(count, d); // [R, d]
+    return oneHot(rows.batch(), b).matMul(weighted); // [B, R] x [R, d]
+  }
+
+  /** Σ_p a'_p dv_p at every query, [B·q, d]. */
+  private NDArray everyQueryValues(Rows rows, NDArray attention, NDArray dv) {
+    int b = rows.ablations(), q = (int) attention.getShape().get(2);
+    NDArray values = heads(gather(dv, rows.lookup(positions(), m))).reshape(heads, b, m, hs); // [H, B, m, hs]
+    return attention.toType(DataType.FLOAT32, false).matMul(values) // [H, B, q, m] x [H, B, m, hs]
+        .transpose(1, 2, 0, 3).reshape((long) b * q, d);
   }
 
   /** Block l's MLP on each changed row. */
@@ -258,7 +324,7 @@ final class DeltaPass {
 
   // ---- clean values ----
 
-  private Attention attention(int r, boolean targetOnly) {
+  private AttentionInput attentionInput(int r) {
     int l = r / 2;
     CleanAttention c = trace.derived("attention " + l + " to " + target, () -> {
       try (NDScope scope = new NDScope()) {
@@ -267,13 +333,18 @@ final class DeltaPass {
         return new CleanAttention(trace.stream(r, m), qkv.toDoubleArray());
       }
     });
-    NDArray x = nd.create(c.x(), new Shape(m, d));
-    NDArray qkv = nd.create(c.qkv(), new Shape(m, 3L * d));
+    return new AttentionInput(nd.create(c.x(), new Shape(m, d)), nd.create(c.qkv(), new Shape(m, 3L * d)));
+  }
+
+  /** Attention r's clean values from its held inputs: libtorch's work alone, no array copied in from the JVM. */
+  private Attention attention(int r, boolean targetOnly) {
+    NDArray x = inputs.get(r).x(), qkv = inputs.get(r).qkv();
     long[] queries = targetOnly ? new long[] {target} : positions();
     NDArray query64 = qkv.get(":, 0:" + d).get(nd.create(queries)); // [q, d]
     NDArray keys64 = heads(qkv.get(":, " + d + ":" + 2 * d)); // [H, m, hs]
-    NDArray scores = heads(query64).matMul(keys64.transpose(0, 2, 1)).div(Math.sqrt(hs)) // [H, q, hs] x [H, hs, m]
-        .add(causalMask(queries)).expandDims(1); // [H, 1, q, m]
+    NDArray scores = heads(query64).matMul(keys64.transpose(0, 2, 1)).div(Math.sqrt(hs)); // [H, q, hs] x [H, hs, m]
+    if (!targetOnly) scores = scores.add(mask); // the target, the last position, reads every one
+    scores = scores.expandDims(1); // [H, 1, q, m]
     return new Attention(x, keys64.toType(DataType.FLOAT32, false),
         heads(qkv.get(":, " + 2 * d + ":")).toType(DataType.FLOAT32, false), query64.toType(DataType.FLOAT32, false),
         scores, scores.softmax(-1), queries);
@@ -291,11 +362,11 @@ final class DeltaPass {
     return new Mlp(nd.create(c.x(), new Shape(m, d)), nd.create(c.hidden(), new Shape(m, c.hidden().length / m)));
   }
 
-  /** 0 where query position q may read position p (p <= q), -inf after it: [q, m] float64. */
-  private NDArray causalMask(long[] queries) {
-    double[] mask = new double[queries.length * m];
-    for (int i = 0; i < queries.length; i++) for (int p = (int) queries[i] + 1; p < m; p++) mask[i * m + p] = Double.NEGATIVE_INFINITY;
-    return nd.create(mask, new Shape(queries.length, m));
+  /** 0 where query q may read position p (p <= q), -inf after it: [m, m] float64. */
+  private NDArray causalMask() {
+    double[] mask = new double[m * m];
+    for (int q = 0; q < m; q++) for (int p = q + 1; p < m; p++) mask[q * m + p] = Double.NEGATIVE_INFINITY;
+    return nd.create(mask, new Shape(m, m));
   }
 
   private long[] positions() {

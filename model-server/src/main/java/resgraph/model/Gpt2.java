@@ -3,7 +3,6 @@ package resgraph.model;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import java.nio.file.Files;
@@ -112,13 +111,7 @@ public final class Gpt2 {
    * otherwise hold every step's attention scores at once: 4 GB in float64 at 1,024 positions.
    */
   public NDArray stepAndFree(int r, NDArray x) {
-    NDArray out;
-    try (NDScope scope = new NDScope()) {
-      out = step(r, x);
-      NDScope.unregister(out);
-    }
-    NDScope.register(out);
-    return out;
+    return Scopes.keeping(() -> step(r, x), List::of);
   }
 
   /** Block l, pre-LayerNorm: x += attn(ln_1(x)), then x += mlp(ln_2(x)). [B, n, d] -> [B, n, d]. */
