@@ -45,6 +45,8 @@ class ConfigurationTest {
           Set.of("model-server", "ablation-worker", "graph-service", "orchestrator")),
       "MALLOC_MMAP_THRESHOLD_", new ThirdParty("glibc's malloc (local-cluster's Launcher sets it for every component)",
           Set.of("model-server", "ablation-worker", "graph-service", "orchestrator")),
+      "GLIBC_TUNABLES", new ThirdParty("glibc's malloc (local-cluster's Launcher sets it for every component)",
+          Set.of("model-server", "ablation-worker", "graph-service", "orchestrator")),
       "DJL_CACHE_DIR", new ThirdParty("DJL (ai.djl.util.Utils.getCacheDir): where it unpacks libtorch and its JNI library",
           Set.of("model-server")));
 

@@ -67,9 +67,13 @@ public final class Launcher {
       // glibc gives each thread that allocates its own arena, up to 8 a core, and keeps what they free; and after
       // freeing a large block it serves blocks up to that size (to 32 MB) from the arenas instead of the kernel. The
       // model server's libtorch buffers grew its resident memory by 135 MB a layer pair that way, and ran slower
-      // (PERFORMANCE.md). A fixed threshold of 16 MB ends both; values the user sets win.
+      // (PERFORMANCE.md). A fixed threshold of 16 MB ends both. Each block above it is fresh memory from the kernel,
+      // and on a virtual machine its first touch costs a page fault per 4 KB: a float64 add of 100 MB of attention
+      // took 230 ms that way, 22 ms with huge pages, which glibc asks for when its tunable says so (where the kernel's
+      // transparent huge pages are "madvise"). Values the user sets win.
       builder.environment().putIfAbsent("MALLOC_ARENA_MAX", "2");
       builder.environment().putIfAbsent("MALLOC_MMAP_THRESHOLD_", Integer.toString(16 << 20));
+      builder.environment().putIfAbsent("GLIBC_TUNABLES", "glibc.malloc.hugetlb=1");
       return builder.start();
     } catch (IOException e) {
       throw new UncheckedIOException("cannot start " + mainClass, e);
