@@ -77,7 +77,16 @@ final class DeltaPass {
 
   /** An attention's clean values as arrays, for the queries it is asked for. */
   private record Attention(NDArray x, NDArray keys32, NDArray values32, NDArray query32, NDArray scores, NDArray attention,
-      long[] queries) {}
+      long[] queries) {
+
+    /** The same for the queries from position {@code first} on, as views; of one that holds every query from 0. */
+    Attention from(int first) {
+      if (first == 0 || queries.length == 1) return this;
+      String rest = ":, :, " + first + ":, :";
+      return new Attention(x, keys32, values32, query32.get(first + ":"), scores.get(rest), attention.get(rest),
+          Arrays.copyOfRange(queries, first, queries.length));
+    }
+  }
 
   /** An MLP's clean values as arrays. */
   private record Mlp(NDArray x, NDArray hidden) {}
@@ -140,7 +149,7 @@ final class DeltaPass {
 
   /** Attention r's clean values, made in a scope of their own so that only those stay. */
   private Attention cleanAttention(int r) {
-    return Scopes.keeping(() -> attention(r, r == lastAttention()),
+    return Scopes.keeping(() -> attention(r, 0, r == lastAttention()),
         a -> List.of(a.x(), a.keys32(), a.values32(), a.query32(), a.scores(), a.attention()));
   }
 
@@ -223,7 +232,9 @@ final class DeltaPass {
   /** Block l's attention on the changes: into the target's query alone, or into every query up to it. */
   private Rows attention(int r, Rows rows) {
     if (rows.count() == 0) return rows; // no change anywhere stays no change
-    Attention c = attentions.containsKey(r) ? attentions.get(r) : attention(r, r == lastAttention());
+    // before the first changed row nothing changes: those queries read only keys before it
+    int first = (int) Arrays.stream(rows.position()).min().getAsLong();
+    Attention c = attentions.containsKey(r) ? attentions.get(r).from(first) : attention(r, first, r == lastAttention());
     Gpt2.Block block = gpt2.h.get(r / 2);
     int b = rows.ablations(), q = c.queries().length;
     long[] queryRow = rows.lookup(c.queries(), m);
@@ -263,13 +274,13 @@ final class DeltaPass {
     int b = rows.ablations(), count = rows.count();
     NDArray rowScores = queryNew.get(nd.create(rows.batch())).mul(dk.expandDims(1)) // [R, 1, d]
         .reshape(count, heads, hs).sum(new int[] {-1}); // [R, H]
-    return gather(rowScores, rows.lookup(positions(), m)).reshape(b, m, 1, heads).transpose(3, 0, 2, 1);
+    return gather(rowScores, rows.lookup(positions(0), m)).reshape(b, m, 1, heads).transpose(3, 0, 2, 1);
   }
 
   /** q'·dk_p into every query, [H, B, q, m]. */
   private NDArray everyQueryScores(Rows rows, NDArray queryNew, NDArray dk) {
     int b = rows.ablations(), q = (int) queryNew.getShape().get(1);
-    NDArray keys = heads(gather(dk, rows.lookup(positions(), m))).reshape(heads, b, m, hs); // [H, B, m, hs]
+    NDArray keys = heads(gather(dk, rows.lookup(positions(0), m))).reshape(heads, b, m, hs); // [H, B, m, hs]
     return heads(queryNew.reshape((long) b * q, d)).reshape(heads, b, q, hs).matMul(keys.transpose(0, 1, 3, 2));
   }
 
@@ -287,7 +298,7 @@ final class DeltaPass {
   /** Σ_p a'_p dv_p at every query, [B·q, d]. */
   private NDArray everyQueryValues(Rows rows, NDArray attention, NDArray dv) {
     int b = rows.ablations(), q = (int) attention.getShape().get(2);
-    NDArray values = heads(gather(dv, rows.lookup(positions(), m))).reshape(heads, b, m, hs); // [H, B, m, hs]
+    NDArray values = heads(gather(dv, rows.lookup(positions(0), m))).reshape(heads, b, m, hs); // [H, B, m, hs]
     return attention.toType(DataType.FLOAT32, false).matMul(values) // [H, B, q, m] x [H, B, m, hs]
         .transpose(1, 2, 0, 3).reshape((long) b * q, d);
   }
@@ -336,14 +347,17 @@ final class DeltaPass {
     return new AttentionInput(nd.create(c.x(), new Shape(m, d)), nd.create(c.qkv(), new Shape(m, 3L * d)));
   }
 
-  /** Attention r's clean values from its held inputs: libtorch's work alone, no array copied in from the JVM. */
-  private Attention attention(int r, boolean targetOnly) {
+  /**
+   * Attention r's clean values from its held inputs, for the target's query or every query from
+   * position {@code first}: libtorch's work alone, no array copied in from the JVM.
+   */
+  private Attention attention(int r, int first, boolean targetOnly) {
     NDArray x = inputs.get(r).x(), qkv = inputs.get(r).qkv();
-    long[] queries = targetOnly ? new long[] {target} : positions();
+    long[] queries = targetOnly ? new long[] {target} : positions(first);
     NDArray query64 = qkv.get(":, 0:" + d).get(nd.create(queries)); // [q, d]
     NDArray keys64 = heads(qkv.get(":, " + d + ":" + 2 * d)); // [H, m, hs]
     NDArray scores = heads(query64).matMul(keys64.transpose(0, 2, 1)).div(Math.sqrt(hs)); // [H, q, hs] x [H, hs, m]
-    if (!targetOnly) scores = scores.add(mask); // the target, the last position, reads every one
+    if (!targetOnly) scores = scores.add(mask.get(first + ":")); // the target, the last position, reads every one
     scores = scores.expandDims(1); // [H, 1, q, m]
     return new Attention(x, keys64.toType(DataType.FLOAT32, false),
         heads(qkv.get(":, " + 2 * d + ":")).toType(DataType.FLOAT32, false), query64.toType(DataType.FLOAT32, false),
@@ -369,9 +383,10 @@ final class DeltaPass {
     return nd.create(mask, new Shape(m, m));
   }
 
-  private long[] positions() {
-    long[] all = new long[m];
-    for (int p = 0; p < m; p++) all[p] = p;
+  /** Positions first..T. */
+  private long[] positions(int first) {
+    long[] all = new long[m - first];
+    for (int p = first; p < m; p++) all[p - first] = p;
     return all;
   }
 
