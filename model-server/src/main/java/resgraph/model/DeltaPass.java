@@ -21,8 +21,9 @@ import java.util.Map;
  * <p>A change lives on rows (ablation, position): the positions where it is nonzero. An MLP acts
  * on each row alone. An attention carries changes from the rows where its keys and values moved
  * into the queries that read them: into the target alone when no later attention of the span reads
- * the stream (then only the target's value is ever measured), else into every position up to the
- * target. Positions after the target never matter, since attention is causal.
+ * the stream (then only the target's value is ever measured), else into every position from the
+ * first that changed up to the target. Positions after the target never matter, nor queries before
+ * the first change, since attention is causal.
  *
  * <p>Every quantity is carried as (clean value, change). Linear maps act on the change alone, in
  * float32, which keeps its relative precision; the nonlinear maps (LayerNorm, softmax, GELU) are
