@@ -20,9 +20,10 @@ public interface Tensors {
   /**
    * The tensor's values, row-major float32 in a direct buffer of native order, after checking its
    * shape is exactly {@code shape}. A new buffer each call: the caller may change it. Arrays are
-   * made from it through {@code asFloatBuffer()}, which DJL copies: given the direct buffer itself,
-   * libtorch uses the JVM's memory as the tensor's storage, and the JVM frees that memory once the
-   * buffer is collected, while the tensor lives on (intermittent NaNs in ReferenceAgreementTest).
+   * made from it through {@code asFloatBuffer()}, which DJL copies into a direct buffer of its own
+   * that the array keeps alive as libtorch's storage. Handing DJL this buffer itself was blamed for
+   * intermittent NaNs in ReferenceAgreementTest's integrated gradients; they have been seen since
+   * the copy too, so their cause is open and the copy only a precaution.
    */
   ByteBuffer buffer(String name, long... shape);
 
