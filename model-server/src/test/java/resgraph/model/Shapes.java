@@ -4,13 +4,12 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Comparator;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.stream.Stream;
 import resgraph.model.SafeTensors.DType;
 import resgraph.model.SyntheticModel.Format;
 import resgraph.model.SyntheticModel.Spec;
+import resgraph.platform.Folders;
 
 /**
  * Generated models of deliberately awkward shapes, written once per test JVM in the real file
@@ -65,8 +64,8 @@ public final class Shapes {
     try {
       Path root = Files.createTempDirectory("resgraph-shapes");
       Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-        try (Stream<Path> files = Files.walk(root)) {
-          files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+        try {
+          Folders.delete(root);
         } catch (IOException ignored) {
           // best effort: the OS cleans its temp folder anyway
         }

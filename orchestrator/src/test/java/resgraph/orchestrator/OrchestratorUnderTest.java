@@ -5,7 +5,6 @@ import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.Comparator;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
@@ -15,6 +14,7 @@ import org.junit.jupiter.api.extension.ParameterContext;
 import org.junit.jupiter.api.extension.ParameterResolver;
 import resgraph.model.SyntheticModel;
 import resgraph.orchestrator.kafka.JobEventListener;
+import resgraph.platform.Folders;
 import resgraph.platform.kafka.Topics;
 import resgraph.testkit.Await;
 import resgraph.testkit.KafkaProbe;
@@ -74,7 +74,7 @@ final class OrchestratorUnderTest implements ExtensionContext.Store.CloseableRes
       ref = cluster.model();
       Path gap = cluster.dir().resolve("gappy");
       copy(cluster.modelFiles(), gap);
-      delete(gap.resolve("saes/blocks.2.hook_resid_pre"));
+      Folders.delete(gap.resolve("saes/blocks.2.hook_resid_pre"));
       gappy = ModelRef.newBuilder().setModel(gap.resolve("model").toString()).setSaes(gap.resolve("saes").toString()).build();
       graph = new FakeGraph(cluster.credentialsFolder());
       startOrchestrator();
@@ -180,12 +180,6 @@ final class OrchestratorUnderTest implements ExtensionContext.Store.CloseableRes
         if (Files.isDirectory(p)) Files.createDirectories(target);
         else Files.copy(p, target);
       }
-    }
-  }
-
-  private static void delete(Path root) throws IOException {
-    try (Stream<Path> files = Files.walk(root)) {
-      for (Path p : (Iterable<Path>) files.sorted(Comparator.reverseOrder())::iterator) Files.delete(p);
     }
   }
 }
