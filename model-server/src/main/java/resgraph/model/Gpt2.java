@@ -149,7 +149,7 @@ public final class Gpt2 {
     long batch = x.getShape().get(0), n = x.getShape().get(1);
     NDList qkv = linear(attn.c_attn(), x).split(3, 2); // [B, n, 3d] -> 3 x [B, n, d]
     NDArray q = heads(qkv.get(0).get(":, " + from + ":, :")), k = heads(qkv.get(1)), v = heads(qkv.get(2)); // [B, H, q|n, hs]
-    NDArray att = q.matMul(k.transpose(0, 1, 3, 2)).div(Math.sqrt(config.headSize())); // [B, H, q, n]
+    NDArray att = q.matMul(k.transpose(0, 1, 3, 2)).div(Scalar.of(x, Math.sqrt(config.headSize()))); // [B, H, q, n]
     att = att.add(causalMask(x.getManager(), from, (int) n).toType(x.getDataType(), false)).softmax(-1);
     NDArray y = att.matMul(v); // [B, H, q, n] x [B, H, n, hs] -> [B, H, q, hs]
     y = y.transpose(0, 2, 1, 3).reshape(batch, n - from, config.n_embd()); // [B, q, d]
@@ -197,8 +197,8 @@ public final class Gpt2 {
    * kept, as autograd needs it for its derivative.
    */
   public static NDArray gelu(NDArray x) {
-    NDArray inner = x.mul(x).muli(0.044715).addi(1).muli(x).muli(Math.sqrt(2 / Math.PI));
-    return inner.tanh().add(1).muli(x).muli(0.5);
+    NDArray inner = x.mul(x).muli(Scalar.of(x, 0.044715)).addi(1).muli(x).muli(Scalar.of(x, Math.sqrt(2 / Math.PI)));
+    return inner.tanh().add(1).muli(x).muli(Scalar.of(x, 0.5));
   }
 
   /** Checkpoint tensors, with or without the {@code transformer.} prefix, as NDArrays. */

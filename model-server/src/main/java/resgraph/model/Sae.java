@@ -99,10 +99,10 @@ public final class Sae {
       case LAYER_NORM -> {
         NDArray centred = c.sub(c.mean(new int[] {-1}, true));
         // torch's Tensor.std, which SAELens calls: the unbiased estimate, over d - 1
-        NDArray std = centred.square().sum(new int[] {-1}, true).div(c.getShape().tail() - 1).sqrt();
+        NDArray std = centred.square().sum(new int[] {-1}, true).div(Scalar.of(c, c.getShape().tail() - 1)).sqrt();
         yield centred.div(std.add(LAYER_NORM_EPS));
       }
-      case CONSTANT_NORM_RESCALE -> c.mul(Math.sqrt(c.getShape().tail())).div(c.norm(new int[] {-1}, true));
+      case CONSTANT_NORM_RESCALE -> c.mul(Scalar.of(c, Math.sqrt(c.getShape().tail()))).div(c.norm(new int[] {-1}, true));
     };
   }
 

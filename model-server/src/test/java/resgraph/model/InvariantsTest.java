@@ -9,6 +9,7 @@ import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.DataType;
+import ai.djl.training.GradientCollector;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
@@ -118,5 +119,39 @@ class InvariantsTest {
       assertArrayEquals(one.get(i).delta(), all.get(i).delta(), 1e-6f, "latent " + candidates[i]);
     }
     assertFalse(one.isEmpty());
+  }
+
+  /**
+   * The backward pass reads what the forward pass kept; a garbage collection in between must not
+   * change it. Through a whole block and each normalisation an SAE may read with, so that every
+   * product and quotient by a constant is on the path.
+   */
+  @Test
+  void gradientsDoNotDependOnWhenMemoryIsCollected() throws InterruptedException {
+    for (SaeConfig.Normalization normalization : SaeConfig.Normalization.values()) {
+      try (NDScope scope = new NDScope()) {
+        NDArray x = model.manager().create(trace.stream(0, tokens.length), new ai.djl.ndarray.types.Shape(1, tokens.length,
+            model.config().n_embd()));
+        double[] undisturbed = gradient(x, normalization, false), collected = gradient(x, normalization, true);
+        assertTrue(Arrays.stream(undisturbed).allMatch(Double::isFinite), normalization + ": a finite gradient");
+        assertTrue(Arrays.stream(undisturbed).anyMatch(g -> g != 0), normalization + ": a gradient at all");
+        assertArrayEquals(undisturbed, collected, normalization + ": the same gradient after a collection");
+      }
+    }
+  }
+
+  /** ∂/∂x of Σ normalised(block 0(x))·x_clean (a sum alone is constant once centred), with a garbage collection between the passes or not. */
+  private static double[] gradient(NDArray clean, SaeConfig.Normalization normalization, boolean collect) throws InterruptedException {
+    NDArray x = clean.duplicate();
+    try (GradientCollector collector = model.manager().getEngine().newGradientCollector()) {
+      x.setRequiresGradient(true);
+      NDArray y = Sae.normalize(model.gpt2.block(0, x), true, normalization).mul(clean).sum();
+      if (collect) {
+        System.gc();
+        Thread.sleep(200); // the JVM's cleaner frees collected direct buffers on a thread of its own
+      }
+      collector.backward(y);
+    }
+    return x.getGradient().toDoubleArray();
   }
 }
