@@ -29,7 +29,7 @@ final class Encoder {
   private final NDArray biasSizes; // [S]: |b_j|
   final double rounding; // the bound's factor on |in|·|W[:, j]| + |b_j|: also bounds a float32 product's relative error
 
-  /** From the weights [d, S] as a direct buffer of native order. */
+  /** From the weights [d, S] as a direct buffer of native order, which becomes the array's storage. */
   Encoder(ByteBuffer w, float[] bias, int d, int s, NDManager m) {
     FloatBuffer values = w.asFloatBuffer();
     double[] squares = new double[s];
@@ -43,7 +43,7 @@ final class Encoder {
       norms[j] = (float) Math.sqrt(squares[j]);
       sizes[j] = Math.abs(bias[j]);
     }
-    this.W = m.create(values.rewind(), new Shape(d, s)); // copied: see Tensors.buffer
+    this.W = m.create(w, new Shape(d, s), DataType.FLOAT32);
     this.b = m.create(bias, new Shape(s));
     this.columnNorms = m.create(norms, new Shape(s));
     this.biasSizes = m.create(sizes, new Shape(s));

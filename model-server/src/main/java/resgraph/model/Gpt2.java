@@ -209,7 +209,7 @@ public final class Gpt2 {
       if (!tensors.has(name)) {
         throw ResgraphException.unusable(tensors.origin(), "has no tensor " + key + " (nor transformer." + key + ")");
       }
-      return manager.create(tensors.buffer(name, shape).asFloatBuffer(), new Shape(shape)); // copied: see Tensors.buffer
+      return manager.create(tensors.buffer(name, shape), new Shape(shape), DataType.FLOAT32);
     }
 
     LayerNorm layerNorm(String key, int d) {

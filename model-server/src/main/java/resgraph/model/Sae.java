@@ -254,7 +254,7 @@ public final class Sae {
     }
     List<Setting> notes = new ArrayList<>();
     notes.add(centering);
-    // Read into direct buffers and folded there, then copied into libtorch (Tensors.buffer says why).
+    // Read into direct buffers and folded there; the buffers become the arrays' storage.
     ByteBuffer wEnc = w.buffer("W_enc", d, s), wDec = w.buffer("W_dec", s, d);
     float[] bEnc = w.read(cfg.architecture() == Architecture.GATED ? "b_gate" : "b_enc", s);
     foldScalingFactor(cfg, w, wDec.asFloatBuffer(), notes);
@@ -274,7 +274,7 @@ public final class Sae {
     SaeConfig recorded = cfg;
     for (Setting n : notes) recorded = recorded.with(n);
     return new Sae(recorded, centering.value().equals("on"), new Encoder(wEnc, bEnc, d, s, m),
-        m.create(wDec.asFloatBuffer(), new Shape(s, d)), m.create(w.read("b_dec", d), new Shape(d)), threshold, magnitude, m);
+        m.create(wDec, new Shape(s, d), DataType.FLOAT32), m.create(w.read("b_dec", d), new Shape(d)), threshold, magnitude, m);
   }
 
   /**

@@ -19,11 +19,9 @@ public interface Tensors {
 
   /**
    * The tensor's values, row-major float32 in a direct buffer of native order, after checking its
-   * shape is exactly {@code shape}. A new buffer each call: the caller may change it. Arrays are
-   * made from it through {@code asFloatBuffer()}, which DJL copies into a direct buffer of its own
-   * that the array keeps alive as libtorch's storage. Handing DJL this buffer itself was blamed for
-   * intermittent NaNs in ReferenceAgreementTest's integrated gradients; they have been seen since
-   * the copy too, so their cause is open and the copy only a precaution.
+   * shape is exactly {@code shape}. A new buffer each call: the caller may change it, and DJL makes
+   * an array of it without copying (the array keeps the buffer alive as libtorch's storage), so
+   * loading never holds more than the weights.
    */
   ByteBuffer buffer(String name, long... shape);
 
