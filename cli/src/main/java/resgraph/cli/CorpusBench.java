@@ -85,6 +85,7 @@ final class CorpusBench {
     LocalCluster cluster = LocalCluster.start(dir, new LocalCluster.Options(workers, ref.getModel(), ref.getSaes()), say);
     ManagedChannel modelChannel = GrpcChannels.open(cluster.endpoints().modelServer(), ClusterDir.credentials(cluster));
     ManagedChannel graphChannel = GrpcChannels.open(cluster.endpoints().graphService(), ClusterDir.credentials(cluster));
+    boolean measured = false;
     try {
       ModelServiceGrpc.newBlockingStub(modelChannel).describe(DescribeRequest.newBuilder().setRef(ref).build());
       say.accept("storing a corpus of " + prompts.size() + " " + ref.getModel() + " prompts to query");
@@ -105,11 +106,13 @@ final class CorpusBench {
       millis.put("recurring_paths", time(graph, "MATCH (a:Feature)-[x:CORPUS_EFFECT]->(b:Feature)-[y:CORPUS_EFFECT]->(c:Feature)"
           + " WHERE x.jobs >= $min AND y.jobs >= $min RETURN a.latent, b.latent, c.latent, x.mean, y.mean, x.jobs, y.jobs"
           + " ORDER BY x.jobs + y.jobs DESC LIMIT 20", half));
+      measured = true;
       return new Queries(prompts.size(), millis);
     } finally {
       GrpcChannels.close(modelChannel);
       GrpcChannels.close(graphChannel);
       cluster.stop();
+      PipelineBench.discard(dir, measured, say);
     }
   }
 

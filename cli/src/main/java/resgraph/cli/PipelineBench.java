@@ -11,6 +11,7 @@ import java.util.Map;
 import java.util.function.Consumer;
 import java.util.stream.Stream;
 import resgraph.cluster.LocalCluster;
+import resgraph.platform.Folders;
 import resgraph.platform.grpc.GrpcChannels;
 import resgraph.v1.DescribeRequest;
 import resgraph.v1.GetJobRequest;
@@ -64,6 +65,7 @@ final class PipelineBench {
     LocalCluster cluster = LocalCluster.start(dir, new LocalCluster.Options(workers, ref.getModel(), ref.getSaes()), say);
     ManagedChannel channel = GrpcChannels.open(cluster.endpoints().orchestrator(), ClusterDir.credentials(cluster));
     ManagedChannel modelChannel = GrpcChannels.open(cluster.endpoints().modelServer(), ClusterDir.credentials(cluster));
+    boolean measured = false;
     try {
       // the model server loads its model after it starts listening; a job should not wait for that
       say.accept("waiting for the model server to load the model");
@@ -88,11 +90,30 @@ final class PipelineBench {
       }
       Map<String, Long> rss = new LinkedHashMap<>();
       for (LocalCluster.Proc p : cluster.processes()) rss.put(p.name(), peakRssMb(p.pid()));
-      return new Result(cold, warm, loadSeconds, rss, ingest, edgeFiles, bytes(dir.resolve("neo4j")), corpus);
+      Result result = new Result(cold, warm, loadSeconds, rss, ingest, edgeFiles, bytes(dir.resolve("neo4j")), corpus);
+      measured = true;
+      return result;
     } finally {
       GrpcChannels.close(channel);
       GrpcChannels.close(modelChannel);
       cluster.stop();
+      discard(dir, measured, say);
+    }
+  }
+
+  /**
+   * A bench's cluster folder (Neo4j's store, Kafka's log, the edge files: over 100 MB a run) goes
+   * once its figures are taken; after a failure its logs are what explains it, so it stays.
+   */
+  static void discard(Path dir, boolean measured, Consumer<String> say) {
+    if (!measured) {
+      say.accept("the cluster's files and logs stay in " + dir);
+      return;
+    }
+    try {
+      Folders.delete(dir);
+    } catch (IOException e) {
+      say.accept("could not remove " + dir + ": " + e.getMessage());
     }
   }
 
