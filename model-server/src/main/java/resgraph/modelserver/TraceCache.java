@@ -26,7 +26,6 @@ public final class TraceCache {
 
   private final long maxBytes;
   private final LinkedHashMap<Key, CompletableFuture<Trace>> traces = new LinkedHashMap<>(16, 0.75f, true);
-  private long bytes;
 
   public TraceCache(long maxMegabytes) {
     this.maxBytes = maxMegabytes << 20;
@@ -63,16 +62,21 @@ public final class TraceCache {
     }
   }
 
-  /** Completes the entry and counts its bytes in one step, so every done entry is counted. */
+  /**
+   * Completes the entry, then lets the least recently used go until what is cached fits. Sizes are
+   * taken now rather than when each trace came in: a trace grows as requests derive values from
+   * it (a block's clean values at the target, some 55 MB a layer at 1,024 tokens).
+   */
   private synchronized void admit(Key key, CompletableFuture<Trace> future, Trace trace) {
     future.complete(trace);
     if (traces.get(key) != future) return;
-    bytes += trace.bytes();
+    long bytes = 0;
+    for (CompletableFuture<Trace> f : traces.values()) if (f.isDone()) bytes += f.join().bytes();
     Iterator<Map.Entry<Key, CompletableFuture<Trace>>> it = traces.entrySet().iterator();
     // the newest stays even if it alone is over the bound: the request that made it needs it now
-    while (bytes > maxBytes && traces.size() > 1 && it.hasNext()) {
+    while (bytes > maxBytes && it.hasNext()) {
       CompletableFuture<Trace> f = it.next().getValue();
-      if (!f.isDone()) continue;
+      if (!f.isDone() || f == future) continue;
       it.remove();
       bytes -= f.join().bytes();
     }

@@ -1,0 +1,62 @@
+package resgraph.modelserver;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertSame;
+
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.Test;
+import resgraph.model.Trace;
+
+/** The cache's bound in bytes, against traces whose size is known. */
+class TraceCacheTest {
+
+  private static final int D = 64;
+
+  /** A trace of one stream, 8·D bytes a token. */
+  private static Trace trace(int[] tokens) {
+    return new Trace(tokens, D, new double[][] {new double[tokens.length * D]}, Map.of());
+  }
+
+  private record Held(long bytes) implements Trace.Sized {}
+
+  @Test
+  void aTraceThatGrewSinceItCameInCountsAtItsSizeNow() {
+    TraceCache cache = new TraceCache(1); // 1 MB
+    AtomicInteger computed = new AtomicInteger();
+    int[] first = {1, 2, 3}, second = {4, 5, 6};
+    Trace a = cache.get(null, first, () -> {
+      computed.incrementAndGet();
+      return trace(first);
+    });
+    a.derived("clean values a request derived", () -> new Held(1 << 20));
+    cache.get(null, second, () -> {
+      computed.incrementAndGet();
+      return trace(second);
+    });
+    assertEquals(2, computed.get());
+    Trace again = cache.get(null, first, () -> {
+      computed.incrementAndGet();
+      return trace(first);
+    });
+    assertEquals(3, computed.get(), "the first trace, 1 MB larger than when it came in, made room for the second");
+    assertEquals(1, again.tokens()[0]);
+  }
+
+  @Test
+  void tracesThatFitStay() {
+    TraceCache cache = new TraceCache(1);
+    int[] first = {1, 2, 3}, second = {4, 5, 6};
+    Trace a = cache.get(null, first, () -> trace(first));
+    cache.get(null, second, () -> trace(second));
+    assertSame(a, cache.get(null, first, () -> trace(first)), "two small traces fit in 1 MB");
+  }
+
+  @Test
+  void theNewestStaysEvenAloneOverTheBound() {
+    TraceCache cache = new TraceCache(0);
+    int[] tokens = {1, 2, 3};
+    Trace a = cache.get(null, tokens, () -> trace(tokens));
+    assertSame(a, cache.get(null, tokens, () -> trace(tokens)), "the request that made it, and the next, find it");
+  }
+}
