@@ -3,6 +3,7 @@ package resgraph.graph;
 import io.micronaut.context.annotation.Context;
 import java.time.Duration;
 import java.util.List;
+import java.util.Map;
 import org.neo4j.driver.Driver;
 import org.neo4j.driver.Session;
 import org.neo4j.driver.exceptions.ServiceUnavailableException;
@@ -55,6 +56,9 @@ import resgraph.platform.job.JobRules;
  *     the edges of the pruned circuit once the job is annotated; absent otherwise. Indexed on job,
  *     and on (job, candidate).
  *
+ * (:Schema {id: 'resgraph', version})
+ *     One node: how many of GraphSchema's migrations the store has had.
+ *
  * (:Task {job, task, edges, abs_sum})
  *     Marks a task whose effects are stored: edges = how many raw edges it added, abs_sum the sum
  *     of their |weight|. Unique on (job, task): the task's Neo4j edges and this node are written in
@@ -69,7 +73,12 @@ final class GraphSchema {
   /** How long startup waits for Neo4j before giving up (a scheduler restarts the service), and how often it asks. */
   private static final Backoff STARTUP_WAIT = new Backoff(Duration.ofMillis(250), Duration.ofSeconds(5), Duration.ofSeconds(90));
 
-  private static final List<String> STATEMENTS = List.of(
+  /**
+   * Conversions of what earlier versions stored, in the order they were added; never reordered or
+   * removed, only appended to. A store records how many it has had, so that each runs once: the
+   * later ones scan every relationship of a type, which on a store of many prompts takes long.
+   */
+  private static final List<String> MIGRATIONS = List.of(
       // features stored before sites had names were all resid_pre: name them, and key features by site
       "MATCH (f:Feature) WHERE f.hook IS NULL SET f.hook = 'blocks.' + f.layer + '.hook_resid_pre'",
       "DROP CONSTRAINT feature_key IF EXISTS",
@@ -82,19 +91,34 @@ final class GraphSchema {
         SET a.positions = [p IN range(0, size(a.activations) - 1) WHERE a.activations[p] <> 0]
         SET a.values = [p IN a.positions | a.activations[p]]
         REMOVE a.activations
-      } IN TRANSACTIONS OF 10000 ROWS""",
+      } IN TRANSACTIONS OF 10000 ROWS""");
+
+  /** Constraints and indexes, each made unless it exists, on every start. */
+  private static final List<String> CONSTRAINTS = List.of(
       "CREATE CONSTRAINT feature_site_key IF NOT EXISTS FOR (f:Feature) REQUIRE (f.model, f.saes, f.hook, f.latent) IS UNIQUE",
       "CREATE CONSTRAINT job_id IF NOT EXISTS FOR (j:Job) REQUIRE j.id IS UNIQUE",
       "CREATE CONSTRAINT task_key IF NOT EXISTS FOR (t:Task) REQUIRE (t.job, t.task) IS UNIQUE",
+      "CREATE CONSTRAINT schema_id IF NOT EXISTS FOR (s:Schema) REQUIRE s.id IS UNIQUE",
       "CREATE INDEX effect_job IF NOT EXISTS FOR ()-[e:EFFECT]-() ON (e.job)",
       // holds only candidate edges (a composite index skips relationships without every property)
       "CREATE INDEX effect_candidate IF NOT EXISTS FOR ()-[e:EFFECT]-() ON (e.job, e.candidate)");
+
+  /** How many migrations the store has had: 0 for one older than the count (or empty). */
+  private static final String VERSION = "OPTIONAL MATCH (s:Schema {id: 'resgraph'}) RETURN coalesce(s.version, 0) AS version";
 
   GraphSchema(Driver driver) throws InterruptedException {
     long start = System.nanoTime();
     for (int attempt = 1; ; attempt++) {
       try (Session session = driver.session()) {
-        for (String statement : STATEMENTS) session.run(statement).consume();
+        int had = session.run(VERSION).single().get("version").asInt();
+        for (String migration : MIGRATIONS.subList(Math.min(had, MIGRATIONS.size()), MIGRATIONS.size())) {
+          session.run(migration).consume();
+        }
+        for (String statement : CONSTRAINTS) session.run(statement).consume();
+        if (had < MIGRATIONS.size()) {
+          session.run("MERGE (s:Schema {id: 'resgraph'}) SET s.version = $version", Map.of("version", MIGRATIONS.size())).consume();
+          LOG.info("the store had {} of {} migrations; it has them all now", had, MIGRATIONS.size());
+        }
         return;
       } catch (ServiceUnavailableException | SessionExpiredException e) {
         Duration wait = STARTUP_WAIT.delay(attempt);
