@@ -9,6 +9,7 @@ import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
 import ai.djl.training.GradientCollector;
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -130,8 +131,7 @@ class InvariantsTest {
   void gradientsDoNotDependOnWhenMemoryIsCollected() throws InterruptedException {
     for (SaeConfig.Normalization normalization : SaeConfig.Normalization.values()) {
       try (NDScope scope = new NDScope()) {
-        NDArray x = model.manager().create(trace.stream(0, tokens.length), new ai.djl.ndarray.types.Shape(1, tokens.length,
-            model.config().n_embd()));
+        NDArray x = model.manager().create(trace.stream(0, tokens.length), new Shape(1, tokens.length, model.config().n_embd()));
         double[] undisturbed = gradient(x, normalization, false), collected = gradient(x, normalization, true);
         assertTrue(Arrays.stream(undisturbed).allMatch(Double::isFinite), normalization + ": a finite gradient");
         assertTrue(Arrays.stream(undisturbed).anyMatch(g -> g != 0), normalization + ": a gradient at all");
