@@ -73,21 +73,14 @@ final class DeltaPass {
     }
   }
 
-  /** An attention's clean input x [m, d] and c_attn(ln_1(x)) [m, 3d] as float64 arrays, from which the rest is made. */
-  private record AttentionInput(NDArray x, NDArray qkv) {}
+  /**
+   * An attention's clean values that every query reads, as arrays: its input x [m, d] and queries
+   * [m, d] in float64, the keys [H, hs, m] in float64 and float32, and the values [H, m, hs] in float32.
+   */
+  private record AttentionInput(NDArray x, NDArray queries64, NDArray keysT64, NDArray keysT32, NDArray values32) {}
 
-  /** An attention's clean values as arrays, for the queries it is asked for. */
-  private record Attention(NDArray x, NDArray keys32, NDArray values32, NDArray query32, NDArray scores, NDArray attention,
-      long[] queries) {
-
-    /** The same for the queries from position {@code first} on, as views; of one that holds every query from 0. */
-    Attention from(int first) {
-      if (first == 0 || queries.length == 1) return this;
-      String rest = ":, :, " + first + ":, :";
-      return new Attention(x, keys32, values32, query32.get(first + ":"), scores.get(rest), attention.get(rest),
-          Arrays.copyOfRange(queries, first, queries.length));
-    }
-  }
+  /** An attention's clean scores and probabilities [H, 1, q, m] (float64) at some queries, and those queries in float32 [q, d]. */
+  private record Attention(NDArray query32, NDArray scores, NDArray attention, long[] queries) {}
 
   /** An MLP's clean values as arrays. */
   private record Mlp(NDArray x, NDArray hidden) {}
@@ -97,10 +90,10 @@ final class DeltaPass {
   private final Trace trace;
   private final NDManager nd;
   private final int target, m, d, heads, hs, from, to;
+  private final long blockBytes;
   private final Map<Integer, AttentionInput> inputs = new HashMap<>();
-  private final Map<Integer, Attention> attentions = new HashMap<>();
-  /** The causal mask of every query up to the target, [m, m], when some attention of the span reads every query. */
-  private final NDArray mask;
+  /** The last attention's clean values at the target: small, and read by every batch. */
+  private Attention targetAttention;
   private final Map<Integer, Mlp> mlps = new HashMap<>();
 
   /**
@@ -108,11 +101,11 @@ final class DeltaPass {
    * arrays owned by the caller's NDScope: make it outside the scopes of the batches.
    */
   DeltaPass(SaeModel model, Trace trace, int target, int from, int to) {
-    this(model, trace, target, from, to, HELD_ATTENTION_BYTES);
+    this(model, trace, target, from, to, BLOCK_BYTES);
   }
 
-  /** The same, holding at most {@code heldAttentionBytes} of clean attention across batches (see {@link #HELD_ATTENTION_BYTES}). */
-  DeltaPass(SaeModel model, Trace trace, int target, int from, int to, long heldAttentionBytes) {
+  /** The same, with attention into every query taken in blocks of at most {@code blockBytes} (see {@link #BLOCK_BYTES}). */
+  DeltaPass(SaeModel model, Trace trace, int target, int from, int to, long blockBytes) {
     this.model = model;
     this.gpt2 = model.gpt2;
     this.trace = trace;
@@ -124,43 +117,34 @@ final class DeltaPass {
     this.hs = gpt2.config.headSize();
     this.from = from;
     this.to = to;
-    this.mask = readsEveryQuery() ? causalMask() : null;
-    long held = 0;
+    this.blockBytes = blockBytes;
     for (int r = from; r < to; r++) {
-      if (r % 2 == 1) {
-        mlps.put(r, mlp(r));
-      } else {
-        inputs.put(r, attentionInput(r));
-        if ((held += cleanAttentionBytes(r)) <= heldAttentionBytes) attentions.put(r, cleanAttention(r));
-      }
+      if (r % 2 == 1) mlps.put(r, mlp(r));
+      else inputs.put(r, attentionInput(r));
     }
+    int last = lastAttention();
+    if (last >= 0) targetAttention = Scopes.keeping(() -> attention(last, new long[] {target}),
+        a -> List.of(a.query32(), a.scores(), a.attention()));
   }
 
   /**
-   * The clean attention probabilities held across batches, at most: [H, q, m] float64 and their
-   * scores, per attention. Past this (a long prompt's span of several layers, which the logit
-   * effects carry into every query) each batch recomputes its layer's from the held inputs and
-   * frees it with the layer.
+   * The float64 arrays of a block, at most: an attention's probabilities [H, B, q, m] over a block
+   * of its queries, an MLP's hidden values [rows, 4d] over a block of its rows. A long prompt's
+   * logit effects carry changes into every query: whole, those probabilities would be 100 MB an
+   * ablation at 1,024 positions, made and freed at every layer; a block's clean values are made for
+   * it and freed with it, and its work stays in cache.
    */
-  static final long HELD_ATTENTION_BYTES = 256L << 20;
+  static final long BLOCK_BYTES = 16L << 20;
 
-  private long cleanAttentionBytes(int r) {
-    return 16L * heads * (r == lastAttention() ? 1 : m) * m;
-  }
-
-  /** Attention r's clean values, made in a scope of their own so that only those stay. */
-  private Attention cleanAttention(int r) {
-    return Scopes.keeping(() -> attention(r, 0, r == lastAttention()),
-        a -> List.of(a.x(), a.keys32(), a.values32(), a.query32(), a.scores(), a.attention()));
-  }
+  /** Rows of a batch's change at once, at most, when the span carries changes into every query. */
+  private static final int ROWS_PER_BATCH = 8192;
 
   /**
    * At most {@code requested} ablations per batch, fewer when the span carries changes into every
-   * query (its attention probabilities are [H, B, m, m] float64): a bound of about 256 MB on those.
+   * query, where each has a row at every position from its first change on.
    */
   int batchSize(int requested) {
-    long perAblation = 32L * heads * m * m;
-    return readsEveryQuery() ? (int) Math.max(1, Math.min(requested, (256L << 20) / perAblation)) : requested;
+    return readsEveryQuery() ? Math.max(1, Math.min(requested, ROWS_PER_BATCH / m)) : requested;
   }
 
   /** Whether an attention of the span carries changes into every query, not the target's alone: all but the last. */
@@ -233,29 +217,52 @@ final class DeltaPass {
   /** Block l's attention on the changes: into the target's query alone, or into every query up to it. */
   private Rows attention(int r, Rows rows) {
     if (rows.count() == 0) return rows; // no change anywhere stays no change
+    Gpt2.Block block = gpt2.h.get(r / 2);
+    AttentionInput in = inputs.get(r);
+    NDArray dqkv = Change.of(v -> gpt2.layerNorm(block.ln_1(), v), in.x().get(nd.create(rows.position())), rows.dx())
+        .matMul(block.attn().c_attn().weight()); // [R, d] x [d, 3d] -> [R, 3d]
+    Changed changed = new Changed(rows, dqkv.get(":, 0:" + d), dqkv.get(":, " + d + ":" + 2 * d), dqkv.get(":, " + 2 * d + ":"));
+    if (r == lastAttention()) return attend(block, in, changed, targetAttention, null, null);
+    int b = rows.ablations();
+    long[] every = rows.lookup(positions(0), m);
+    NDArray keys = heads(gather(changed.dk(), every)).reshape(heads, b, m, hs); // [H, B, m, hs], zero where unchanged
+    NDArray values = heads(gather(changed.dv(), every)).reshape(heads, b, m, hs);
     // before the first changed row nothing changes: those queries read only keys before it
     int first = (int) Arrays.stream(rows.position()).min().getAsLong();
-    Attention c = attentions.containsKey(r) ? attentions.get(r).from(first) : attention(r, first, r == lastAttention());
-    Gpt2.Block block = gpt2.h.get(r / 2);
+    int size = (int) Math.max(1, blockBytes / (8L * heads * b * m));
+    List<Rows> blocks = new ArrayList<>();
+    for (int start = first; start < m; start += size) {
+      long[] queries = positions(start, Math.min(m, start + size));
+      blocks.add(Scopes.keeping(() -> attend(block, in, changed, attention(r, queries), keys, values), o -> List.of(o.dx())));
+    }
+    return concat(b, blocks);
+  }
+
+  /** A batch's rows with the changes they make to an attention's queries, keys and values, each [R, d]. */
+  private record Changed(Rows rows, NDArray dq, NDArray dk, NDArray dv) {}
+
+  /**
+   * The attention's change at the queries of {@code c}: from the changed keys and values row by
+   * row when {@code keys} is null (the target alone), else from {@code keys} and {@code values},
+   * the changes at every position [H, B, m, hs].
+   */
+  private Rows attend(Gpt2.Block block, AttentionInput in, Changed changed, Attention c, NDArray keys, NDArray values) {
+    Rows rows = changed.rows();
     int b = rows.ablations(), q = c.queries().length;
     long[] queryRow = rows.lookup(c.queries(), m);
-    NDArray dqkv = Change.of(v -> gpt2.layerNorm(block.ln_1(), v), c.x().get(nd.create(rows.position())), rows.dx())
-        .matMul(block.attn().c_attn().weight()); // [R, d] x [d, 3d] -> [R, 3d]
-    NDArray dk = dqkv.get(":, " + d + ":" + 2 * d); // [R, d]
-    NDArray dv = dqkv.get(":, " + 2 * d + ":"); // [R, d]
-    NDArray dq = gather(dqkv.get(":, 0:" + d), queryRow); // [B·q, d], zero where the query's row did not change
+    NDArray dq = gather(changed.dq(), queryRow); // [B·q, d], zero where the query's row did not change
     NDArray queryNew = dq.reshape(b, q, d).add(c.query32()); // [B, q, d]
 
     // Scores: s' - s = dq·k_p + q'·dk_p, the second term only at changed rows p.
-    NDArray dScores = heads(dq).matMul(c.keys32().transpose(0, 2, 1)).reshape(heads, b, q, m) // [H, B·q, hs] x [H, hs, m]
-        .add(q == 1 ? targetScores(rows, queryNew, dk) : everyQueryScores(rows, queryNew, dk)); // [H, B, q, m]
+    NDArray dScores = heads(dq).matMul(in.keysT32()).reshape(heads, b, q, m) // [H, B·q, hs] x [H, hs, m]
+        .add(keys == null ? targetScores(rows, queryNew, changed.dk()) : everyQueryScores(queryNew, keys)); // [H, B, q, m]
     NDArray attention = c.scores().add(dScores.div(Math.sqrt(hs)).toType(DataType.FLOAT64, false)).softmax(-1);
 
     // Output: z' - z = sum_p (a'_p - a_p) v_p + sum_p a'_p dv_p, the second term only at changed rows p.
     NDArray dAttention = attention.sub(c.attention()).toType(DataType.FLOAT32, false); // [H, B, q, m]
-    NDArray dz = dAttention.reshape(heads, (long) b * q, m).matMul(c.values32()) // [H, B·q, m] x [H, m, hs]
+    NDArray dz = dAttention.reshape(heads, (long) b * q, m).matMul(in.values32()) // [H, B·q, m] x [H, m, hs]
         .transpose(1, 0, 2).reshape((long) b * q, d)
-        .add(q == 1 ? targetValues(rows, attention, dv) : everyQueryValues(rows, attention, dv)); // [B·q, d]
+        .add(keys == null ? targetValues(rows, attention, changed.dv()) : everyQueryValues(attention, values)); // [B·q, d]
 
     NDArray out = dz.matMul(block.attn().c_proj().weight()).add(gather(rows.dx(), queryRow)); // [B·q, d]
     long[] batch = new long[b * q], position = new long[b * q];
@@ -279,9 +286,8 @@ final class DeltaPass {
   }
 
   /** q'·dk_p into every query, [H, B, q, m]. */
-  private NDArray everyQueryScores(Rows rows, NDArray queryNew, NDArray dk) {
-    int b = rows.ablations(), q = (int) queryNew.getShape().get(1);
-    NDArray keys = heads(gather(dk, rows.lookup(positions(0), m))).reshape(heads, b, m, hs); // [H, B, m, hs]
+  private NDArray everyQueryScores(NDArray queryNew, NDArray keys) {
+    int b = (int) queryNew.getShape().get(0), q = (int) queryNew.getShape().get(1);
     return heads(queryNew.reshape((long) b * q, d)).reshape(heads, b, q, hs).matMul(keys.transpose(0, 1, 3, 2));
   }
 
@@ -297,9 +303,8 @@ final class DeltaPass {
   }
 
   /** Σ_p a'_p dv_p at every query, [B·q, d]. */
-  private NDArray everyQueryValues(Rows rows, NDArray attention, NDArray dv) {
-    int b = rows.ablations(), q = (int) attention.getShape().get(2);
-    NDArray values = heads(gather(dv, rows.lookup(positions(0), m))).reshape(heads, b, m, hs); // [H, B, m, hs]
+  private NDArray everyQueryValues(NDArray attention, NDArray values) {
+    int b = (int) attention.getShape().get(1), q = (int) attention.getShape().get(2);
     return attention.toType(DataType.FLOAT32, false).matMul(values) // [H, B, q, m] x [H, B, m, hs]
         .transpose(1, 2, 0, 3).reshape((long) b * q, d);
   }
@@ -307,16 +312,28 @@ final class DeltaPass {
   /** Block l's MLP on each changed row. */
   private Rows mlp(int r, Rows rows) {
     if (rows.count() == 0) return rows;
+    int size = (int) Math.max(1, blockBytes / (8L * mlps.get(r).hidden().getShape().get(1)));
+    NDList parts = new NDList();
+    for (int start = 0; start < rows.count(); start += size) {
+      int end = Math.min(rows.count(), start + size);
+      long[] position = Arrays.copyOfRange(rows.position(), start, end);
+      NDArray dx = rows.dx().get(start + ":" + end);
+      parts.add(Scopes.keeping(() -> mlp(r, position, dx), List::of));
+    }
+    return new Rows(rows.ablations(), rows.batch(), rows.position(), parts.size() == 1 ? parts.get(0) : NDArrays.concat(parts, 0));
+  }
+
+  /** The MLP's change at rows of the given positions, [R, d]. */
+  private NDArray mlp(int r, long[] position, NDArray dx) {
     Mlp c = mlps.get(r);
     Gpt2.Block block = gpt2.h.get(r / 2);
     // after the last attention every row is at the target: one clean row serves them all
-    boolean one = Arrays.stream(rows.position()).allMatch(p -> p == rows.position()[0]);
-    NDArray at = nd.create(one ? new long[] {rows.position()[0]} : rows.position());
-    NDArray dln2 = Change.of(v -> gpt2.layerNorm(block.ln_2(), v), c.x().get(at), rows.dx()); // [R, d]
+    boolean one = Arrays.stream(position).allMatch(p -> p == position[0]);
+    NDArray at = nd.create(one ? new long[] {position[0]} : position);
+    NDArray dln2 = Change.of(v -> gpt2.layerNorm(block.ln_2(), v), c.x().get(at), dx); // [R, d]
     NDArray dHidden = dln2.matMul(block.mlp().c_fc().weight()); // [R, d] x [d, 4d] -> [R, 4d]
     NDArray dGelu = Change.of(Gpt2::gelu, c.hidden().get(at), dHidden); // [R, 4d]
-    NDArray dx = rows.dx().add(dGelu.matMul(block.mlp().c_proj().weight())); // [R, 4d] x [4d, d] -> [R, d]
-    return new Rows(rows.ablations(), rows.batch(), rows.position(), dx);
+    return dx.add(dGelu.matMul(block.mlp().c_proj().weight())); // [R, 4d] x [4d, d] -> [R, d]
   }
 
   /** The rows at one position. */
@@ -345,24 +362,24 @@ final class DeltaPass {
         return new CleanAttention(trace.stream(r, m), qkv.toDoubleArray());
       }
     });
-    return new AttentionInput(nd.create(c.x(), new Shape(m, d)), nd.create(c.qkv(), new Shape(m, 3L * d)));
+    return Scopes.keeping(() -> {
+      NDArray qkv = nd.create(c.qkv(), new Shape(m, 3L * d));
+      NDArray keysT64 = heads(qkv.get(":, " + d + ":" + 2 * d)).transpose(0, 2, 1).duplicate(); // [H, hs, m]
+      return new AttentionInput(nd.create(c.x(), new Shape(m, d)), qkv.get(":, 0:" + d).duplicate(), keysT64,
+          keysT64.toType(DataType.FLOAT32, false), heads(qkv.get(":, " + 2 * d + ":")).toType(DataType.FLOAT32, false));
+    }, a -> List.of(a.x(), a.queries64(), a.keysT64(), a.keysT32(), a.values32()));
   }
 
   /**
-   * Attention r's clean values from its held inputs, for the target's query or every query from
-   * position {@code first}: libtorch's work alone, no array copied in from the JVM.
+   * Attention r's clean values at the given queries, from its held inputs: libtorch's work alone,
+   * no array copied in from the JVM but the causal mask.
    */
-  private Attention attention(int r, int first, boolean targetOnly) {
-    NDArray x = inputs.get(r).x(), qkv = inputs.get(r).qkv();
-    long[] queries = targetOnly ? new long[] {target} : positions(first);
-    NDArray query64 = qkv.get(":, 0:" + d).get(nd.create(queries)); // [q, d]
-    NDArray keys64 = heads(qkv.get(":, " + d + ":" + 2 * d)); // [H, m, hs]
-    NDArray scores = heads(query64).matMul(keys64.transpose(0, 2, 1)).div(Math.sqrt(hs)); // [H, q, hs] x [H, hs, m]
-    if (!targetOnly) scores = scores.add(mask.get(first + ":")); // the target, the last position, reads every one
-    scores = scores.expandDims(1); // [H, 1, q, m]
-    return new Attention(x, keys64.toType(DataType.FLOAT32, false),
-        heads(qkv.get(":, " + 2 * d + ":")).toType(DataType.FLOAT32, false), query64.toType(DataType.FLOAT32, false),
-        scores, scores.softmax(-1), queries);
+  private Attention attention(int r, long[] queries) {
+    AttentionInput in = inputs.get(r);
+    NDArray query64 = in.queries64().get(nd.create(queries)); // [q, d]
+    NDArray scores = heads(query64).matMul(in.keysT64()).div(Math.sqrt(hs)) // [H, q, hs] x [H, hs, m]
+        .add(causalMask(queries)).expandDims(1); // [H, 1, q, m]
+    return new Attention(query64.toType(DataType.FLOAT32, false), scores, scores.softmax(-1), queries);
   }
 
   private Mlp mlp(int r) {
@@ -377,18 +394,42 @@ final class DeltaPass {
     return new Mlp(nd.create(c.x(), new Shape(m, d)), nd.create(c.hidden(), new Shape(m, c.hidden().length / m)));
   }
 
-  /** 0 where query q may read position p (p <= q), -inf after it: [m, m] float64. */
-  private NDArray causalMask() {
-    double[] mask = new double[m * m];
-    for (int q = 0; q < m; q++) for (int p = q + 1; p < m; p++) mask[q * m + p] = Double.NEGATIVE_INFINITY;
-    return nd.create(mask, new Shape(m, m));
+  /** 0 where query q may read position p (p <= q), -inf after it: [q, m] float64. */
+  private NDArray causalMask(long[] queries) {
+    double[] mask = new double[queries.length * m];
+    for (int i = 0; i < queries.length; i++) {
+      for (int p = (int) queries[i] + 1; p < m; p++) mask[i * m + p] = Double.NEGATIVE_INFINITY;
+    }
+    return nd.create(mask, new Shape(queries.length, m));
   }
 
   /** Positions first..T. */
   private long[] positions(int first) {
-    long[] all = new long[m - first];
-    for (int p = first; p < m; p++) all[p - first] = p;
+    return positions(first, m);
+  }
+
+  /** Positions first..end - 1. */
+  private long[] positions(int first, int end) {
+    long[] all = new long[end - first];
+    for (int p = first; p < end; p++) all[p - first] = p;
     return all;
+  }
+
+  /** The blocks' rows as one batch's. */
+  private Rows concat(int ablations, List<Rows> blocks) {
+    if (blocks.size() == 1) return blocks.get(0);
+    NDList dx = new NDList();
+    List<long[]> batch = new ArrayList<>(), position = new ArrayList<>();
+    for (Rows block : blocks) {
+      dx.add(block.dx());
+      batch.add(block.batch());
+      position.add(block.position());
+    }
+    return new Rows(ablations, flat(batch), flat(position), NDArrays.concat(dx, 0));
+  }
+
+  private static long[] flat(List<long[]> parts) {
+    return parts.stream().flatMapToLong(Arrays::stream).toArray();
   }
 
   // ---- helpers ----

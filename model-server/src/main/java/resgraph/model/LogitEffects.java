@@ -42,11 +42,11 @@ public final class LogitEffects {
 
   /** Each node's effects, in the order given; the nodes of one site run as batches. */
   public static List<Result> run(SaeModel model, Trace trace, List<Node> nodes, int target, int top) {
-    return run(model, trace, nodes, target, top, DeltaPass.HELD_ATTENTION_BYTES);
+    return run(model, trace, nodes, target, top, DeltaPass.BLOCK_BYTES);
   }
 
-  /** The same, holding at most {@code heldAttentionBytes} of clean attention across a site's batches. */
-  static List<Result> run(SaeModel model, Trace trace, List<Node> nodes, int target, int top, long heldAttentionBytes) {
+  /** The same, with attention into every query taken in blocks of at most {@code blockBytes}. */
+  static List<Result> run(SaeModel model, Trace trace, List<Node> nodes, int target, int top, long blockBytes) {
     Result[] out = new Result[nodes.size()];
     Map<Site, List<Integer>> bySite = new TreeMap<>();
     for (int i = 0; i < nodes.size(); i++) {
@@ -60,7 +60,7 @@ public final class LogitEffects {
     int last = 2 * model.config().n_layer(), d = model.config().n_embd();
     bySite.forEach((site, indices) -> {
       try (NDScope scope = new NDScope()) {
-        DeltaPass pass = new DeltaPass(model, trace, target, site.stream(), last, heldAttentionBytes);
+        DeltaPass pass = new DeltaPass(model, trace, target, site.stream(), last, blockBytes);
         NDArray x = model.manager().create(trace.streamAt(last, target), new Shape(1, d)); // [1, d] float64
         NDArray p = model.manager().create(clean(model, trace, target).probabilities()); // [V]
         int size = pass.batchSize(NODES_PER_PASS);

@@ -217,9 +217,14 @@ class ReferenceAgreementTest {
         if (k < candidates.length) nodes.add(new LogitEffects.Node(s, candidates[candidates.length - 1 - k]));
       }
     }
-    List<LogitEffects.Result> results = LogitEffects.run(p.model(), trace, nodes, target, 10);
-    // a long prompt's clean attention is recomputed per batch instead of held: the same numbers
-    assertEquals(results, LogitEffects.run(p.model(), trace, nodes, target, 10, 0));
+    // as one block of queries, as short prompts run, and a query at a time, as blocks of a long one
+    for (long blockBytes : new long[] {DeltaPass.BLOCK_BYTES, 0}) {
+      assertLogitEffects(p, trace, nodes, target, LogitEffects.run(p.model(), trace, nodes, target, 10, blockBytes));
+    }
+  }
+
+  private static void assertLogitEffects(Pair p, Trace trace, List<LogitEffects.Node> nodes, int target,
+      List<LogitEffects.Result> results) {
     for (int i = 0; i < nodes.size(); i++) {
       LogitEffects.Result r = results.get(i);
       assertEquals(nodes.get(i).site(), r.site());
