@@ -131,13 +131,18 @@ final class DeltaPass {
    * The float64 arrays of a block, at most: an attention's probabilities [H, B, q, m] over a block
    * of its queries, an MLP's hidden values [rows, 4d] over a block of its rows. A long prompt's
    * logit effects carry changes into every query: whole, those probabilities would be 100 MB an
-   * ablation at 1,024 positions, made and freed at every layer; a block's clean values are made for
-   * it and freed with it, and its work stays in cache.
+   * ablation at 1,024 positions. A block's clean values are made for it and freed with it, and its
+   * arrays stay under the allocator's mmap threshold (16 MB in the local cluster, up to 32 MB by
+   * default), so that they reuse freed memory instead of faulting in fresh pages (PERFORMANCE.md).
    */
-  static final long BLOCK_BYTES = 16L << 20;
+  static final long BLOCK_BYTES = 12L << 20;
 
-  /** Rows of a batch's change at once, at most, when the span carries changes into every query. */
-  private static final int ROWS_PER_BATCH = 8192;
+  /**
+   * Rows of a batch's change at once, at most, when the span carries changes into every query: a
+   * row at every position from an ablation's first change on, so one ablation a batch at 1,024
+   * positions, where a batch's rows already fill the products.
+   */
+  private static final int ROWS_PER_BATCH = 1024;
 
   /**
    * At most {@code requested} ablations per batch, fewer when the span carries changes into every
@@ -209,7 +214,7 @@ final class DeltaPass {
 
   /** Each ablation's change at the target, [B, d]; zero for an ablation that does not reach it. */
   NDArray atTarget(Rows rows) {
-    return gather(rows.dx(), rows.lookup(new long[] {target}, m));
+    return table(rows.dx()).get(nd.create(rows.lookup(new long[] {target}, m)));
   }
 
   // ---- the sub-blocks ----
@@ -221,12 +226,13 @@ final class DeltaPass {
     AttentionInput in = inputs.get(r);
     NDArray dqkv = Change.of(v -> gpt2.layerNorm(block.ln_1(), v), in.x().get(nd.create(rows.position())), rows.dx())
         .matMul(block.attn().c_attn().weight()); // [R, d] x [d, 3d] -> [R, 3d]
-    Changed changed = new Changed(rows, dqkv.get(":, 0:" + d), dqkv.get(":, " + d + ":" + 2 * d), dqkv.get(":, " + 2 * d + ":"));
+    Changed changed = new Changed(rows, table(dqkv.get(":, 0:" + d)), dqkv.get(":, " + d + ":" + 2 * d),
+        dqkv.get(":, " + 2 * d + ":"), table(rows.dx()));
     if (r == lastAttention()) return attend(block, in, changed, targetAttention, null, null);
     int b = rows.ablations();
     long[] every = rows.lookup(positions(0), m);
-    NDArray keys = heads(gather(changed.dk(), every)).reshape(heads, b, m, hs); // [H, B, m, hs], zero where unchanged
-    NDArray values = heads(gather(changed.dv(), every)).reshape(heads, b, m, hs);
+    NDArray keys = heads(table(changed.dk()).get(nd.create(every))).reshape(heads, b, m, hs); // [H, B, m, hs], zero where unchanged
+    NDArray values = heads(table(changed.dv()).get(nd.create(every))).reshape(heads, b, m, hs);
     // before the first changed row nothing changes: those queries read only keys before it
     int first = (int) Arrays.stream(rows.position()).min().getAsLong();
     int size = (int) Math.max(1, blockBytes / (8L * heads * b * m));
@@ -238,8 +244,11 @@ final class DeltaPass {
     return concat(b, blocks);
   }
 
-  /** A batch's rows with the changes they make to an attention's queries, keys and values, each [R, d]. */
-  private record Changed(Rows rows, NDArray dq, NDArray dk, NDArray dv) {}
+  /**
+   * A batch's rows with the changes they make to an attention's keys and values [R, d], and as
+   * tables for {@link Rows#lookup} (see {@link #table}) to its queries and to the rows themselves.
+   */
+  private record Changed(Rows rows, NDArray dqTable, NDArray dk, NDArray dv, NDArray dxTable) {}
 
   /**
    * The attention's change at the queries of {@code c}: from the changed keys and values row by
@@ -250,7 +259,7 @@ final class DeltaPass {
     Rows rows = changed.rows();
     int b = rows.ablations(), q = c.queries().length;
     long[] queryRow = rows.lookup(c.queries(), m);
-    NDArray dq = gather(changed.dq(), queryRow); // [B·q, d], zero where the query's row did not change
+    NDArray dq = changed.dqTable().get(nd.create(queryRow)); // [B·q, d], zero where the query's row did not change
     NDArray queryNew = dq.reshape(b, q, d).add(c.query32()); // [B, q, d]
 
     // Scores: s' - s = dq·k_p + q'·dk_p, the second term only at changed rows p.
@@ -264,7 +273,7 @@ final class DeltaPass {
         .transpose(1, 0, 2).reshape((long) b * q, d)
         .add(keys == null ? targetValues(rows, attention, changed.dv()) : everyQueryValues(attention, values)); // [B·q, d]
 
-    NDArray out = dz.matMul(block.attn().c_proj().weight()).add(gather(rows.dx(), queryRow)); // [B·q, d]
+    NDArray out = dz.matMul(block.attn().c_proj().weight()).add(changed.dxTable().get(nd.create(queryRow))); // [B·q, d]
     long[] batch = new long[b * q], position = new long[b * q];
     for (int i = 0; i < b * q; i++) {
       batch[i] = i / q;
@@ -282,7 +291,7 @@ final class DeltaPass {
     int b = rows.ablations(), count = rows.count();
     NDArray rowScores = queryNew.get(nd.create(rows.batch())).mul(dk.expandDims(1)) // [R, 1, d]
         .reshape(count, heads, hs).sum(new int[] {-1}); // [R, H]
-    return gather(rowScores, rows.lookup(positions(0), m)).reshape(b, m, 1, heads).transpose(3, 0, 2, 1);
+    return table(rowScores).get(nd.create(rows.lookup(positions(0), m))).reshape(b, m, 1, heads).transpose(3, 0, 2, 1);
   }
 
   /** q'·dk_p into every query, [H, B, q, m]. */
@@ -434,10 +443,12 @@ final class DeltaPass {
 
   // ---- helpers ----
 
-  /** Row {@code index[i] - 1} of {@code rows} for each i, or a zero row where index[i] is 0. */
-  private NDArray gather(NDArray rows, long[] index) {
-    NDArray table = NDArrays.concat(new NDList(nd.zeros(new Shape(1, rows.getShape().get(1)), rows.getDataType()), rows), 0);
-    return table.get(nd.create(index));
+  /**
+   * A zero row, then {@code rows}: row {@code index[i]} of it for each i of a {@link Rows#lookup}
+   * is the row found there, or zeros. Made once a layer: a block of queries gathers from it.
+   */
+  private NDArray table(NDArray rows) {
+    return NDArrays.concat(new NDList(nd.zeros(new Shape(1, rows.getShape().get(1)), rows.getDataType()), rows), 0);
   }
 
   /** [B, R]: 1 where row k belongs to ablation b, to sum rows per ablation with one product. */
