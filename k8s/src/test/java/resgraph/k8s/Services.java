@@ -12,6 +12,7 @@ import resgraph.modelserver.ModelFilesConfig;
 import resgraph.modelserver.ModelServer;
 import resgraph.modelserver.ModelServerConfig;
 import resgraph.orchestrator.CorpusConfig;
+import resgraph.orchestrator.FinalizationConfig;
 import resgraph.orchestrator.Orchestrator;
 import resgraph.platform.grpc.HealthPort;
 import resgraph.platform.grpc.SecurityConfig;
@@ -32,8 +33,8 @@ enum Services {
   ABLATION_WORKER("ablation-worker", AblationWorker.class, WorkerConfig.class, KafkaConfig.class, UpstreamChannels.ModelServerAddress.class),
   GRAPH_SERVICE("graph-service", GraphServer.class, GraphConfig.class, Neo4jConfig.class, CypherConfig.class, KafkaConfig.class,
       GrpcServerConfiguration.class),
-  ORCHESTRATOR("orchestrator", Orchestrator.class, CorpusConfig.class, KafkaConfig.class, UpstreamChannels.ModelServerAddress.class,
-      UpstreamChannels.GraphServiceAddress.class, GrpcServerConfiguration.class);
+  ORCHESTRATOR("orchestrator", Orchestrator.class, CorpusConfig.class, FinalizationConfig.class, KafkaConfig.class,
+      UpstreamChannels.ModelServerAddress.class, UpstreamChannels.GraphServiceAddress.class, GrpcServerConfiguration.class);
 
   /** What every service reads: its gRPC's security, and the plaintext health port of its probes. */
   static final List<Class<?>> EVERY_SERVICE = List.of(SecurityConfig.class, HealthPort.class);

@@ -10,9 +10,13 @@ import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -52,18 +56,24 @@ public final class Finalization {
   private final GraphServiceCalls graph;
   private final ModelServerCalls model;
   private final JobStore store;
-  private final ScheduledExecutorService executor = Executors.newScheduledThreadPool(2, r -> {
-    Thread t = new Thread(r, "finalization");
-    t.setDaemon(true);
-    return t;
-  });
+  private final ScheduledExecutorService executor = Executors.newScheduledThreadPool(2, daemon("finalization"));
+  private final ExecutorService calls;
   private final Set<String> inFlight = ConcurrentHashMap.newKeySet();
   private volatile boolean stopping;
 
-  Finalization(GraphServiceCalls graph, ModelServerCalls model, JobStore store) {
+  Finalization(GraphServiceCalls graph, ModelServerCalls model, JobStore store, FinalizationConfig config) {
     this.graph = graph;
     this.model = model;
     this.store = store;
+    this.calls = Executors.newFixedThreadPool(config.logitEffectsCalls(), daemon("logit-effects"));
+  }
+
+  private static ThreadFactory daemon(String name) {
+    return r -> {
+      Thread t = new Thread(r, name);
+      t.setDaemon(true);
+      return t;
+    };
   }
 
   /** Starts finalizing the job if it is FINALIZING and no attempt for it is under way here. */
@@ -76,6 +86,7 @@ public final class Finalization {
   void stop() {
     stopping = true;
     executor.shutdownNow();
+    calls.shutdownNow();
   }
 
   private void schedule(String id, Duration delay, int attempt) {
@@ -130,28 +141,44 @@ public final class Finalization {
 
   /**
    * The nodes' logit effects, in their order: up to {@value #LATENTS_PER_CALL} latents of one site
-   * per call, since a call's latents of one site share one pass from there to the logits. One call
-   * at a time: two at once finished 2-3 s sooner but took the model server's resident memory from
-   * 3.6 to over 5 GB (PERFORMANCE.md).
+   * per call, since a call's latents of one site share one pass from there to the logits, and
+   * {@code resgraph.finalization.logit-effects-calls} calls at once across this orchestrator's jobs,
+   * since a model server computes one call on one core.
    */
   private List<LatentLogitEffects> logitEffects(Job job, List<Latent> nodes) {
     Map<String, List<Integer>> bySite = new TreeMap<>();
     for (int i = 0; i < nodes.size(); i++) {
       bySite.computeIfAbsent(nodes.get(i).getHookName() + "/" + nodes.get(i).getLayer(), k -> new ArrayList<>()).add(i);
     }
-    LatentLogitEffects[] out = new LatentLogitEffects[nodes.size()];
+    List<List<Integer>> parts = new ArrayList<>();
     for (List<Integer> site : bySite.values()) {
       for (int from = 0; from < site.size(); from += LATENTS_PER_CALL) {
-        List<Integer> part = site.subList(from, Math.min(site.size(), from + LATENTS_PER_CALL));
-        List<LatentLogitEffects> effects = model.logitEffects(LogitEffectsRequest.newBuilder()
-            .setRef(job.getSpec().getRef())
-            .addAllTokens(job.getTokensList())
-            .addAllLatents(part.stream().map(nodes::get).toList())
-            .setTarget(job.getTarget())
-            .setTop(TOP_TOKENS)
-            .build()).getEffectsList();
-        for (int k = 0; k < effects.size(); k++) out[part.get(k)] = effects.get(k);
+        parts.add(site.subList(from, Math.min(site.size(), from + LATENTS_PER_CALL)));
       }
+    }
+    List<Future<List<LatentLogitEffects>>> calls = new ArrayList<>();
+    for (List<Integer> part : parts) {
+      calls.add(this.calls.submit(() -> model.logitEffects(LogitEffectsRequest.newBuilder()
+          .setRef(job.getSpec().getRef())
+          .addAllTokens(job.getTokensList())
+          .addAllLatents(part.stream().map(nodes::get).toList())
+          .setTarget(job.getTarget())
+          .setTop(TOP_TOKENS)
+          .build()).getEffectsList()));
+    }
+    LatentLogitEffects[] out = new LatentLogitEffects[nodes.size()];
+    try {
+      for (int c = 0; c < parts.size(); c++) {
+        List<LatentLogitEffects> effects = calls.get(c).get();
+        for (int k = 0; k < effects.size(); k++) out[parts.get(c).get(k)] = effects.get(k);
+      }
+    } catch (ExecutionException e) {
+      throw e.getCause() instanceof RuntimeException r ? r : new IllegalStateException(e.getCause());
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException("interrupted while finalizing job " + job.getId());
+    } finally {
+      calls.forEach(f -> f.cancel(true)); // after a failure the attempt starts over: its other calls are not waited for
     }
     return List.of(out);
   }
