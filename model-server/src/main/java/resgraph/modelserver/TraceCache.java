@@ -39,6 +39,9 @@ public final class TraceCache {
     synchronized (this) {
       future = traces.get(key);
       if (future == null) {
+        // a trace kept over the bound only as the newest is let go before the next is made, not
+        // after: at 1,024 tokens each is about a gigabyte, and the heap would hold both
+        trim(null);
         future = new CompletableFuture<>();
         traces.put(key, future);
         mine = true;
@@ -69,14 +72,18 @@ public final class TraceCache {
    */
   private synchronized void admit(Key key, CompletableFuture<Trace> future, Trace trace) {
     future.complete(trace);
-    if (traces.get(key) != future) return;
+    if (traces.get(key) == future) trim(future);
+  }
+
+  /** Lets the least recently used finished traces go until what is cached fits, but {@code spared}. */
+  private synchronized void trim(CompletableFuture<Trace> spared) {
     long bytes = 0;
     for (CompletableFuture<Trace> f : traces.values()) if (f.isDone()) bytes += f.join().bytes();
     Iterator<Map.Entry<Key, CompletableFuture<Trace>>> it = traces.entrySet().iterator();
     // the newest stays even if it alone is over the bound: the request that made it needs it now
     while (bytes > maxBytes && it.hasNext()) {
       CompletableFuture<Trace> f = it.next().getValue();
-      if (!f.isDone() || f == future) continue;
+      if (!f.isDone() || f == spared) continue;
       it.remove();
       bytes -= f.join().bytes();
     }

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertSame;
 
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Supplier;
 import org.junit.jupiter.api.Test;
 import resgraph.model.Trace;
 
@@ -50,6 +51,24 @@ class TraceCacheTest {
     Trace a = cache.get(null, first, () -> trace(first));
     cache.get(null, second, () -> trace(second));
     assertSame(a, cache.get(null, first, () -> trace(first)), "two small traces fit in 1 MB");
+  }
+
+  @Test
+  void aTraceOverTheBoundGoesBeforeTheNextIsMade() {
+    TraceCache cache = new TraceCache(0);
+    int[] first = {1, 2, 3}, second = {4, 5, 6};
+    AtomicInteger firstComputed = new AtomicInteger();
+    Supplier<Trace> computeFirst = () -> {
+      firstComputed.incrementAndGet();
+      return trace(first);
+    };
+    cache.get(null, first, computeFirst);
+    // while the second is being made, the first is no longer cached: asked for then, it is made again
+    cache.get(null, second, () -> {
+      cache.get(null, first, computeFirst);
+      return trace(second);
+    });
+    assertEquals(2, firstComputed.get());
   }
 
   @Test
