@@ -93,7 +93,7 @@ final class DeltaPass {
   private final long blockBytes;
   private final Map<Integer, AttentionInput> inputs = new HashMap<>();
   /** The last attention's clean values at the target: small, and read by every batch. */
-  private Attention targetAttention;
+  private final Attention targetAttention;
   private final Map<Integer, Mlp> mlps = new HashMap<>();
 
   /**
@@ -123,7 +123,7 @@ final class DeltaPass {
       else inputs.put(r, attentionInput(r));
     }
     int last = lastAttention();
-    if (last >= 0) targetAttention = Scopes.keeping(() -> attention(last, new long[] {target}),
+    targetAttention = last < 0 ? null : Scopes.keeping(() -> attention(last, new long[] {target}),
         a -> List.of(a.query32(), a.scores(), a.attention()));
   }
 

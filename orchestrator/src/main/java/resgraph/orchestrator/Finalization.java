@@ -156,9 +156,9 @@ public final class Finalization {
         parts.add(site.subList(from, Math.min(site.size(), from + LATENTS_PER_CALL)));
       }
     }
-    List<Future<List<LatentLogitEffects>>> calls = new ArrayList<>();
+    List<Future<List<LatentLogitEffects>>> pending = new ArrayList<>();
     for (List<Integer> part : parts) {
-      calls.add(this.calls.submit(() -> model.logitEffects(LogitEffectsRequest.newBuilder()
+      pending.add(calls.submit(() -> model.logitEffects(LogitEffectsRequest.newBuilder()
           .setRef(job.getSpec().getRef())
           .addAllTokens(job.getTokensList())
           .addAllLatents(part.stream().map(nodes::get).toList())
@@ -169,7 +169,7 @@ public final class Finalization {
     LatentLogitEffects[] out = new LatentLogitEffects[nodes.size()];
     try {
       for (int c = 0; c < parts.size(); c++) {
-        List<LatentLogitEffects> effects = calls.get(c).get();
+        List<LatentLogitEffects> effects = pending.get(c).get();
         for (int k = 0; k < effects.size(); k++) out[parts.get(c).get(k)] = effects.get(k);
       }
     } catch (ExecutionException e) {
@@ -178,7 +178,7 @@ public final class Finalization {
       Thread.currentThread().interrupt();
       throw new IllegalStateException("interrupted while finalizing job " + job.getId());
     } finally {
-      calls.forEach(f -> f.cancel(true)); // after a failure the attempt starts over: its other calls are not waited for
+      pending.forEach(f -> f.cancel(true)); // after a failure the attempt starts over: its other calls are not waited for
     }
     return List.of(out);
   }
