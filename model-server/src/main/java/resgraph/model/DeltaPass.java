@@ -33,7 +33,7 @@ import java.util.Map;
  * <p>Shapes: {@code B} ablations in a batch, {@code R} rows, {@code m} = T + 1 positions, {@code q}
  * query positions (1 or m), {@code H} heads of size {@code hs}.
  */
-final class DeltaPass {
+final class DeltaPass implements AutoCloseable {
 
   /**
    * A batch's changes at one stream: row k is ablation {@code batch[k]} at {@code position[k]},
@@ -82,8 +82,20 @@ final class DeltaPass {
   /** An attention's clean scores and probabilities [H, 1, q, m] (float64) at some queries, and those queries in float32 [q, d]. */
   private record Attention(NDArray query32, NDArray scores, NDArray attention, long[] queries) {}
 
-  /** An MLP's clean values as arrays. */
-  private record Mlp(NDArray x, NDArray hidden) {}
+  /** Block {@code layer}'s MLP's clean values as arrays. */
+  private record Mlp(int layer, NDArray x, NDArray hidden) {}
+
+  /** A sub-block's clean values: an attention's input (and, for the span's last, its values at the target) or an MLP's. */
+  private record Sub(AttentionInput input, Attention atTarget, Mlp mlp) {
+
+    List<NDArray> arrays() {
+      List<NDArray> all = new ArrayList<>();
+      if (input != null) all.addAll(List.of(input.x(), input.queries64(), input.keysT64(), input.keysT32(), input.values32()));
+      if (atTarget != null) all.addAll(List.of(atTarget.query32(), atTarget.scores(), atTarget.attention()));
+      if (mlp != null) all.addAll(List.of(mlp.x(), mlp.hidden()));
+      return all;
+    }
+  }
 
   private final SaeModel model;
   private final Gpt2 gpt2;
@@ -91,14 +103,12 @@ final class DeltaPass {
   private final NDManager nd;
   private final int target, m, d, heads, hs, from, to;
   private final long blockBytes;
-  private final Map<Integer, AttentionInput> inputs = new HashMap<>();
-  /** The last attention's clean values at the target: small, and read by every batch. */
-  private final Attention targetAttention;
-  private final Map<Integer, Mlp> mlps = new HashMap<>();
+  /** Each sub-block's clean values once made, in no NDScope: freed by {@link #release} or {@link #close}. */
+  private final Map<Integer, Sub> held = new HashMap<>();
 
   /**
-   * Prepares the clean values of every sub-block from stream {@code from} to stream {@code to}, as
-   * arrays owned by the caller's NDScope: make it outside the scopes of the batches.
+   * A pass from stream {@code from} to stream {@code to}. Its sub-blocks' clean values are made as
+   * they are first needed and held outside the caller's NDScopes until {@link #close}.
    */
   DeltaPass(SaeModel model, Trace trace, int target, int from, int to) {
     this(model, trace, target, from, to, BLOCK_BYTES);
@@ -118,13 +128,6 @@ final class DeltaPass {
     this.from = from;
     this.to = to;
     this.blockBytes = blockBytes;
-    for (int r = from; r < to; r++) {
-      if (r % 2 == 1) mlps.put(r, mlp(r));
-      else inputs.put(r, attentionInput(r));
-    }
-    int last = lastAttention();
-    targetAttention = last < 0 ? null : Scopes.keeping(() -> attention(last, new long[] {target}),
-        a -> List.of(a.query32(), a.scores(), a.attention()));
   }
 
   /**
@@ -201,15 +204,59 @@ final class DeltaPass {
     return new Rows(latents.length, batch, position, dx);
   }
 
-  /** The changes at stream {@code to}, from changes at stream {@code from}. */
+  /** The changes at stream {@code to}, from changes at stream {@code from}; every sub-block's clean values stay held. */
   Rows run(Rows rows) {
-    int lastAttention = lastAttention();
-    for (int r = from; r < to; r++) {
-      int sub = r;
-      Rows in = r % 2 == 1 && r > lastAttention ? only(rows, target) : rows; // nothing after this reads another position
-      rows = Scopes.keeping(() -> sub % 2 == 1 ? mlp(sub, in) : attention(sub, in), out -> List.of(out.dx()));
-    }
+    for (int r = from; r < to; r++) rows = step(r, rows);
     return rows;
+  }
+
+  /**
+   * The same for many batches, a sub-block at a time: each sub-block's clean values are made once
+   * and freed when every batch has passed it, so that one sub-block's are held, not the span's (at
+   * full context 57 MB a block, 680 MB from the first block to the logits).
+   */
+  List<Rows> run(List<Rows> batches) {
+    List<Rows> current = batches;
+    for (int r = from; r < to; r++) {
+      List<Rows> next = new ArrayList<>();
+      for (Rows rows : current) {
+        Rows out = step(r, rows);
+        if (r > from && out.dx() != rows.dx()) free(rows.dx()); // the last sub-block's output; the first's input is the caller's
+        next.add(out);
+      }
+      current = next;
+      release(r);
+    }
+    return current;
+  }
+
+  /** Frees the clean values held for the sub-blocks. */
+  @Override
+  public void close() {
+    for (int r = from; r < to; r++) release(r);
+  }
+
+  private Rows step(int r, Rows rows) {
+    Rows in = r % 2 == 1 && r > lastAttention() ? only(rows, target) : rows; // nothing after this reads another position
+    return Scopes.keeping(() -> r % 2 == 1 ? mlp(sub(r).mlp(), in) : attention(r, sub(r), in), out -> List.of(out.dx()));
+  }
+
+  private Sub sub(int r) {
+    return held.computeIfAbsent(r, k -> Scopes.detached(() -> {
+      if (k % 2 == 1) return new Sub(null, null, mlp(k));
+      AttentionInput in = attentionInput(k);
+      return new Sub(in, k == lastAttention() ? attention(in, new long[] {target}) : null, null);
+    }, Sub::arrays));
+  }
+
+  private void release(int r) {
+    Sub s = held.remove(r);
+    if (s != null) s.arrays().forEach(NDArray::close);
+  }
+
+  private static void free(NDArray a) {
+    NDScope.unregister(a);
+    a.close();
   }
 
   /** Each ablation's change at the target, [B, d]; zero for an ablation that does not reach it. */
@@ -220,15 +267,15 @@ final class DeltaPass {
   // ---- the sub-blocks ----
 
   /** Block l's attention on the changes: into the target's query alone, or into every query up to it. */
-  private Rows attention(int r, Rows rows) {
+  private Rows attention(int r, Sub clean, Rows rows) {
     if (rows.count() == 0) return rows; // no change anywhere stays no change
     Gpt2.Block block = gpt2.h.get(r / 2);
-    AttentionInput in = inputs.get(r);
+    AttentionInput in = clean.input();
     NDArray dqkv = Change.of(v -> gpt2.layerNorm(block.ln_1(), v), in.x().get(nd.create(rows.position())), rows.dx())
         .matMul(block.attn().c_attn().weight()); // [R, d] x [d, 3d] -> [R, 3d]
     Changed changed = new Changed(rows, table(dqkv.get(":, 0:" + d)), dqkv.get(":, " + d + ":" + 2 * d),
         dqkv.get(":, " + 2 * d + ":"), table(rows.dx()));
-    if (r == lastAttention()) return attend(block, in, changed, targetAttention, null, null);
+    if (clean.atTarget() != null) return attend(block, in, changed, clean.atTarget(), null, null);
     int b = rows.ablations();
     long[] every = rows.lookup(positions(0), m);
     NDArray keys = heads(table(changed.dk()).get(nd.create(every))).reshape(heads, b, m, hs); // [H, B, m, hs], zero where unchanged
@@ -239,7 +286,7 @@ final class DeltaPass {
     List<Rows> blocks = new ArrayList<>();
     for (int start = first; start < m; start += size) {
       long[] queries = positions(start, Math.min(m, start + size));
-      blocks.add(Scopes.keeping(() -> attend(block, in, changed, attention(r, queries), keys, values), o -> List.of(o.dx())));
+      blocks.add(Scopes.keeping(() -> attend(block, in, changed, attention(in, queries), keys, values), o -> List.of(o.dx())));
     }
     return concat(b, blocks);
   }
@@ -319,23 +366,22 @@ final class DeltaPass {
   }
 
   /** Block l's MLP on each changed row. */
-  private Rows mlp(int r, Rows rows) {
+  private Rows mlp(Mlp clean, Rows rows) {
     if (rows.count() == 0) return rows;
-    int size = (int) Math.max(1, blockBytes / (8L * mlps.get(r).hidden().getShape().get(1)));
+    int size = (int) Math.max(1, blockBytes / (8L * clean.hidden().getShape().get(1)));
     NDList parts = new NDList();
     for (int start = 0; start < rows.count(); start += size) {
       int end = Math.min(rows.count(), start + size);
       long[] position = Arrays.copyOfRange(rows.position(), start, end);
       NDArray dx = rows.dx().get(start + ":" + end);
-      parts.add(Scopes.keeping(() -> mlp(r, position, dx), List::of));
+      parts.add(Scopes.keeping(() -> mlp(clean, position, dx), List::of));
     }
     return new Rows(rows.ablations(), rows.batch(), rows.position(), parts.size() == 1 ? parts.get(0) : NDArrays.concat(parts, 0));
   }
 
   /** The MLP's change at rows of the given positions, [R, d]. */
-  private NDArray mlp(int r, long[] position, NDArray dx) {
-    Mlp c = mlps.get(r);
-    Gpt2.Block block = gpt2.h.get(r / 2);
+  private NDArray mlp(Mlp c, long[] position, NDArray dx) {
+    Gpt2.Block block = gpt2.h.get(c.layer());
     // after the last attention every row is at the target: one clean row serves them all
     boolean one = Arrays.stream(position).allMatch(p -> p == position[0]);
     NDArray at = nd.create(one ? new long[] {position[0]} : position);
@@ -380,11 +426,10 @@ final class DeltaPass {
   }
 
   /**
-   * Attention r's clean values at the given queries, from its held inputs: libtorch's work alone,
+   * An attention's clean values at the given queries, from its held inputs: libtorch's work alone,
    * no array copied in from the JVM but the causal mask.
    */
-  private Attention attention(int r, long[] queries) {
-    AttentionInput in = inputs.get(r);
+  private Attention attention(AttentionInput in, long[] queries) {
     NDArray query64 = in.queries64().get(nd.create(queries)); // [q, d]
     NDArray scores = heads(query64).matMul(in.keysT64()).div(Math.sqrt(hs)) // [H, q, hs] x [H, hs, m]
         .add(causalMask(queries)).expandDims(1); // [H, 1, q, m]
@@ -400,7 +445,7 @@ final class DeltaPass {
         return new CleanMlp(trace.stream(r, m), hidden.toDoubleArray());
       }
     });
-    return new Mlp(nd.create(c.x(), new Shape(m, d)), nd.create(c.hidden(), new Shape(m, c.hidden().length / m)));
+    return new Mlp(l, nd.create(c.x(), new Shape(m, d)), nd.create(c.hidden(), new Shape(m, c.hidden().length / m)));
   }
 
   /** 0 where query q may read position p (p <= q), -inf after it: [q, m] float64. */

@@ -130,8 +130,7 @@ public final class ExactAblation {
     Sae from = model.sae(up);
     model.sae(down);
     Effects[] out = new Effects[latents.length];
-    try (NDScope scope = new NDScope()) {
-      DeltaPass pass = new DeltaPass(model, trace, target, up.stream(), down.stream());
+    try (NDScope scope = new NDScope(); DeltaPass pass = new DeltaPass(model, trace, target, up.stream(), down.stream())) {
       // A latent that is off at every ablatable position changes nothing, exactly (METHOD.md step 2);
       // between sites that no attention separates, only its firing at the target can reach the target.
       int first = pass.mixesPositions() ? model.firstAblatable() : target;

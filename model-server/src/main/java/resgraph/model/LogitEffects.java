@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
@@ -35,7 +36,7 @@ public final class LogitEffects {
     }
   }
 
-  /** Nodes per batch: bounds the [B, V] logits held at once. */
+  /** Nodes carried through the pass together: bounds the [B, V] logits, and at full context the changes, held at once. */
   private static final int NODES_PER_PASS = 32;
 
   private LogitEffects() {}
@@ -59,23 +60,40 @@ public final class LogitEffects {
     }
     int last = 2 * model.config().n_layer(), d = model.config().n_embd();
     bySite.forEach((site, indices) -> {
-      try (NDScope scope = new NDScope()) {
-        DeltaPass pass = new DeltaPass(model, trace, target, site.stream(), last, blockBytes);
+      try (NDScope scope = new NDScope(); DeltaPass pass = new DeltaPass(model, trace, target, site.stream(), last, blockBytes)) {
         NDArray x = model.manager().create(trace.streamAt(last, target), new Shape(1, d)); // [1, d] float64
         NDArray p = model.manager().create(clean(model, trace, target).probabilities()); // [V]
-        int size = pass.batchSize(NODES_PER_PASS);
-        for (int start = 0; start < indices.size(); start += size) {
-          List<Integer> part = indices.subList(start, Math.min(indices.size(), start + size));
-          int[] latents = part.stream().mapToInt(i -> nodes.get(i).latent()).toArray();
-          try (NDScope batch = new NDScope()) {
-            NDArray change = pass.atTarget(pass.run(pass.ablation(model.sae(site), latents))); // [B, d]
-            List<Result> results = batch(model, site, latents, x, p, change, top);
-            for (int k = 0; k < part.size(); k++) out[part.get(k)] = results.get(k);
-          }
+        for (int start = 0; start < indices.size(); start += NODES_PER_PASS) {
+          List<Integer> group = indices.subList(start, Math.min(indices.size(), start + NODES_PER_PASS));
+          List<Result> results = group(model, site, pass, group.stream().mapToInt(i -> nodes.get(i).latent()).toArray(), x, p, top);
+          for (int k = 0; k < group.size(); k++) out[group.get(k)] = results.get(k);
         }
       }
     });
     return List.of(out);
+  }
+
+  /**
+   * A group's latents through the pass together, a sub-block at a time, so that the pass holds one
+   * sub-block's clean values rather than those of every block to the logits; in batches as large
+   * as the pass allows.
+   */
+  private static List<Result> group(SaeModel model, Site site, DeltaPass pass, int[] latents, NDArray x, NDArray p, int top) {
+    try (NDScope scope = new NDScope()) {
+      int size = pass.batchSize(latents.length);
+      List<int[]> parts = new ArrayList<>();
+      for (int start = 0; start < latents.length; start += size) {
+        parts.add(Arrays.copyOfRange(latents, start, Math.min(latents.length, start + size)));
+      }
+      List<DeltaPass.Rows> changed = pass.run(parts.stream().map(part -> pass.ablation(model.sae(site), part)).toList());
+      List<Result> results = new ArrayList<>();
+      for (int k = 0; k < parts.size(); k++) {
+        try (NDScope batch = new NDScope()) {
+          results.addAll(batch(model, site, parts.get(k), x, p, pass.atTarget(changed.get(k)), top)); // [B, d] at the target
+        }
+      }
+      return results;
+    }
   }
 
   private static List<Result> batch(SaeModel model, Site site, int[] latents, NDArray x, NDArray p, NDArray change, int top) {

@@ -17,12 +17,18 @@ final class Scopes {
 
   /** {@code step}'s result, with only the arrays {@code kept} names of it still open. */
   static <T> T keeping(Supplier<T> step, Function<T, List<NDArray>> kept) {
+    T out = detached(step, kept);
+    kept.apply(out).forEach(NDScope::register);
+    return out;
+  }
+
+  /** The same, the arrays kept in no scope at all: for values held across scopes, which the caller closes. */
+  static <T> T detached(Supplier<T> step, Function<T, List<NDArray>> kept) {
     T out;
     try (NDScope scope = new NDScope()) {
       out = step.get();
       kept.apply(out).forEach(NDScope::unregister);
     }
-    kept.apply(out).forEach(NDScope::register);
     return out;
   }
 }

@@ -12,6 +12,7 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.training.GradientCollector;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.stream.IntStream;
@@ -120,6 +121,34 @@ class InvariantsTest {
       assertArrayEquals(one.get(i).delta(), all.get(i).delta(), 1e-6f, "latent " + candidates[i]);
     }
     assertFalse(one.isEmpty());
+  }
+
+  /**
+   * Logit effects carry a group of batches to the logits a sub-block at a time, freeing each
+   * sub-block's clean values and each batch's intermediate changes as it goes: every batch must
+   * arrive as it does carried alone.
+   */
+  @Test
+  void batchesCarriedTogetherChangeAsEachCarriedAlone() {
+    int target = tokens.length - 1, last = 2 * model.config().n_layer();
+    int[] candidates = trace.candidates(L0, 1, target);
+    int third = candidates.length / 3;
+    List<int[]> parts = List.of(Arrays.copyOfRange(candidates, 0, third), Arrays.copyOfRange(candidates, third, 2 * third),
+        Arrays.copyOfRange(candidates, 2 * third, candidates.length));
+    try (NDScope scope = new NDScope()) {
+      List<float[]> alone = new ArrayList<>();
+      try (DeltaPass pass = new DeltaPass(model, trace, target, L0.stream(), last)) {
+        for (int[] part : parts) alone.add(pass.atTarget(pass.run(pass.ablation(model.sae(L0), part))).toFloatArray());
+      }
+      try (DeltaPass pass = new DeltaPass(model, trace, target, L0.stream(), last)) {
+        List<DeltaPass.Rows> together = pass.run(parts.stream().map(part -> pass.ablation(model.sae(L0), part)).toList());
+        for (int k = 0; k < parts.size(); k++) {
+          assertArrayEquals(alone.get(k), pass.atTarget(together.get(k)).toFloatArray(), 1e-6f, "batch " + k);
+          float[] change = alone.get(k);
+          assertTrue(IntStream.range(0, change.length).anyMatch(i -> change[i] != 0), "batch " + k + " changes nothing");
+        }
+      }
+    }
   }
 
   /**
