@@ -25,10 +25,17 @@ public final class TraceCache {
   }
 
   private final long maxBytes;
+  private final Runnable collect;
   private final LinkedHashMap<Key, CompletableFuture<Trace>> traces = new LinkedHashMap<>(16, 0.75f, true);
 
   public TraceCache(long maxMegabytes) {
+    this(maxMegabytes, System::gc);
+  }
+
+  /** With {@code collect} run where the heap is to be collected (see {@link #get}). */
+  TraceCache(long maxMegabytes, Runnable collect) {
     this.maxBytes = maxMegabytes << 20;
+    this.collect = collect;
   }
 
   /** The trace of tokens on this model, computed by {@code compute} unless cached. */
@@ -36,18 +43,24 @@ public final class TraceCache {
     Key key = new Key(model, tokens);
     CompletableFuture<Trace> future;
     boolean mine = false;
+    long letGo = 0;
     synchronized (this) {
       future = traces.get(key);
       if (future == null) {
         // a trace kept over the bound only as the newest is let go before the next is made, not
         // after: at 1,024 tokens each is about a gigabyte, and the heap would hold both
-        trim(null);
+        letGo = trim(null);
         future = new CompletableFuture<>();
         traces.put(key, future);
         mine = true;
       }
     }
     if (mine) {
+      // What was let go stays in a heap grown to hold it until the collector needs the room, while
+      // making the next long trace takes gigabytes of native memory: together, the model server's
+      // peak (PERFORMANCE.md). Collected now, the heap gives that memory back first. Only for as
+      // much as the whole bound at once, a long prompt's trace: short ones come and go too often.
+      if (letGo > 0 && letGo >= maxBytes) collect.run();
       try {
         admit(key, future, compute.get());
       } catch (RuntimeException | Error e) {
@@ -75,9 +88,9 @@ public final class TraceCache {
     if (traces.get(key) == future) trim(future);
   }
 
-  /** Lets the least recently used finished traces go until what is cached fits, but {@code spared}. */
-  private synchronized void trim(CompletableFuture<Trace> spared) {
-    long bytes = 0;
+  /** Lets the least recently used finished traces go until what is cached fits, but {@code spared}; the bytes let go. */
+  private synchronized long trim(CompletableFuture<Trace> spared) {
+    long bytes = 0, letGo = 0;
     for (CompletableFuture<Trace> f : traces.values()) if (f.isDone()) bytes += f.join().bytes();
     Iterator<Map.Entry<Key, CompletableFuture<Trace>>> it = traces.entrySet().iterator();
     // the newest stays even if it alone is over the bound: the request that made it needs it now
@@ -85,7 +98,10 @@ public final class TraceCache {
       CompletableFuture<Trace> f = it.next().getValue();
       if (!f.isDone() || f == spared) continue;
       it.remove();
-      bytes -= f.join().bytes();
+      long size = f.join().bytes();
+      bytes -= size;
+      letGo += size;
     }
+    return letGo;
   }
 }

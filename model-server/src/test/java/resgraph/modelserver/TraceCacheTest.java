@@ -72,6 +72,24 @@ class TraceCacheTest {
   }
 
   @Test
+  void lettingGoOfATraceOverTheBoundCollectsTheHeapBeforeTheNextIsMade() {
+    AtomicInteger collections = new AtomicInteger();
+    TraceCache cache = new TraceCache(1, collections::incrementAndGet); // 1 MB
+    int[] small = {1, 2, 3}, large = new int[(1 << 20) / (8 * D) + 1], next = {4, 5, 6};
+    cache.get(null, small, () -> trace(small));
+    cache.get(null, large, () -> trace(large));
+    assertEquals(0, collections.get(), "a small trace let go leaves the collector alone");
+    AtomicInteger seenWhileMaking = new AtomicInteger(-1);
+    cache.get(null, next, () -> {
+      seenWhileMaking.set(collections.get());
+      return trace(next);
+    });
+    assertEquals(1, seenWhileMaking.get(), "the heap was collected once the 1 MB trace went, before the next was made");
+    cache.get(null, small, () -> trace(small));
+    assertEquals(1, collections.get());
+  }
+
+  @Test
   void theNewestStaysEvenAloneOverTheBound() {
     TraceCache cache = new TraceCache(0);
     int[] tokens = {1, 2, 3};
