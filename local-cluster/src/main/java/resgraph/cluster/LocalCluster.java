@@ -433,7 +433,13 @@ public final class LocalCluster {
 
   /** The model server, loading the cluster's model as soon as it listens. */
   private Started launchModelServer() {
-    List<String> jvm = new ArrayList<>(with(security(true), "-Xmx3g", "-Dai.djl.offline=true", "-Dgrpc.server.port=" + port(endpoints.modelServer()),
+    List<String> jvm = new ArrayList<>(with(security(true), "-Xmx3g",
+        // G1 resizes the heap at the end of every marking cycle to hold 40-70% free by default: with a long prompt's
+        // trace live (1 GB at 1,024 tokens) it kept 1.9-2.3 GB committed, beside gigabytes of libtorch's native memory.
+        // 10-20% free keeps the heap near what is live. Without a floor a short prompt's small heap was collected so
+        // often that its jobs took 5 s longer; 1 GB is about what such jobs grew it to (PERFORMANCE.md).
+        "-Xms1g", "-XX:MinHeapFreeRatio=10", "-XX:MaxHeapFreeRatio=20",
+        "-Dai.djl.offline=true", "-Dgrpc.server.port=" + port(endpoints.modelServer()),
         "-Dgrpc.server.host=127.0.0.1", "-Dresgraph.model-server.preload-model=" + options.model(),
         "-Dresgraph.model-server.preload-saes=" + options.saes(),
         // One libtorch thread a pass and a pass a core: the threads of one pass wait for each other at every
