@@ -72,6 +72,7 @@ public final class Submission {
     if (spec.hasLayerStart()) traceRequest.setLayerStart(spec.getLayerStart());
     if (spec.hasLayerEnd()) traceRequest.setLayerEnd(spec.getLayerEnd());
     TraceResponse trace = model.trace(traceRequest.build());
+    long traced = System.nanoTime();
     List<ChainSite> chain = trace.getChainList();
 
     Instant now = Instant.now();
@@ -96,13 +97,17 @@ public final class Submission {
     if (corpus != null) job.setCorpus(corpus);
     graph.register(RegisterJobRequest.newBuilder().setJob(job.build()).addAllActivations(trace.getLayersList())
         .addAllPredictions(trace.getPredictionsList()).build());
+    long registered = System.nanoTime();
 
     store.create(JobRecord.newBuilder().setJob(job.build()).build());
     queue(id, plan.tasks());
-    Duration planning = Duration.ofNanos(System.nanoTime() - start);
+    long end = System.nanoTime();
+    Duration planning = Duration.ofNanos(end - start);
     JobRecord queued = store.update(id, r -> JobLifecycle.running(r, planning));
-    LOG.info("job {}: {} candidates in {} tasks over {}", id, plan.candidates(), plan.tasks().size(),
-        chain.stream().map(ChainSite::getSite).toList());
+    // the parts of planning that grow with the prompt, as Finalization logs its own
+    LOG.info("job {}: {} candidates in {} tasks over {}; traced in {} ms, registered in {} ms, queued in {} ms", id,
+        plan.candidates(), plan.tasks().size(), chain.stream().map(ChainSite::getSite).toList(),
+        (traced - start) / 1_000_000, (registered - traced) / 1_000_000, (end - registered) / 1_000_000);
     finalization.finalizeIfDue(queued.getJob());
     return queued.getJob();
   }
