@@ -3,6 +3,7 @@ package resgraph.graph;
 import com.google.protobuf.ByteString;
 import jakarta.inject.Singleton;
 import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -20,16 +21,17 @@ import resgraph.viewer.CircuitPage;
 public final class Exports {
 
   /**
-   * A format's file; {@code rawEdges}: whether it needs the job's raw edges in the circuit, which
-   * can be hundreds of thousands.
+   * A format's file; {@code incidentEdges}: whether it lists the raw edges into and out of the
+   * circuit's nodes (of a job's raw edges, which can be millions).
    */
-  private record Format(String filename, String contentType, boolean rawEdges, Function<Circuit, byte[]> render) {}
+  private record Format(String filename, String contentType, boolean incidentEdges, Function<Circuit, byte[]> render) {}
 
   /** Every format, in the order a list of downloads shows them. */
   private static final Map<ExportFormat, Format> FORMATS = new LinkedHashMap<>();
 
   static {
-    FORMATS.put(ExportFormat.EXPORT_FORMAT_JSON, new Format("graph.json", "application/json", true, GraphJsonExport::render));
+    // every raw edge, streamed from the edge files: see export
+    FORMATS.put(ExportFormat.EXPORT_FORMAT_JSON, new Format("graph.json", "application/json", false, null));
     FORMATS.put(ExportFormat.EXPORT_FORMAT_DOT, new Format("graph.dot", "text/vnd.graphviz", false,
         c -> utf8(CircuitDot.of(c, true))));
     FORMATS.put(ExportFormat.EXPORT_FORMAT_NEURONPEDIA, new Format("neuronpedia.json", "application/json", false,
@@ -70,13 +72,24 @@ public final class Exports {
     if (!jobs.stored(jobId).finalized()) {
       throw new ResgraphException(ResgraphException.Kind.NOT_READY, "job " + jobId + " has no circuit yet: it is not finalized");
     }
-    byte[] content = format == ExportFormat.EXPORT_FORMAT_PARQUET ? files.parquet(jobId, SiteChain.of(jobs.recorded(jobId)))
-        : f.render().apply(circuits.read(jobId, f.rawEdges()));
+    ByteString content = switch (format) {
+      case EXPORT_FORMAT_PARQUET -> ByteString.copyFrom(files.parquet(jobId, SiteChain.of(jobs.recorded(jobId))));
+      case EXPORT_FORMAT_JSON -> graphJson(jobId);
+      default -> ByteString.copyFrom(f.render().apply(f.incidentEdges() ? circuits.readForPage(jobId) : circuits.read(jobId, false)));
+    };
     return ExportResponse.newBuilder()
-        .setContent(ByteString.copyFrom(content))
+        .setContent(content)
         .setContentType(f.contentType())
         .setFilename(f.filename())
         .build();
+  }
+
+  private ByteString graphJson(String jobId) {
+    Circuit circuit = circuits.read(jobId, false);
+    SiteChain chain = SiteChain.of(circuit.getJob());
+    List<RawEdge> raw = new ArrayList<>(circuits.rawEdges(jobId, chain));
+    raw.sort(CircuitPruner.ORDER);
+    return GraphJsonExport.render(circuit, raw, chain);
   }
 
   private static byte[] utf8(String s) {

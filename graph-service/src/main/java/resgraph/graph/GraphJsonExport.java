@@ -1,10 +1,15 @@
 package resgraph.graph;
 
-import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.JsonGenerator;
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.google.protobuf.ByteString;
+import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.util.List;
+import java.util.Map;
 import resgraph.platform.job.JobRules;
 import resgraph.v1.ChainSite;
 import resgraph.v1.Circuit;
@@ -20,6 +25,9 @@ import resgraph.v1.TokenValue;
  * {@code ig_steps} for integrated gradients), its pruned circuit ({@code edges}) and every raw edge
  * ({@code raw_edges}). An independent program checks this schema; change it only with a new
  * schema name.
+ *
+ * <p>The raw edges are written as they are read, never held as a tree: a full-context job has
+ * millions, whose tree would not fit in the service's heap.
  */
 final class GraphJsonExport {
 
@@ -28,17 +36,17 @@ final class GraphJsonExport {
 
   private GraphJsonExport() {}
 
-  /** {@code circuit} must carry its raw edges. */
-  static byte[] render(Circuit circuit) {
+  /** The file, from the circuit (its raw edges not needed) and every raw edge, in their order. */
+  static ByteString render(Circuit circuit, List<RawEdge> rawEdges, SiteChain chain) {
     Job job = circuit.getJob();
     ObjectNode root = JSON.createObjectNode();
     root.put("schema", SCHEMA);
     ObjectNode about = root.putObject("job");
     about.put("id", job.getId());
     about.put("release", job.getRelease());
-    ArrayNode chain = about.putArray("chain");
+    ArrayNode sites = about.putArray("chain");
     for (ChainSite site : job.getChainList()) {
-      chain.addObject().put("hook", site.getHookName()).put("site", site.getSite()).put("layer", site.getLayer())
+      sites.addObject().put("hook", site.getHookName()).put("site", site.getSite()).put("layer", site.getLayer())
           .put("d_sae", site.getDSae()).put("node_prefix", site.getNodePrefix()).put("neuronpedia", site.getNeuronpedia());
     }
     ArrayNode settings = about.putArray("saes_settings");
@@ -75,12 +83,27 @@ final class GraphJsonExport {
       else node.put("neuronpedia", n.getNeuronpedia());
     }
     edges(root.putArray("edges"), circuit.getEdgesList());
-    edges(root.putArray("raw_edges"), circuit.getRawEdgesList());
-    try {
-      return JSON.writeValueAsBytes(root);
-    } catch (JsonProcessingException e) {
-      throw new IllegalStateException("cannot write graph.json", e); // a tree of plain values always serializes
+    ByteString.Output out = ByteString.newOutput(); // chunks, never one array copied as it grows
+    try (JsonGenerator g = JSON.createGenerator(out)) {
+      g.writeStartObject();
+      for (Map.Entry<String, JsonNode> field : root.properties()) {
+        g.writeFieldName(field.getKey());
+        JSON.writeTree(g, field.getValue());
+      }
+      g.writeArrayFieldStart("raw_edges");
+      for (RawEdge e : rawEdges) {
+        g.writeStartObject();
+        g.writeStringField("source", chain.nodeId(e.site(), e.source()));
+        g.writeStringField("target", chain.nodeId(e.site() + 1, e.target()));
+        g.writeNumberField("weight", e.weight());
+        g.writeEndObject();
+      }
+      g.writeEndArray();
+      g.writeEndObject();
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot write graph.json", e); // only memory is written to
     }
+    return out.toByteString();
   }
 
   private static void tokenValues(ArrayNode out, List<TokenValue> tokens) {

@@ -3,8 +3,10 @@ package resgraph.graph;
 import jakarta.inject.Singleton;
 import java.util.ArrayList;
 import java.util.Comparator;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.TreeSet;
 import org.neo4j.driver.Driver;
 import org.neo4j.driver.Record;
@@ -40,31 +42,51 @@ public final class StoredCircuits {
     this.files = files;
   }
 
+  /** Which of a job's raw edges a read carries. */
+  private enum RawEdges { NONE, INTO_OR_OUT_OF_CIRCUIT, ALL }
+
   /**
    * The job as recorded, its predictions, its circuit (nodes and edges; empty until it is
    * annotated) and, when asked, every raw edge stored so far. NOT_FOUND for a job never registered.
    */
   public Circuit read(String jobId, boolean includeRawEdges) {
+    return read(jobId, includeRawEdges ? RawEdges.ALL : RawEdges.NONE);
+  }
+
+  /**
+   * The job's circuit with only the raw edges into or out of its nodes, which its page lists: a
+   * full-context job has millions of raw edges, more than the service's heap holds as messages.
+   */
+  public Circuit readForPage(String jobId) {
+    return read(jobId, RawEdges.INTO_OR_OUT_OF_CIRCUIT);
+  }
+
+  private Circuit read(String jobId, RawEdges which) {
     StoredJob job = jobs.stored(jobId);
     Job recorded = jobs.recorded(jobId);
     SiteChain chain = SiteChain.of(recorded);
     // a job recorded before chains had names gets the chain it ran over, so every reader finds one
     Circuit.Builder c = Circuit.newBuilder().setJob(recorded.toBuilder().clearChain().addAllChain(chain.sites()))
         .addAllPredictions(job.predictions());
+    Set<Long> circuitNodes = new HashSet<>();
     if (job.finalized()) {
       List<RawEdge> edges = circuitEdges(jobId, chain);
-      for (RawEdge e : edges) c.addEdges(edge(e, chain));
+      for (RawEdge e : edges) {
+        c.addEdges(edge(e, chain));
+        circuitNodes.add(e.sourceNode());
+        circuitNodes.add(e.targetNode());
+      }
       c.addAllNodes(nodes(job, recorded.getTokensCount(), edges, chain));
       c.setEffectShown(job.effectShown());
     }
-    if (includeRawEdges) {
-      List<RawEdge> raw = new ArrayList<>(rawEdges(jobId, chain));
-      raw.sort(CircuitPruner.ORDER);
-      for (RawEdge e : raw) c.addRawEdges(edge(e, chain));
-      c.setRawEdgeCount(raw.size());
-    } else {
-      c.setRawEdgeCount(job.finalized() ? job.rawEdges() : totals(jobId).edges());
+    List<RawEdge> raw = new ArrayList<>(which == RawEdges.NONE ? List.of() : rawEdges(jobId, chain));
+    if (which == RawEdges.INTO_OR_OUT_OF_CIRCUIT) {
+      raw.removeIf(e -> !circuitNodes.contains(e.sourceNode()) && !circuitNodes.contains(e.targetNode()));
     }
+    raw.sort(CircuitPruner.ORDER);
+    for (RawEdge e : raw) c.addRawEdges(edge(e, chain));
+    if (which == RawEdges.ALL) c.setRawEdgeCount(raw.size());
+    else c.setRawEdgeCount(job.finalized() ? job.rawEdges() : totals(jobId).edges());
     return c.build();
   }
 

@@ -180,7 +180,7 @@ class ExportTest {
     SiteChain chain = SiteChain.of(hosted().getJob());
     assertEquals("https://www.neuronpedia.org/gpt2-small/5-res-jb/10603", chain.neuronpedia(0, 10603));
     assertEquals("", SiteChain.of(job.job()).neuronpedia(0, 1), "a local SAE folder has no Neuronpedia page");
-    JsonNode node = JSON.readTree(GraphJsonExport.render(hosted())).get("nodes").get(0);
+    JsonNode node = JSON.readTree(graphJson(hosted())).get("nodes").get(0);
     assertEquals("https://www.neuronpedia.org/gpt2-small/5-res-jb/10603", node.get("neuronpedia").asText());
   }
 
@@ -219,6 +219,21 @@ class ExportTest {
     assertTrue(html.startsWith("<!doctype html>"), html.substring(0, 40));
     assertTrue(!html.matches("(?s).*<(script|link)[^>]+(src|href)=\"(https?:)?//.*"), "loads something from the network");
     for (Node n : circuit.getNodesList()) assertTrue(html.contains("\"" + n.getId() + "\""), n.getId());
+  }
+
+  @Test
+  void aPageCarriesOnlyTheRawEdgesIntoAndOutOfItsCircuitButCountsThemAll() {
+    Set<String> nodes = new HashSet<>();
+    for (Node n : circuit.getNodesList()) nodes.add(n.getId());
+    List<Edge> touching = circuit.getRawEdgesList().stream()
+        .filter(e -> nodes.contains(e.getSource()) || nodes.contains(e.getTarget())).toList();
+    assertTrue(!touching.isEmpty() && touching.size() < circuit.getRawEdgesCount(),
+        touching.size() + " of " + circuit.getRawEdgesCount() + " raw edges touch the circuit: the check needs some of each");
+    Circuit page = cluster.circuits().readForPage(job.id());
+    assertEquals(touching, page.getRawEdgesList());
+    assertEquals(circuit.getRawEdgeCount(), page.getRawEdgeCount());
+    assertEquals(circuit.getEdgesList(), page.getEdgesList());
+    assertEquals(circuit.getNodesList(), page.getNodesList());
   }
 
   /** Runs Graphviz's dot; fails (not skips) without it, as CI installs it. */
@@ -305,10 +320,10 @@ class ExportTest {
     Circuit hosted = hosted();
     Circuit ig = hosted.toBuilder().setJob(hosted.getJob().toBuilder().setSpec(hosted.getJob().getSpec().toBuilder()
         .setMethod(Method.METHOD_INTEGRATED_GRADIENTS).setIgSteps(12))).build();
-    JsonNode g = JSON.readTree(GraphJsonExport.render(ig));
+    JsonNode g = JSON.readTree(graphJson(ig));
     assertEquals("integrated-gradients", g.get("method").asText());
     assertEquals(12, g.get("ig_steps").asInt());
-    assertTrue(!JSON.readTree(GraphJsonExport.render(hosted)).has("ig_steps"), "only integrated gradients has steps");
+    assertTrue(!JSON.readTree(graphJson(hosted)).has("ig_steps"), "only integrated gradients has steps");
     JsonNode m = JSON.readTree(NeuronpediaExport.render(ig)).get("metadata");
     assertEquals(JSON.readTree("{\"method\": \"integrated-gradients\", \"ig_steps\": 12}"), m.get("generation_settings"));
     assertTrue(m.get("info").get("description").asText().startsWith("Graph (integrated-gradients, 12 steps) of "), m.toString());
@@ -318,6 +333,11 @@ class ExportTest {
   void anUnspecifiedFormatIsRefused() {
     refused(Status.Code.INVALID_ARGUMENT, "EXPORT_FORMAT_JSON",
         () -> cluster.graph().export(ExportRequest.newBuilder().setJobId(job.id()).build()));
+  }
+
+  /** graph.json of a circuit alone, with no raw edges. */
+  private static byte[] graphJson(Circuit c) {
+    return GraphJsonExport.render(c, List.of(), SiteChain.of(c.getJob())).toByteArray();
   }
 
   /** A finalized circuit of a release Neuronpedia hosts, with token strings that need escaping. */

@@ -127,6 +127,11 @@ final class GraphUnderTest {
     return viewer() + path + (path.contains("?") ? "&" : "?") + "token=" + cluster.token();
   }
 
+  /** The service's reader of stored circuits, for what no RPC returns as is. */
+  StoredCircuits circuits() {
+    return service.context().getBean(StoredCircuits.class);
+  }
+
   /** The folder of the job's raw-edge Parquet files. */
   Path edgeFiles(String jobId) {
     return service.context().getBean(EdgeFiles.class).jobDir(jobId);

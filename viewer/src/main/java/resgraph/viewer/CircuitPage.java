@@ -28,7 +28,7 @@ public final class CircuitPage {
 
   private CircuitPage() {}
 
-  /** The page for a circuit; {@code circuit} should carry its raw edges, for the nodes' in and out lists. */
+  /** The page for a circuit; {@code circuit} should carry the raw edges into and out of its nodes, for their in and out lists. */
   public static String html(Circuit circuit, Links links) {
     Job job = circuit.getJob();
     return Page.fill("circuit.html", List.of(

@@ -147,7 +147,7 @@ public final class CircuitBrowser {
       html(x, SitePages.cypher(jobs.list().stream().filter(StoredJob::finalized).map(StoredJob::id).findFirst().orElse(null)));
     } else if (parts.size() == 2 && parts.get(0).equals("jobs")) {
       StoredJob job = jobs.stored(parts.get(1));
-      if (job.finalized()) html(x, CircuitPage.html(circuits.read(job.id(), true),
+      if (job.finalized()) html(x, CircuitPage.html(circuits.readForPage(job.id()),
           new CircuitPage.Links("/jobs", "/cypher", "/compare?a=" + job.id())));
       else html(x, noCircuitYet(jobs.recorded(job.id())));
     } else if (download.isPresent()) {
