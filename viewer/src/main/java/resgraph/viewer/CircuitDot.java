@@ -24,6 +24,15 @@ public final class CircuitDot {
 
   static final String EXCITES = "#c0392b", INHIBITS = "#2c6fbb";
   private static final int TOKENS_PER_ROW = 8, LOGIT_TOKENS = 5;
+  /**
+   * A box shows every token of a prompt up to this long; of a longer one, the tokens around where
+   * its latent fired most and those just before the target, so that a full context's graph stays
+   * a picture (at 880 tokens, all of them made graph.svg 35,000 points wide and 20 MB).
+   */
+  static final int CONTEXT = 24;
+  private static final int PEAK_BEFORE = 11, PEAK_AFTER = 4, BEFORE_TARGET = 7;
+  /** The header's prompt shows at most this many tokens, the last ones up to the target. */
+  static final int HEADER_TOKENS = 40;
 
   private CircuitDot() {}
 
@@ -91,19 +100,45 @@ public final class CircuitDot {
     b.append("<TR><TD ALIGN=\"LEFT\"><B>").append(n.getId()).append("</B></TD></TR>");
     float peak = 0;
     for (float a : n.getActivationsList()) peak = Math.max(peak, a);
-    for (int from = 0; from < tokens.size(); from += TOKENS_PER_ROW) {
-      b.append("<TR><TD ALIGN=\"LEFT\">").append(ROW_OPEN);
-      for (int p = from; p < Math.min(tokens.size(), from + TOKENS_PER_ROW); p++) {
-        float a = p < n.getActivationsCount() ? n.getActivations(p) : 0;
-        String text = html(token(tokens.get(p)));
-        if (p == target) text = "<U>" + text + "</U>";
-        b.append("<TD BGCOLOR=\"").append(shade(peak > 0 ? a / peak : 0)).append("\">").append(text).append("</TD>");
+    List<int[]> runs = shownRuns(n.getActivationsList(), tokens.size(), target);
+    for (int r = 0; r < runs.size(); r++) {
+      if (runs.get(r)[0] > (r == 0 ? 0 : runs.get(r - 1)[1])) elision(b);
+      for (int from = runs.get(r)[0]; from < runs.get(r)[1]; from += TOKENS_PER_ROW) {
+        b.append("<TR><TD ALIGN=\"LEFT\">").append(ROW_OPEN);
+        for (int p = from; p < Math.min(runs.get(r)[1], from + TOKENS_PER_ROW); p++) {
+          float a = p < n.getActivationsCount() ? n.getActivations(p) : 0;
+          String text = html(token(tokens.get(p)));
+          if (p == target) text = "<U>" + text + "</U>";
+          b.append("<TD BGCOLOR=\"").append(shade(peak > 0 ? a / peak : 0)).append("\">").append(text).append("</TD>");
+        }
+        b.append(ROW_CLOSE).append("</TD></TR>");
       }
-      b.append(ROW_CLOSE).append("</TD></TR>");
     }
+    if (runs.get(runs.size() - 1)[1] < tokens.size()) elision(b);
     logitRow(b, n.getPromotesList(), "#dbe9f7", INHIBITS);
     logitRow(b, n.getSuppressesList(), "#f8dcd8", EXCITES);
     return b.append("</TABLE>").toString();
+  }
+
+  /**
+   * The runs [from, to) of positions a box shows, in order: all of a prompt of at most {@link
+   * #CONTEXT} tokens; else the latent's first peak with the tokens before and after it, and the
+   * tokens up to the target, as one run where they meet.
+   */
+  static List<int[]> shownRuns(List<Float> activations, int tokens, int target) {
+    if (tokens <= CONTEXT) return List.of(new int[] {0, tokens});
+    int peak = 0;
+    for (int p = 1; p < activations.size(); p++) if (activations.get(p) > activations.get(peak)) peak = p;
+    int[] end = {Math.max(0, target - BEFORE_TARGET), Math.min(tokens, target + 1)};
+    if (activations.isEmpty() || activations.get(peak) <= 0) return List.of(end);
+    int[] around = {Math.max(0, peak - PEAK_BEFORE), Math.min(tokens, peak + PEAK_AFTER + 1)};
+    int[] first = around[0] <= end[0] ? around : end, second = first == around ? end : around;
+    if (second[0] <= first[1]) return List.of(new int[] {first[0], Math.max(first[1], second[1])});
+    return List.of(first, second);
+  }
+
+  private static void elision(StringBuilder b) {
+    b.append("<TR><TD ALIGN=\"LEFT\"><FONT COLOR=\"#777777\">…</FONT></TD></TR>");
   }
 
   private static final String ROW_OPEN = "<TABLE BORDER=\"0\" CELLBORDER=\"0\" CELLSPACING=\"1\" CELLPADDING=\"1\"><TR>";
@@ -122,7 +157,9 @@ public final class CircuitDot {
   private static String header(Circuit c) {
     Job job = c.getJob();
     StringBuilder prompt = new StringBuilder();
-    for (int p = 0; p <= job.getTarget(); p++) {
+    int from = Math.max(0, job.getTarget() + 1 - HEADER_TOKENS);
+    if (from > 0) prompt.append("… ");
+    for (int p = from; p <= job.getTarget(); p++) {
       String t = job.getTokenStrings(p);
       if (t.equals("<|endoftext|>")) continue;
       prompt.append(p == job.getTarget() ? "<B><U>" + html(t) + "</U></B>" : html(t));

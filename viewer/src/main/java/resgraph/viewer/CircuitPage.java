@@ -3,8 +3,12 @@ package resgraph.viewer;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import java.util.HashSet;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import resgraph.v1.Circuit;
 import resgraph.v1.Edge;
@@ -28,7 +32,10 @@ public final class CircuitPage {
 
   private CircuitPage() {}
 
-  /** The page for a circuit; {@code circuit} should carry the raw edges into and out of its nodes, for their in and out lists. */
+  /**
+   * The page for a circuit; {@code circuit} should carry the raw edges into and out of its nodes:
+   * each node's panel lists the strongest of them each way and counts them all.
+   */
   public static String html(Circuit circuit, Links links) {
     Job job = circuit.getJob();
     return Page.fill("circuit.html", List.of(
@@ -61,10 +68,20 @@ public final class CircuitPage {
     tokens(d.putArray("predictions"), c.getPredictionsList());
     d.put("effect_shown", c.getEffectShown());
     d.put("raw_edge_count", c.getRawEdgeCount());
-    Set<String> inCircuit = new HashSet<>();
+    Map<String, List<Edge>> in = new HashMap<>(), out = new HashMap<>();
+    for (Node n : c.getNodesList()) {
+      in.put(n.getId(), new ArrayList<>());
+      out.put(n.getId(), new ArrayList<>());
+    }
+    for (Edge e : c.getRawEdgesList()) {
+      if (in.containsKey(e.getTarget())) in.get(e.getTarget()).add(e);
+      if (out.containsKey(e.getSource())) out.get(e.getSource()).add(e);
+    }
+    // a node's panel lists its strongest raw edges each way and counts the rest: the page carries
+    // only those, so it stays small however many raw edges touch the circuit
+    Set<Edge> listed = new LinkedHashSet<>();
     ArrayNode nodes = d.putArray("nodes");
     for (Node n : c.getNodesList()) {
-      inCircuit.add(n.getId());
       ObjectNode o = nodes.addObject();
       o.put("id", n.getId());
       o.put("dom", CircuitDot.id(n.getId()));
@@ -75,18 +92,27 @@ public final class CircuitPage {
       tokens(o.putArray("promotes"), n.getPromotesList());
       tokens(o.putArray("suppresses"), n.getSuppressesList());
       o.put("neuronpedia", n.getNeuronpedia());
+      o.put("raw_in", in.get(n.getId()).size());
+      o.put("raw_out", out.get(n.getId()).size());
+      listed.addAll(strongest(in.get(n.getId())));
+      listed.addAll(strongest(out.get(n.getId())));
     }
     ArrayNode edges = d.putArray("edges");
     for (Edge e : c.getEdgesList()) edge(edges, e).put("dom", CircuitDot.edgeId(e));
-    // only raw edges that touch the circuit: the page stays small however large the job
+    d.put("edges_listed", EDGES_LISTED);
     ArrayNode incident = d.putArray("incident");
-    for (Edge e : c.getRawEdgesList()) {
-      if (inCircuit.contains(e.getSource()) || inCircuit.contains(e.getTarget())) edge(incident, e);
-    }
+    for (Edge e : listed) edge(incident, e);
     d.put("dot", CircuitDot.of(c, false)); // the page draws its own header
     if (links == null) d.putNull("links");
     else d.putObject("links").put("jobs", links.jobs()).put("cypher", links.cypher()).put("compare", links.compare());
     return d.toString();
+  }
+
+  /** The raw edges a node's panel lists of one direction: the strongest by |effect|. */
+  static final int EDGES_LISTED = 15;
+
+  private static List<Edge> strongest(List<Edge> edges) {
+    return edges.stream().sorted(Comparator.comparingDouble((Edge e) -> -Math.abs(e.getWeight()))).limit(EDGES_LISTED).toList();
   }
 
   private static ObjectNode edge(ArrayNode into, Edge e) {

@@ -143,8 +143,8 @@
     panel.append(el("h3", {}, "Suppresses: next tokens it makes less likely"), values(node.suppresses, "suppress", t => shown(t.token)));
 
     const incoming = data.incident.filter(e => e.target === id), outgoing = data.incident.filter(e => e.source === id);
-    panel.append(el("h3", {}, `Raw edges in (${incoming.length})`), edgeTable(incoming, e => e.source));
-    panel.append(el("h3", {}, `Raw edges out (${outgoing.length})`), edgeTable(outgoing, e => e.target));
+    panel.append(el("h3", {}, `Raw edges in (${node.raw_in.toLocaleString()})`), edgeTable(incoming, e => e.source));
+    panel.append(el("h3", {}, `Raw edges out (${node.raw_out.toLocaleString()})`), edgeTable(outgoing, e => e.target));
   }
 
   function values(list, cls, label) {
@@ -163,7 +163,7 @@
 
   function edgeTable(edges, other) {
     if (!edges.length) return el("p", {class: "hint"}, "None.");
-    const sorted = [...edges].sort((a, b) => Math.abs(b.weight) - Math.abs(a.weight)).slice(0, 15);
+    const sorted = [...edges].sort((a, b) => Math.abs(b.weight) - Math.abs(a.weight)).slice(0, data.edges_listed);
     const max = Math.abs(sorted[0].weight);
     const table = el("table", {class: "values"});
     sorted.forEach(e => {

@@ -52,6 +52,34 @@ public final class SampleCircuits {
     return c.build();
   }
 
+  /**
+   * The small circuit over a prompt of {@code length} tokens named t0, t1, ... (t0 the BOS), its
+   * target the last: node 0.17 fires most early on, 1.42 just before the target, 2.5 nowhere; and
+   * 1.42 has {@code extraInto} more raw edges into it, from latents outside the circuit, of
+   * weights 0.001, 0.002, ...
+   */
+  public static Circuit longPrompt(int length, int extraInto) {
+    Circuit small = small();
+    Job.Builder job = small.getJob().toBuilder().clearTokens().clearTokenStrings().setTarget(length - 1);
+    for (int p = 0; p < length; p++) job.addTokens(p).addTokenStrings(p == 0 ? "<|endoftext|>" : "t" + p);
+    Circuit.Builder c = small.toBuilder().setJob(job).clearNodes();
+    for (Node n : small.getNodesList()) {
+      int peak = switch (n.getId()) {
+        case "0.17" -> 20;
+        case "1.42" -> length - 3;
+        case "2.5" -> -1;
+        default -> length / 2;
+      };
+      Node.Builder b = n.toBuilder().clearActivations();
+      for (int p = 0; p < length; p++) b.addActivations(p == peak ? 3f : peak >= 0 && p % 9 == 4 ? 0.5f : 0f);
+      c.addNodes(b);
+    }
+    for (int i = 1; i <= extraInto; i++) {
+      c.addRawEdges(Edge.newBuilder().setSource("0." + (1000 + i)).setTarget("1.42").setWeight((i % 2 == 0 ? 1 : -1) * 0.001f * i));
+    }
+    return c.setRawEdgeCount(c.getRawEdgesCount()).build();
+  }
+
   private static String hook(int layer) {
     return "blocks." + layer + ".hook_resid_pre";
   }
