@@ -1,5 +1,7 @@
 package resgraph.viewer;
 
+import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -132,9 +134,10 @@ public final class CircuitDot {
     int[] end = {Math.max(0, target - BEFORE_TARGET), Math.min(tokens, target + 1)};
     if (activations.isEmpty() || activations.get(peak) <= 0) return List.of(end);
     int[] around = {Math.max(0, peak - PEAK_BEFORE), Math.min(tokens, peak + PEAK_AFTER + 1)};
-    int[] first = around[0] <= end[0] ? around : end, second = first == around ? end : around;
-    if (second[0] <= first[1]) return List.of(new int[] {first[0], Math.max(first[1], second[1])});
-    return List.of(first, second);
+    List<int[]> runs = new ArrayList<>(List.of(around, end));
+    runs.sort(Comparator.comparingInt(r -> r[0]));
+    int[] first = runs.get(0), second = runs.get(1);
+    return second[0] <= first[1] ? List.of(new int[] {first[0], Math.max(first[1], second[1])}) : runs;
   }
 
   private static void elision(StringBuilder b) {

@@ -29,6 +29,8 @@ public final class CircuitPage {
   public record Links(String jobs, String cypher, String compare) {}
 
   private static final ObjectMapper JSON = new ObjectMapper();
+  /** The raw edges a node's panel lists of one direction: the strongest by |effect|. */
+  static final int EDGES_LISTED = 15;
 
   private CircuitPage() {}
 
@@ -107,9 +109,6 @@ public final class CircuitPage {
     else d.putObject("links").put("jobs", links.jobs()).put("cypher", links.cypher()).put("compare", links.compare());
     return d.toString();
   }
-
-  /** The raw edges a node's panel lists of one direction: the strongest by |effect|. */
-  static final int EDGES_LISTED = 15;
 
   private static List<Edge> strongest(List<Edge> edges) {
     return edges.stream().sorted(Comparator.comparingDouble((Edge e) -> -Math.abs(e.getWeight()))).limit(EDGES_LISTED).toList();
