@@ -24,6 +24,7 @@ import resgraph.model.Sae;
 import resgraph.model.SaeConfig;
 import resgraph.model.SaeModel;
 import resgraph.model.Site;
+import resgraph.model.TorchThreads;
 import resgraph.model.Trace;
 import resgraph.platform.ResgraphException;
 import resgraph.platform.job.JobRules;
@@ -324,6 +325,7 @@ public final class ModelRequests {
       throw new ResgraphException(ResgraphException.Kind.UNAVAILABLE, "interrupted while waiting for the device");
     }
     try {
+      TorchThreads.adopt(); // a request's bits must not depend on which server thread took it
       return work.get();
     } finally {
       compute.release();
