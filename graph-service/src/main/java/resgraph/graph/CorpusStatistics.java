@@ -14,6 +14,7 @@ import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
@@ -274,15 +275,13 @@ public final class CorpusStatistics {
         }
       }
     }
-    List<Map<String, Object>> nodeRows = new ArrayList<>();
+    Map<String, List<Object>> nodeStatistics = new HashMap<>(); // "hook/latent" to [jobs, mean_activation]
     try (PreparedStatement q = db.prepareStatement("""
         SELECT s.hook, s.latent, s.jobs, s.mean_activation FROM corpus_nodes s JOIN job_nodes n ON s.hook = n.hook AND s.latent = n.latent
         WHERE s.model = ? AND s.saes = ?""")) {
       bind(q, job.model(), job.saes());
       try (ResultSet r = q.executeQuery()) {
-        while (r.next()) {
-          nodeRows.add(Map.of("hook", r.getString(1), "latent", r.getInt(2), "jobs", r.getLong(3), "mean_activation", r.getDouble(4)));
-        }
+        while (r.next()) nodeStatistics.put(r.getString(1) + "/" + r.getInt(2), List.of(r.getLong(3), r.getDouble(4)));
       }
     }
     try (Session session = driver.session()) {
@@ -296,11 +295,14 @@ public final class CorpusStatistics {
             SET c.jobs = r.jobs, c.mean = r.mean, c.variance = r.variance, c.min = r.min, c.max = r.max""",
             Map.of("model", job.model(), "saes", job.saes(), "rows", rows)).consume());
       }
+      // The job's candidate nodes are Features it is ACTIVE on: walking those relationships from its node
+      // took a third of the time of a seek in the four-property Feature index for each (10,000 a prompt).
       session.executeWriteWithoutResult(tx -> tx.run("""
-          UNWIND $rows AS r
-          MATCH (f:Feature {model: $model, saes: $saes, hook: r.hook, latent: r.latent})
-          SET f.jobs = r.jobs, f.mean_activation = r.mean_activation""",
-          Map.of("model", job.model(), "saes", job.saes(), "rows", nodeRows)).consume());
+          MATCH (:Job {id: $job})-[:ACTIVE]->(f:Feature)
+          WITH f, $statistics[f.hook + '/' + toString(f.latent)] AS s
+          WHERE s IS NOT NULL
+          SET f.jobs = s[0], f.mean_activation = s[1]""",
+          Map.of("job", job.id(), "statistics", nodeStatistics)).consume());
     }
   }
 
