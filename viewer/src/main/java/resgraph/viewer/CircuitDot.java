@@ -102,12 +102,12 @@ public final class CircuitDot {
     b.append("<TR><TD ALIGN=\"LEFT\"><B>").append(n.getId()).append("</B></TD></TR>");
     float peak = 0;
     for (float a : n.getActivationsList()) peak = Math.max(peak, a);
-    List<int[]> runs = shownRuns(n.getActivationsList(), tokens.size(), target);
-    for (int r = 0; r < runs.size(); r++) {
-      if (runs.get(r)[0] > (r == 0 ? 0 : runs.get(r - 1)[1])) elision(b);
-      for (int from = runs.get(r)[0]; from < runs.get(r)[1]; from += TOKENS_PER_ROW) {
+    int shownTo = 0; // a gap before a run, or after the last, is drawn as an ellipsis
+    for (int[] run : shownRuns(n.getActivationsList(), tokens.size(), target)) {
+      if (run[0] > shownTo) elision(b);
+      for (int from = run[0]; from < run[1]; from += TOKENS_PER_ROW) {
         b.append("<TR><TD ALIGN=\"LEFT\">").append(ROW_OPEN);
-        for (int p = from; p < Math.min(runs.get(r)[1], from + TOKENS_PER_ROW); p++) {
+        for (int p = from; p < Math.min(run[1], from + TOKENS_PER_ROW); p++) {
           float a = p < n.getActivationsCount() ? n.getActivations(p) : 0;
           String text = html(token(tokens.get(p)));
           if (p == target) text = "<U>" + text + "</U>";
@@ -115,8 +115,9 @@ public final class CircuitDot {
         }
         b.append(ROW_CLOSE).append("</TD></TR>");
       }
+      shownTo = run[1];
     }
-    if (runs.get(runs.size() - 1)[1] < tokens.size()) elision(b);
+    if (shownTo < tokens.size()) elision(b);
     logitRow(b, n.getPromotesList(), "#dbe9f7", INHIBITS);
     logitRow(b, n.getSuppressesList(), "#f8dcd8", EXCITES);
     return b.append("</TABLE>").toString();
