@@ -1,6 +1,8 @@
 package resgraph.model;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.DataType;
@@ -18,7 +20,8 @@ import resgraph.model.SaeConfig.Architecture;
  * from its site to the next site of the chain ({@link DeltaPass}), and encode the change at the
  * target with the next site's SAE.
  *
- * <p>The next SAE's encoder acts on the change alone, one GEMM for the batch; its activation is
+ * <p>The next SAE's encoder acts on the change alone, in products over groups of the call's
+ * ablations that cover only the columns their changes can reach; its activation is
  * then evaluated in float64 at the clean and the changed pre-activations, for the latents that
  * are on before or can be on after, found on the device first so that only those are read.
  *
@@ -86,6 +89,8 @@ public final class ExactAblation {
   private static final int GROUP = 32;
   /** Beyond this share of the columns, a group computes them all. */
   private static final double DENSE_ABOVE = 0.5;
+  /** Ablations through the whole encoder at once, at most: a [DENSE_ROWS, S] float32 product. */
+  private static final int DENSE_ROWS = 128;
 
   private final Sae down;
   private final NDManager nd;
@@ -140,17 +145,18 @@ public final class ExactAblation {
         if (IntStream.rangeClosed(first, target).anyMatch(p -> f[p] > 0)) firing.add(i);
         else out[i] = new Effects(latents[i], new int[0], new float[0]);
       }
-      ExactAblation measure = firing.isEmpty() ? null : new ExactAblation(model, trace, down, target, denseAbove);
+      if (firing.isEmpty()) return Arrays.asList(out);
+      // The pass goes a batch at a time; the encoder takes every change of the call at once, so that
+      // the few ablations whose change reaches most of the next SAE share one read of its encoder.
       int size = pass.batchSize(batch);
+      NDList changes = new NDList();
       for (int start = 0; start < firing.size(); start += size) {
-        List<Integer> chunk = firing.subList(start, Math.min(firing.size(), start + size));
-        int[] ids = chunk.stream().mapToInt(i -> latents[i]).toArray();
-        try (NDScope batchScope = new NDScope()) {
-          NDArray change = pass.atTarget(pass.run(pass.ablation(from, ids))); // x'[T] - x[T] at the next site: [B, d]
-          List<Effects> effects = measure.effects(ids, change);
-          for (int k = 0; k < chunk.size(); k++) out[chunk.get(k)] = effects.get(k);
-        }
+        int[] ids = firing.subList(start, Math.min(firing.size(), start + size)).stream().mapToInt(i -> latents[i]).toArray();
+        changes.add(Scopes.keeping(() -> pass.atTarget(pass.run(pass.ablation(from, ids))), List::of)); // x'[T] - x[T] at the next site: [B, d]
       }
+      int[] ids = firing.stream().mapToInt(i -> latents[i]).toArray();
+      List<Effects> effects = new ExactAblation(model, trace, down, target, denseAbove).effects(ids, NDArrays.concat(changes, 0));
+      for (int k = 0; k < ids.length; k++) out[firing.get(k)] = effects.get(k);
     }
     return Arrays.asList(out);
   }
@@ -167,32 +173,60 @@ public final class ExactAblation {
     float[] size = dIn.norm(new int[] {-1}).toFloatArray(); // [B]: |Δin|
     int[] order = IntStream.range(0, latents.length).boxed().sorted(Comparator.comparingDouble(i -> size[i]))
         .mapToInt(Integer::intValue).toArray();
+    // The few largest changes can reach most columns: they go together through the whole encoder,
+    // in groups of up to DENSE_ROWS, and the rest in groups of GROUP through the columns they reach.
+    int dense = firstDense(order, size);
+    List<int[]> groups = new ArrayList<>();
+    for (int start = 0; start < dense; start += GROUP) groups.add(Arrays.copyOfRange(order, start, Math.min(dense, start + GROUP)));
+    for (int start = dense; start < order.length; start += DENSE_ROWS) {
+      groups.add(Arrays.copyOfRange(order, start, Math.min(order.length, start + DENSE_ROWS)));
+    }
     Effects[] out = new Effects[latents.length];
-    for (int start = 0; start < order.length; start += GROUP) {
-      int[] rows = Arrays.copyOfRange(order, start, Math.min(order.length, start + GROUP));
-      long[] reach = reachable(size[rows[rows.length - 1]]); // null: every column
-      NDArray at = reach == null ? null : nd.create(reach);
-      NDArray group = dIn.get(nd.create(Arrays.stream(rows).asLongStream().toArray())); // [G, d]
-      NDArray dPre = group.matMul(at == null ? down.gate.W : down.gate.columns(at)); // [G, d] x [d, C] -> [G, C]
-      NDArray dMagnitude = down.magnitude == null ? null : group.matMul(at == null ? down.magnitude.W : down.magnitude.columns(at));
-      int[] local = down.architecture() == Architecture.TOPK ? topKColumns(dPre, at, reach) : columns(dPre, dMagnitude, at, reach);
-      int[] columns = Arrays.stream(local).map(c -> reach == null ? c : (int) reach[c]).toArray();
-      clean.take(down, nd, columns);
-      long[] picked = Arrays.stream(local).asLongStream().toArray();
-      int g = rows.length;
-      float[] dp = read(dPre, picked), dm = dMagnitude == null ? null : read(dMagnitude, picked); // [C', G]
-      for (int i = 0; i < g; i++) {
-        double[] delta = new double[columns.length], deltaMagnitude = dm == null ? null : new double[columns.length];
-        for (int c = 0; c < columns.length; c++) {
-          delta[c] = dp[c * g + i];
-          if (dm != null) deltaMagnitude[c] = dm[c * g + i];
-        }
-        int latent = latents[rows[i]];
-        out[rows[i]] = down.architecture() == Architecture.TOPK ? topKEffects(latent, columns, delta)
-            : effects(latent, columns, delta, deltaMagnitude);
+    for (int[] rows : groups) {
+      try (NDScope groupScope = new NDScope()) {
+        measure(rows, size[rows[rows.length - 1]], dIn, latents, out);
       }
     }
     return Arrays.asList(out);
+  }
+
+  /** The effects of the ablations {@code rows} of {@code dIn}, whose largest change is {@code largest}, into {@code out}. */
+  private void measure(int[] rows, float largest, NDArray dIn, int[] latents, Effects[] out) {
+    long[] reach = reachable(largest); // null: every column
+    NDArray at = reach == null ? null : nd.create(reach);
+    NDArray group = dIn.get(nd.create(Arrays.stream(rows).asLongStream().toArray())); // [G, d]
+    NDArray dPre = group.matMul(at == null ? down.gate.W : down.gate.columns(at)); // [G, d] x [d, C] -> [G, C]
+    NDArray dMagnitude = down.magnitude == null ? null : group.matMul(at == null ? down.magnitude.W : down.magnitude.columns(at));
+    int[] local = down.architecture() == Architecture.TOPK ? topKColumns(dPre, at, reach) : columns(dPre, dMagnitude, at, reach);
+    int[] columns = Arrays.stream(local).map(c -> reach == null ? c : (int) reach[c]).toArray();
+    clean.take(down, nd, columns);
+    long[] picked = Arrays.stream(local).asLongStream().toArray();
+    int g = rows.length;
+    float[] dp = read(dPre, picked), dm = dMagnitude == null ? null : read(dMagnitude, picked); // [C', G]
+    for (int i = 0; i < g; i++) {
+      double[] delta = new double[columns.length], deltaMagnitude = dm == null ? null : new double[columns.length];
+      for (int c = 0; c < columns.length; c++) {
+        delta[c] = dp[c * g + i];
+        if (dm != null) deltaMagnitude[c] = dm[c * g + i];
+      }
+      int latent = latents[rows[i]];
+      out[rows[i]] = down.architecture() == Architecture.TOPK ? topKEffects(latent, columns, delta)
+          : effects(latent, columns, delta, deltaMagnitude);
+    }
+  }
+
+  /**
+   * Where in {@code order} (ascending |Δin|) the changes begin that reach more than denseAbove of
+   * the columns: {@link #reachable} grows with the size, so a binary search finds it.
+   */
+  private int firstDense(int[] order, float[] size) {
+    int low = 0, high = order.length;
+    while (low < high) {
+      int middle = (low + high) >>> 1;
+      if (reachable(size[order[middle]]) == null) high = middle;
+      else low = middle + 1;
+    }
+    return low;
   }
 
   /**

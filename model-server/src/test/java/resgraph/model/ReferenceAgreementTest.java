@@ -175,14 +175,18 @@ class ReferenceAgreementTest {
       Site up = p.chain().get(h), down = p.chain().get(h + 1);
       int[] candidates = trace.candidates(up, p.model().firstAblatable(), target);
       List<ExactAblation.Effects> whole = ExactAblation.run(p.model(), trace, up, down, candidates, target, 64, 0.0);
-      List<ExactAblation.Effects> reached = ExactAblation.run(p.model(), trace, up, down, candidates, target, 64, 1.0);
       float scale = 0;
       for (ExactAblation.Effects e : whole) for (float v : e.delta()) scale = Math.max(scale, Math.abs(v));
-      for (int i = 0; i < candidates.length; i++) {
-        String what = up.shortName() + "." + candidates[i] + " -> " + down.shortName();
-        assertArrayEquals(whole.get(i).downstream(), reached.get(i).downstream(), what + ": the same edges");
-        // a product over fewer columns may round the same sums in another order
-        assertArrayEquals(whole.get(i).delta(), reached.get(i).delta(), 1e-6f * scale, what + ": the same weights");
+      // from every group reading only what it can reach to the largest changes sharing the whole
+      // product, a call's batches of 16 grouped together
+      for (double denseAbove : new double[] {1.0, 0.5, 0.2, 0.05}) {
+        List<ExactAblation.Effects> reached = ExactAblation.run(p.model(), trace, up, down, candidates, target, 16, denseAbove);
+        for (int i = 0; i < candidates.length; i++) {
+          String what = up.shortName() + "." + candidates[i] + " -> " + down.shortName() + ", dense above " + denseAbove;
+          assertArrayEquals(whole.get(i).downstream(), reached.get(i).downstream(), what + ": the same edges");
+          // a product over fewer columns may round the same sums in another order
+          assertArrayEquals(whole.get(i).delta(), reached.get(i).delta(), 1e-6f * scale, what + ": the same weights");
+        }
       }
     }
   }
