@@ -62,8 +62,12 @@ final class BenchCommand implements Callable<Integer> {
   @Option(names = "--prompt-tokens", defaultValue = "24", description = "Prompt length with BOS (default: ${DEFAULT-VALUE}).")
   int promptTokens;
 
-  @Option(names = "--batch", defaultValue = "256", description = "Latents per ablation batch and per task (default: ${DEFAULT-VALUE}).")
+  @Option(names = "--batch", defaultValue = "256", description = "Latents per batched pass in process (default: ${DEFAULT-VALUE}).")
   int batch;
+
+  @Option(names = "--task-size", defaultValue = "" + JobRules.DEFAULT_TASK_BATCH_SIZE,
+      description = "Latents per ablation task in the cluster, at most (default: ${DEFAULT-VALUE}).")
+  int taskSize;
 
   @Option(names = "--workers", defaultValue = "2", description = "Workers in the end-to-end run (default: ${DEFAULT-VALUE}).")
   int workers;
@@ -152,7 +156,7 @@ final class BenchCommand implements Callable<Integer> {
       List<int[]> corpus = IntStream.range(0, corpusPrompts).mapToObj(i -> prompt(promptTokens, CORPUS_OFFSET + i)).toList();
       PipelineBench.Result p = PipelineBench.run(ref, Gpt2Tokenizer.decodeAll(prompt(promptTokens, COLD_OFFSET), 1),
           Gpt2Tokenizer.decodeAll(prompt(promptTokens), 1), corpus.stream().map(t -> Gpt2Tokenizer.decodeAll(t, 1)).toList(), workers,
-          batch, this::say);
+          taskSize, this::say);
       jobFigures(out, p.warm());
       out.put("model_load_s", round(p.modelLoadSeconds()));
       out.put("workers", workers);

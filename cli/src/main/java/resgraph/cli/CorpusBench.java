@@ -55,13 +55,13 @@ final class CorpusBench {
   private CorpusBench() {}
 
   /** Runs the prompts as one corpus on the running cluster and waits for it to end. */
-  static Run run(LocalCluster cluster, ModelRef ref, List<String> prompts, int batch, Consumer<String> say)
+  static Run run(LocalCluster cluster, ModelRef ref, List<String> prompts, int taskSize, Consumer<String> say)
       throws InterruptedException {
     ManagedChannel channel = GrpcChannels.open(cluster.endpoints().orchestrator(), ClusterDir.credentials(cluster));
     try {
       JobServiceGrpc.JobServiceBlockingStub jobs = JobServiceGrpc.newBlockingStub(channel);
       CorpusSpec.Builder spec = CorpusSpec.newBuilder().setJob(JobSpec.newBuilder()
-          .setRef(ref).setTaskBatchSize(batch));
+          .setRef(ref).setTaskBatchSize(taskSize));
       prompts.forEach(p -> spec.addPrompts(CorpusPrompt.newBuilder().setPrompt(p)));
       long start = System.nanoTime();
       CorpusJob c = CorpusRun.submitAndFollow(jobs, spec.build());

@@ -59,7 +59,7 @@ final class PipelineBench {
 
   private PipelineBench() {}
 
-  static Result run(ModelRef ref, String coldPrompt, String prompt, List<String> corpusPrompts, int workers, int batch,
+  static Result run(ModelRef ref, String coldPrompt, String prompt, List<String> corpusPrompts, int workers, int taskSize,
       Consumer<String> say) throws Exception {
     Path dir = Files.createTempDirectory("resgraph-bench-");
     LocalCluster cluster = LocalCluster.start(dir, new LocalCluster.Options(workers, ref.getModel(), ref.getSaes()), say);
@@ -75,16 +75,16 @@ final class PipelineBench {
       double loadSeconds = (System.nanoTime() - loading) / 1e9;
       JobServiceGrpc.JobServiceBlockingStub jobs = JobServiceGrpc.newBlockingStub(channel);
       say.accept("running a first job on the cold cluster");
-      JobRun cold = job(jobs, cluster, ref, coldPrompt, batch);
+      JobRun cold = job(jobs, cluster, ref, coldPrompt, taskSize);
       say.accept("running the job again, on another prompt, with the cluster warm");
-      JobRun warm = job(jobs, cluster, ref, prompt, batch);
+      JobRun warm = job(jobs, cluster, ref, prompt, taskSize);
       long edgeFiles = bytes(dir.resolve("edges").resolve(warm.job().getId()));
       IngestBench.Result ingest = IngestBench.replay(cluster, warm.job(), INGEST_COPIES, say);
       Corpus corpus = null;
       if (!corpusPrompts.isEmpty()) {
         say.accept("running a corpus of " + corpusPrompts.size() + " prompts");
         long neo4jBefore = bytes(dir.resolve("neo4j")), filesBefore = bytes(dir.resolve("edges"));
-        CorpusBench.Run run = CorpusBench.run(cluster, ref, corpusPrompts, batch, say);
+        CorpusBench.Run run = CorpusBench.run(cluster, ref, corpusPrompts, taskSize, say);
         corpus = new Corpus(run, (bytes(dir.resolve("neo4j")) - neo4jBefore) / run.prompts(),
             (bytes(dir.resolve("edges")) - filesBefore) / run.prompts());
       }
@@ -118,11 +118,11 @@ final class PipelineBench {
   }
 
   private static JobRun job(JobServiceGrpc.JobServiceBlockingStub jobs, LocalCluster cluster, ModelRef ref, String prompt,
-      int batch) {
+      int taskSize) {
     Map<String, Long> ticksBefore = cpuTicks(cluster);
     long start = System.nanoTime();
     Job job = jobs.submit(JobSpec.newBuilder().setRef(ref)
-        .setPrompt(prompt).setTaskBatchSize(batch).build());
+        .setPrompt(prompt).setTaskBatchSize(taskSize).build());
     for (Iterator<Job> it = jobs.watch(GetJobRequest.newBuilder().setId(job.getId()).build()); it.hasNext(); ) job = it.next();
     double seconds = (System.nanoTime() - start) / 1e9;
     if (job.getPhase() != Phase.PHASE_DONE) throw new IllegalStateException("the benchmark job ended " + job.getPhase() + ": " + job.getError());

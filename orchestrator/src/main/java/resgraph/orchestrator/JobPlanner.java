@@ -15,7 +15,7 @@ import resgraph.v1.TraceResponse;
 
 /**
  * A job's tasks: the candidates of each site of its chain but the last (METHOD.md step 2, as the
- * model server's trace reports them), cut into batches of task_batch_size latents, each measured
+ * model server's trace reports them), cut into equal tasks of at most task_batch_size latents, each measured
  * at the next site of the chain. An approximate method's cost does not grow with the latents it
  * is asked about, so its task holds every candidate of its site.
  */
@@ -44,8 +44,11 @@ final class JobPlanner {
       }
       List<Integer> latents = siteCandidates.getLatentsList();
       candidates += latents.size();
+      // equal tasks, not full ones and a remnant: a task of a few latents costs a pass of its own
       int size = approximate ? Math.max(1, latents.size()) : spec.getTaskBatchSize();
-      for (int from = 0; from < latents.size(); from += size) {
+      int count = (latents.size() + size - 1) / size;
+      for (int t = 0; t < count; t++) {
+        int from = (int) ((long) t * latents.size() / count), to = (int) ((long) (t + 1) * latents.size() / count);
         tasks.add(AblationTask.newBuilder()
             .setJobId(jobId)
             .setTask(tasks.size())
@@ -54,7 +57,7 @@ final class JobPlanner {
             .setLayer(site.getLayer())
             .setHookName(site.getHookName())
             .setMeasureHookName(chain.get(s + 1).getHookName())
-            .addAllLatents(latents.subList(from, Math.min(from + size, latents.size())))
+            .addAllLatents(latents.subList(from, to))
             .setTarget(trace.getTarget())
             .setMethod(spec.getMethod())
             .setIgSteps(spec.getIgSteps())

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import java.util.List;
+import java.util.stream.IntStream;
 import org.junit.jupiter.api.Test;
 import resgraph.platform.ResgraphException;
 import resgraph.v1.AblationTask;
@@ -26,7 +27,7 @@ class JobPlannerTest {
   }
 
   @Test
-  void tasksAreNumberedInChainOrderNoLargerThanTheBatchAndMeasuredAtTheNextSite() {
+  void tasksAreNumberedInChainOrderEqualNoLargerThanTheBatchAndMeasuredAtTheNextSite() {
     // a chain that mixes kinds of site: 3m -> 3p -> 4m
     String mid3 = "blocks.3.hook_resid_mid", post3 = "blocks.3.hook_resid_post", mid4 = "blocks.4.hook_resid_mid";
     TraceResponse trace = TraceResponse.newBuilder().setTarget(2)
@@ -42,7 +43,7 @@ class JobPlannerTest {
     assertEquals(List.of(mid3, mid3, post3, post3), tasks.stream().map(AblationTask::getHookName).toList(), "the last site is not ablated");
     assertEquals(List.of(post3, post3, mid4, mid4), tasks.stream().map(AblationTask::getMeasureHookName).toList());
     assertEquals(List.of(3, 3, 3, 3), tasks.stream().map(AblationTask::getLayer).toList());
-    assertEquals(List.of(List.of(3, 7), List.of(40), List.of(4, 7), List.of(40)), tasks.stream().map(AblationTask::getLatentsList).toList());
+    assertEquals(List.of(List.of(3), List.of(7, 40), List.of(4), List.of(7, 40)), tasks.stream().map(AblationTask::getLatentsList).toList());
     assertEquals(List.of(0, 1, 2, 3), tasks.stream().map(AblationTask::getTask).toList());
     for (AblationTask t : tasks) {
       assertEquals("j-1", t.getJobId());
@@ -50,6 +51,18 @@ class JobPlannerTest {
       assertEquals(2, t.getTarget());
       assertEquals(List.of(50256, 1, 2, 3), t.getTokensList());
     }
+  }
+
+  @Test
+  void aSitesCandidatesAreSplitIntoEqualTasksNotFullOnesAndARemnant() {
+    String pre0 = "blocks.0.hook_resid_pre", pre1 = "blocks.1.hook_resid_pre";
+    Integer[] many = IntStream.range(0, 1037).boxed().toArray(Integer[]::new);
+    TraceResponse trace = TraceResponse.newBuilder().setTarget(3).addChain(site(pre0, 0)).addChain(site(pre1, 1))
+        .addCandidates(candidates(pre0, many)).addCandidates(candidates(pre1, 2)).build();
+    JobSpec spec = JobSpec.newBuilder().setTaskBatchSize(1024).build();
+    List<AblationTask> tasks = JobPlanner.plan("j-3", spec, List.of(50256, 1, 2, 3), trace).tasks();
+    assertEquals(List.of(518, 519), tasks.stream().map(AblationTask::getLatentsCount).toList());
+    assertEquals(List.of(many), tasks.stream().flatMap(t -> t.getLatentsList().stream()).toList(), "every candidate once, in order");
   }
 
   @Test

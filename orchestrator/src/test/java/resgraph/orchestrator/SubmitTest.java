@@ -19,6 +19,7 @@ import java.util.TreeMap;
 import java.util.TreeSet;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
+import resgraph.platform.job.JobRules;
 import resgraph.platform.kafka.Topics;
 import resgraph.testkit.KafkaProbe;
 import resgraph.v1.AblateRequest;
@@ -118,7 +119,7 @@ class SubmitTest extends OrchestratorTest {
     assertEquals(50256, job.getTokens(0), "BOS first");
     assertEquals(job.getTokensCount(), job.getTokenStringsCount());
     assertEquals(Pruning.newBuilder().setTopK(10).build(), job.getSpec().getPruning());
-    assertEquals(128, job.getSpec().getTaskBatchSize());
+    assertEquals(JobRules.DEFAULT_TASK_BATCH_SIZE, job.getSpec().getTaskBatchSize());
   }
 
   @Test

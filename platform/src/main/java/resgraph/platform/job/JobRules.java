@@ -15,15 +15,19 @@ public final class JobRules {
 
   /** METHOD.md step 7's default: keep the 10 largest |e| per layer pair. */
   public static final int DEFAULT_TOP_K = 10;
-  /** Latents per ablation task when a spec names no task_batch_size. */
-  public static final int DEFAULT_TASK_BATCH_SIZE = 128;
+  /**
+   * Latents per ablation task when a spec names no task_batch_size: a site's candidates for a short
+   * prompt in one task, so that the few ablations whose change reaches most of the next SAE share
+   * one pass through its encoder (ExactAblation groups a call's ablations, not a task's batches).
+   */
+  public static final int DEFAULT_TASK_BATCH_SIZE = 2048;
   /** METHOD.md's integrated-gradients steps, and the most a spec may ask for. */
   public static final int DEFAULT_IG_STEPS = 10, MAX_IG_STEPS = 1000;
 
   private JobRules() {}
 
   /**
-   * The spec with its defaults written in (pruning top_k 10, 128 latents per task); BAD_REQUEST
+   * The spec with its defaults written in (pruning top_k 10, 2048 latents per task); BAD_REQUEST
    * naming the first bad field. Checks what needs no model; the model server checks the chain
    * the spec names against its SAEs (a layer range, or sites), when it traces the prompt.
    */

@@ -27,7 +27,7 @@ class JobRulesTest {
   void absentFieldsGetTheirDefaults() {
     JobSpec resolved = JobRules.resolve(PROMPT);
     assertEquals(Pruning.newBuilder().setTopK(10).build(), resolved.getPruning());
-    assertEquals(128, resolved.getTaskBatchSize());
+    assertEquals(JobRules.DEFAULT_TASK_BATCH_SIZE, resolved.getTaskBatchSize());
     assertEquals(resolved, JobRules.resolve(resolved), "resolving twice changes nothing");
   }
 
