@@ -41,9 +41,15 @@ public final class KafkaPublisher {
 
   /** Sends every record, flushes, and returns once the broker has them all. */
   public void publishAll(String topic, List<? extends Keyed> records) {
-    List<Future<RecordMetadata>> sent = records.stream().map(r -> send(topic, r.key(), r.value())).toList();
+    List<Future<RecordMetadata>> sent = records.stream()
+        .map(r -> producer.send(new ProducerRecord<>(topic, r.partition(), r.key(), r.value()))).toList();
     producer.flush();
     sent.forEach(KafkaPublisher::await);
+  }
+
+  /** How many partitions {@code topic} has (from the producer's metadata, fetched once). */
+  public int partitions(String topic) {
+    return producer.partitionsFor(topic).size();
   }
 
   /** A record to publish. */
@@ -51,6 +57,11 @@ public final class KafkaPublisher {
     String key();
 
     MessageLite value();
+
+    /** The partition to write to; null: the one the key hashes to. */
+    default Integer partition() {
+      return null;
+    }
   }
 
   /**
