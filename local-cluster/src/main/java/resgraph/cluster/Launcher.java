@@ -2,6 +2,7 @@ package resgraph.cluster;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
@@ -10,7 +11,10 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Random;
+import java.util.Set;
 import java.util.function.BooleanSupplier;
 
 /**
@@ -80,13 +84,43 @@ public final class Launcher {
     }
   }
 
-  public static int freePort() {
-    try (ServerSocket s = new ServerSocket(0)) {
-      return s.getLocalPort();
-    } catch (IOException e) {
-      throw new UncheckedIOException(e);
+  /** The lowest port {@link #freePort} hands out. */
+  private static final int FIRST_PORT = 10000;
+  private static final Random RANDOM = new Random();
+  private static final Set<Integer> handedOut = new HashSet<>();
+
+  /**
+   * A port nothing listens on, for a component to bind later. Not one the system picks for port 0:
+   * that comes from the ephemeral range, where every outgoing connection takes its local port too,
+   * and between the pick and the bind a client of Kafka or Neo4j took one (the graph service's
+   * circuit browser then failed to start). So a random port below that range, once per process.
+   */
+  public static synchronized int freePort() {
+    int below = ephemeralStart();
+    for (int attempt = 0; attempt < 1000; attempt++) {
+      int port = FIRST_PORT + RANDOM.nextInt(below - FIRST_PORT);
+      if (!handedOut.add(port)) continue;
+      try (ServerSocket s = new ServerSocket(port, 1, InetAddress.getLoopbackAddress())) {
+        return port;
+      } catch (IOException taken) {
+        // something listens there: try another
+      }
+    }
+    throw new IllegalStateException("no free port between " + FIRST_PORT + " and " + below);
+  }
+
+  /** Where the system's ephemeral ports begin (Linux says so in /proc; 32768 is its default). */
+  private static int ephemeralStart() {
+    try {
+      // read by lines: Files.readString takes the size a /proc file claims, and gets its first byte alone
+      String range = Files.readAllLines(Path.of("/proc/sys/net/ipv4/ip_local_port_range")).get(0);
+      int start = Integer.parseInt(range.trim().split("\\s+")[0]);
+      return Math.max(FIRST_PORT + 1000, start);
+    } catch (IOException | RuntimeException notLinux) {
+      return 32768;
     }
   }
+
 
   /** Waits until the port accepts connections; fails with the log's tail if the process ends first. */
   public static void awaitPort(String name, Process process, int port, Duration timeout, Path log) {
