@@ -17,6 +17,7 @@ final class BenchReport {
     s.append(f("compute   %,d candidates (L0 %.1f at layer 0); %,.0f ablations/s exact, %.2f/s naive: %,.0fx faster%n",
         b.get("candidates").asInt(), b.get("l0_layer0").asDouble(), b.get("ablations_per_s").asDouble(),
         b.get("naive_ablations_per_s").asDouble(), b.get("speedup_vs_naive").asDouble()));
+    s.append(f("          (%,.0f ablations/s on the first prompt the process ablated)%n", b.get("cold_ablations_per_s").asDouble()));
     s.append(f("          %.1f MFLOP per ablation, dense; %.1f GFLOP/s of them against a %.1f GFLOP/s GEMM peak: %.2f of it%n",
         b.get("flops_per_ablation").asDouble() / 1e6, b.get("ablation_gflops").asDouble(), b.get("gemm_gflops").asDouble(),
         b.get("effective_gemm_fraction").asDouble()));

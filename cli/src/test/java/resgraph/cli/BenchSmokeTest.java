@@ -22,7 +22,7 @@ class BenchSmokeTest {
         "--query-prompts", "3", "--json");
     assertEquals(0, r.code(), r.err());
     JsonNode b = new ObjectMapper().readTree(r.out());
-    for (String positive : List.of("candidates", "ablations_per_s", "naive_ablations_per_s", "speedup_vs_naive", "gemm_gflops",
+    for (String positive : List.of("candidates", "ablations_per_s", "cold_ablations_per_s", "naive_ablations_per_s", "speedup_vs_naive", "gemm_gflops",
         "flops_per_ablation", "ablation_gflops", "effective_gemm_fraction", "end_to_end_s", "raw_edges", "store_edges_per_s", "ingest_edges_per_s",
         "edge_file_bytes_per_prompt", "neo4j_store_bytes", "corpus_s", "corpus_prompts_per_min", "corpus_compute_s",
         "corpus_edge_file_bytes_per_prompt", "weights_mb")) {
