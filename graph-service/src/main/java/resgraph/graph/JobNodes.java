@@ -5,6 +5,7 @@ import java.time.Instant;
 import java.time.ZoneOffset;
 import java.time.ZonedDateTime;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -51,7 +52,8 @@ public final class JobNodes {
 
   /**
    * Stores the job and one ACTIVE relationship per latent active anywhere in its prompt, in one
-   * transaction. Idempotent: every write is a MERGE or SET of the same values, and what Annotate
+   * transaction; the job alone when the request has no activations, as the orchestrator's first
+   * call does. Idempotent: every write is a MERGE or SET of the same values, and what Annotate
    * added stays.
    */
   public void register(RegisterJobRequest req) {
@@ -214,7 +216,6 @@ public final class JobNodes {
     record Fired(List<Integer> positions, List<Double> values) {}
     List<Map<String, Object>> rows = new ArrayList<>();
     for (LayerActivations layer : layers) {
-      // sorted, so concurrent registrations lock shared features in one order and cannot deadlock
       TreeMap<Integer, Fired> byLatent = new TreeMap<>();
       for (int p = 0; p < layer.getPositionsCount(); p++) {
         SparseActivations at = layer.getPositions(p);
@@ -235,6 +236,9 @@ public final class JobNodes {
         rows.add(row);
       });
     }
+    // by hook and latent, the order EffectsStore takes features in: a registration, the writers of
+    // effects that run beside it and other registrations lock shared features in one order
+    rows.sort(Comparator.comparing((Map<String, Object> r) -> (String) r.get("hook")).thenComparing(r -> (Integer) r.get("latent")));
     return rows;
   }
 

@@ -26,13 +26,16 @@ import resgraph.v1.TraceResponse;
 
 /**
  * Submit: checks a spec ({@link JobRules}), traces its prompt, plans its tasks from the trace's
- * candidates (METHOD.md step 2), registers the job with the graph service and queues the tasks.
+ * candidates (METHOD.md step 2), registers the job with the graph service, queues the tasks and
+ * registers the prompt's activations while the first tasks run.
  *
  * <p>The order makes every failure clean. Nothing is written anywhere until the graph service has
  * the job, so a refusal there (UNAVAILABLE included) leaves no trace. The job is then recorded
  * as PLANNING before its first task is queued, so no event can arrive for a job the orchestrator
- * does not know, and becomes RUNNING only once every task is acknowledged by Kafka: a job found
- * still PLANNING after a restart lost some of its tasks, and {@link Recovery} fails it.
+ * does not know, and becomes RUNNING only once every task is acknowledged by Kafka and the
+ * activations are registered: a job found still PLANNING after a restart lost some of its tasks or
+ * its activations, and {@link Recovery} fails it, as Submit fails a job whose activations the graph
+ * service refused.
  */
 @Singleton
 public final class Submission {
@@ -95,21 +98,28 @@ public final class Submission {
         .setCreated(created)
         .setUpdated(created);
     if (corpus != null) job.setCorpus(corpus);
-    graph.register(RegisterJobRequest.newBuilder().setJob(job.build()).addAllActivations(trace.getLayersList())
-        .addAllPredictions(trace.getPredictionsList()).build());
+    // The job node first: the graph service stores a task's effects only for a job it holds. The
+    // prompt's activations, thousands of ACTIVE relationships, follow while the workers ablate:
+    // only finalization reads them, and it waits for RUNNING, which their registration precedes.
+    RegisterJobRequest.Builder registration = RegisterJobRequest.newBuilder().setJob(job.build())
+        .addAllPredictions(trace.getPredictionsList());
+    graph.register(registration.build());
     long registered = System.nanoTime();
 
     store.create(JobRecord.newBuilder().setJob(job.build()).build());
     queue(id, plan.tasks());
+    long queued = System.nanoTime();
+    registerActivations(id, registration.addAllActivations(trace.getLayersList()).build());
     long end = System.nanoTime();
-    Duration planning = Duration.ofNanos(end - start);
-    JobRecord queued = store.update(id, r -> JobLifecycle.running(r, planning));
+    Duration planning = Duration.ofNanos(queued - start); // what the first task waits for
+    JobRecord running = store.update(id, r -> JobLifecycle.running(r, planning));
     // the parts of planning that grow with the prompt, as Finalization logs its own
-    LOG.info("job {}: {} candidates in {} tasks over {}; traced in {} ms, registered in {} ms, queued in {} ms", id,
-        plan.candidates(), plan.tasks().size(), chain.stream().map(ChainSite::getSite).toList(),
-        (traced - start) / 1_000_000, (registered - traced) / 1_000_000, (end - registered) / 1_000_000);
-    finalization.finalizeIfDue(queued.getJob());
-    return queued.getJob();
+    LOG.info("job {}: {} candidates in {} tasks over {}; traced in {} ms, registered in {} ms, queued in {} ms, "
+        + "activations registered in {} ms", id, plan.candidates(), plan.tasks().size(),
+        chain.stream().map(ChainSite::getSite).toList(), (traced - start) / 1_000_000, (registered - traced) / 1_000_000,
+        (queued - registered) / 1_000_000, (end - queued) / 1_000_000);
+    finalization.finalizeIfDue(running.getJob());
+    return running.getJob();
   }
 
   /**
@@ -123,6 +133,20 @@ public final class Submission {
         .setPhase(Phase.PHASE_FAILED).setError(reason).setCorpus(corpus).setCreated(created).setUpdated(created).build();
     store.create(JobRecord.newBuilder().setJob(job).build());
     return job;
+  }
+
+  /**
+   * Registers the prompt's activations of a job whose tasks are queued; when that fails, the job
+   * fails with the reason (its workers then skip what is left of it) and Submit answers as the graph
+   * service did.
+   */
+  private void registerActivations(String id, RegisterJobRequest registration) {
+    try {
+      graph.register(registration);
+    } catch (ResgraphException e) {
+      store.update(id, r -> JobLifecycle.failed(r, "registering its activations: " + e.getMessage()));
+      throw e;
+    }
   }
 
   /** Queues the job's tasks; when that fails, the job fails with the reason and Submit answers UNAVAILABLE. */

@@ -37,6 +37,8 @@ final class FakeGraph extends GraphServiceGrpc.GraphServiceImplBase implements A
   final Map<String, AnnotateRequest> annotated = new ConcurrentHashMap<>();
   /** What RegisterJob answers; OK records the job. */
   volatile Status registerAnswer = Status.OK;
+  /** The answer to a registration that carries the prompt's activations. */
+  volatile Status activationsAnswer = Status.OK;
   /** What the next Prune calls answer, in order; once empty, they succeed. */
   final Deque<Status> pruneAnswers = new ConcurrentLinkedDeque<>();
 
@@ -60,12 +62,13 @@ final class FakeGraph extends GraphServiceGrpc.GraphServiceImplBase implements A
 
   void reset() {
     registerAnswer = Status.OK;
+    activationsAnswer = Status.OK;
     pruneAnswers.clear();
   }
 
   @Override
   public void registerJob(RegisterJobRequest req, StreamObserver<RegisterJobResponse> out) {
-    Status answer = registerAnswer;
+    Status answer = req.getActivationsCount() > 0 && registerAnswer.isOk() ? activationsAnswer : registerAnswer;
     if (!answer.isOk()) {
       out.onError(answer.asRuntimeException());
       return;

@@ -185,6 +185,24 @@ class SubmitTest extends OrchestratorTest {
     assertEquals(records, h.kafka.endOffset(Topics.JOBS), "no job was recorded");
   }
 
+  @Test
+  void activationsTheGraphServiceRefusesAfterTheTasksAreQueuedFailTheJob() {
+    int jobs = list().size();
+    long tasks = h.kafka.endOffset(Topics.TASKS);
+    h.graph.activationsAnswer = Status.UNAVAILABLE.withDescription("neo4j went down");
+    try {
+      refused(Status.Code.UNAVAILABLE, h.spec(), "graph service", "neo4j went down");
+    } finally {
+      h.graph.activationsAnswer = Status.OK;
+    }
+    List<Job> now = list();
+    assertEquals(jobs + 1, now.size(), "the job is recorded");
+    Job failed = now.stream().filter(j -> j.getPhase() == Phase.PHASE_FAILED && j.getError().contains("registering its activations"))
+        .findFirst().orElseThrow(() -> new AssertionError("no job failed for its activations: " + now));
+    assertTrue(failed.getError().contains("neo4j went down"), failed.getError());
+    assertTrue(h.kafka.endOffset(Topics.TASKS) > tasks, "its tasks were queued before, and its workers will skip them");
+  }
+
   /** What a Kubernetes probe or LocalCluster asks. */
   @Test
   void theHealthServiceAnswersServing() {
