@@ -121,7 +121,6 @@ public final class Launcher {
     }
   }
 
-
   /** Waits until the port accepts connections; fails with the log's tail if the process ends first. */
   public static void awaitPort(String name, Process process, int port, Duration timeout, Path log) {
     await(name, "open port " + port, process, timeout, log, () -> accepts(port));

@@ -15,8 +15,8 @@ import resgraph.v1.TraceResponse;
 
 /**
  * A job's tasks: the candidates of each site of its chain but the last (METHOD.md step 2, as the
- * model server's trace reports them), cut into equal tasks of at most task_batch_size latents, each measured
- * at the next site of the chain. An approximate method's cost does not grow with the latents it
+ * model server's trace reports them), cut into equal tasks of at most task_batch_size latents,
+ * each measured at the next site of the chain. An approximate method's cost does not grow with the latents it
  * is asked about, so its task holds every candidate of its site.
  */
 final class JobPlanner {

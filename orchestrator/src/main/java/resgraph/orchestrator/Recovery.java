@@ -12,7 +12,8 @@ import resgraph.v1.JobRecord;
 final class Recovery {
 
   static final String INTERRUPTED_PLANNING =
-      "the orchestrator stopped while queueing this job's tasks, so some may be missing; submit the job again";
+      "the orchestrator stopped while queueing this job's tasks or registering its activations, so some may be missing; "
+          + "submit the job again";
 
   private final JobStore store;
   private final Finalization finalization;
