@@ -9,9 +9,13 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collections;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.SortedMap;
+import java.util.function.IntPredicate;
+import java.util.stream.IntStream;
 
 /**
  * Carries the changes a batch of ablations makes to the residual stream through a span of GPT-2,
@@ -22,8 +26,8 @@ import java.util.Map;
  * on each row alone. An attention carries changes from the rows where its keys and values moved
  * into the queries that read them: into the target alone when no later attention of the span reads
  * the stream (then only the target's value is ever measured), else into every position from the
- * first that changed up to the target. Positions after the target never matter, nor queries before
- * the first change, since attention is causal.
+ * ablation's first change up to the target. Positions after the target never matter, nor queries
+ * before an ablation's first change, since attention is causal.
  *
  * <p>Every quantity is carried as (clean value, change). Linear maps act on the change alone, in
  * float32, which keeps its relative precision; the nonlinear maps (LayerNorm, softmax, GELU) are
@@ -43,6 +47,16 @@ final class DeltaPass implements AutoCloseable {
 
     int count() {
       return batch.length;
+    }
+
+    /** These rows and {@code later}'s, its ablations numbered after these. */
+    Rows then(Rows later) {
+      long[] b = Arrays.copyOf(batch, count() + later.count()), p = Arrays.copyOf(position, count() + later.count());
+      for (int k = 0; k < later.count(); k++) {
+        b[count() + k] = ablations + later.batch[k];
+        p[count() + k] = later.position[k];
+      }
+      return new Rows(ablations + later.ablations, b, p, dx.concat(later.dx, 0));
     }
 
     /** For each ablation and each of {@code positions}: 1 + the index of its row there, or 0 when it has none. */
@@ -213,21 +227,33 @@ final class DeltaPass implements AutoCloseable {
   /**
    * The same for many batches, a sub-block at a time: each sub-block's clean values are made once
    * and freed when every batch has passed it, so that one sub-block's are held, not the span's (at
-   * full context 57 MB a block, 680 MB from the first block to the logits).
+   * full context 57 MB a block, 680 MB from the first block to the logits). A batch's ablations
+   * may enter at several streams (those of their sites): its rows by stream, each stream's numbered
+   * after those of the streams before it.
    */
-  List<Rows> run(List<Rows> batches) {
-    List<Rows> current = batches;
+  List<Rows> run(List<SortedMap<Integer, Rows>> batches) {
+    List<Rows> current = new ArrayList<>(Collections.nCopies(batches.size(), (Rows) null));
     for (int r = from; r < to; r++) {
-      List<Rows> next = new ArrayList<>();
-      for (Rows rows : current) {
-        Rows out = step(r, rows);
-        if (r > from && out.dx() != rows.dx()) free(rows.dx()); // the last sub-block's output; the first's input is the caller's
-        next.add(out);
+      for (int k = 0; k < batches.size(); k++) {
+        Rows in = join(batches.get(k), current.get(k), r);
+        if (in == null) continue; // none of this batch's sites reached yet
+        Rows out = step(r, in);
+        if (out.dx() != in.dx()) freeMade(batches.get(k), in.dx());
+        current.set(k, out);
       }
-      current = next;
       release(r);
     }
+    for (int k = 0; k < batches.size(); k++) current.set(k, join(batches.get(k), current.get(k), to)); // sites at the last stream
     return current;
+  }
+
+  /** A batch's changes so far with its rows entering at {@code stream}, if any. */
+  private static Rows join(SortedMap<Integer, Rows> batch, Rows held, int stream) {
+    Rows entering = batch.get(stream);
+    if (held == null || entering == null) return held == null ? entering : held;
+    Rows joined = held.then(entering);
+    freeMade(batch, held.dx()); // copied into the joined rows
+    return joined;
   }
 
   /** Frees the clean values held for the sub-blocks. */
@@ -252,6 +278,11 @@ final class DeltaPass implements AutoCloseable {
   private void release(int r) {
     Sub s = held.remove(r);
     if (s != null) s.arrays().forEach(NDArray::close);
+  }
+
+  /** Frees an array of a batch's changes that the pass made: not one of the caller's entering rows. */
+  private static void freeMade(SortedMap<Integer, Rows> batch, NDArray a) {
+    if (batch.values().stream().noneMatch(rows -> rows.dx() == a)) free(a);
   }
 
   private static void free(NDArray a) {
@@ -288,7 +319,7 @@ final class DeltaPass implements AutoCloseable {
       long[] queries = positions(start, Math.min(m, start + size));
       blocks.add(Scopes.keeping(() -> attend(block, in, changed, attention(in, queries), keys, values), o -> List.of(o.dx())));
     }
-    return concat(b, blocks);
+    return fromFirstChange(concat(b, blocks), rows);
   }
 
   /**
@@ -393,17 +424,32 @@ final class DeltaPass implements AutoCloseable {
 
   /** The rows at one position. */
   private Rows only(Rows rows, int position) {
-    List<Integer> keep = new ArrayList<>();
-    for (int k = 0; k < rows.count(); k++) if (rows.position()[k] == position) keep.add(k);
-    if (keep.size() == rows.count()) return rows;
-    long[] batch = new long[keep.size()], pos = new long[keep.size()], index = new long[keep.size()];
-    for (int i = 0; i < keep.size(); i++) {
-      batch[i] = rows.batch()[keep.get(i)];
-      pos[i] = position;
-      index[i] = keep.get(i);
+    return select(rows, k -> rows.position()[k] == position);
+  }
+
+  /**
+   * Each ablation's rows of {@code out} from the first position where it changed {@code in} on: the
+   * attention is causal, so its change before there is exactly zero, and a batch that mixes
+   * ablations of early and late changes would otherwise carry each at every query from the earliest.
+   */
+  private Rows fromFirstChange(Rows out, Rows in) {
+    long[] first = new long[in.ablations()];
+    Arrays.fill(first, Long.MAX_VALUE);
+    for (int k = 0; k < in.count(); k++) first[(int) in.batch()[k]] = Math.min(first[(int) in.batch()[k]], in.position()[k]);
+    return select(out, k -> out.position()[k] >= first[(int) out.batch()[k]]);
+  }
+
+  /** The rows k for which {@code keep} holds. */
+  private Rows select(Rows rows, IntPredicate keep) {
+    long[] index = IntStream.range(0, rows.count()).filter(keep).asLongStream().toArray();
+    if (index.length == rows.count()) return rows;
+    long[] batch = new long[index.length], position = new long[index.length];
+    for (int i = 0; i < index.length; i++) {
+      batch[i] = rows.batch()[(int) index[i]];
+      position[i] = rows.position()[(int) index[i]];
     }
-    NDArray dx = keep.isEmpty() ? nd.zeros(new Shape(0, d)) : rows.dx().get(nd.create(index));
-    return new Rows(rows.ablations(), batch, pos, dx);
+    NDArray dx = index.length == 0 ? nd.zeros(new Shape(0, d)) : rows.dx().get(nd.create(index));
+    return new Rows(rows.ablations(), batch, position, dx);
   }
 
   // ---- clean values ----

@@ -15,6 +15,9 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
+import java.util.SortedMap;
+import java.util.TreeMap;
 import java.util.stream.IntStream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -125,30 +128,37 @@ class InvariantsTest {
 
   /**
    * Logit effects carry a group of batches to the logits a sub-block at a time, freeing each
-   * sub-block's clean values and each batch's intermediate changes as it goes: every batch must
-   * arrive as it does carried alone.
+   * sub-block's clean values and each batch's intermediate changes as it goes, and a later site's
+   * ablations join a batch at that site's stream: every ablation must arrive as it does carried alone.
    */
   @Test
   void batchesCarriedTogetherChangeAsEachCarriedAlone() {
     int target = tokens.length - 1, last = 2 * model.config().n_layer();
-    int[] candidates = trace.candidates(L0, 1, target);
+    int[] candidates = trace.candidates(L0, 1, target), later = trace.candidates(L1, 1, target);
     int third = candidates.length / 3;
     List<int[]> parts = List.of(Arrays.copyOfRange(candidates, 0, third), Arrays.copyOfRange(candidates, third, 2 * third),
         Arrays.copyOfRange(candidates, 2 * third, candidates.length));
     try (NDScope scope = new NDScope()) {
-      List<float[]> alone = new ArrayList<>();
+      List<NDArray> alone = new ArrayList<>();
       try (DeltaPass pass = new DeltaPass(model, trace, target, L0.stream(), last)) {
-        for (int[] part : parts) alone.add(pass.atTarget(pass.run(pass.ablation(model.sae(L0), part))).toFloatArray());
+        for (int[] part : parts) alone.add(pass.atTarget(pass.run(pass.ablation(model.sae(L0), part))));
+      }
+      try (DeltaPass pass = new DeltaPass(model, trace, target, L1.stream(), last)) {
+        alone.set(0, alone.get(0).concat(pass.atTarget(pass.run(pass.ablation(model.sae(L1), later))), 0)); // after the first part's
       }
       try (DeltaPass pass = new DeltaPass(model, trace, target, L0.stream(), last)) {
-        List<DeltaPass.Rows> together = pass.run(parts.stream().map(part -> pass.ablation(model.sae(L0), part)).toList());
+        List<SortedMap<Integer, DeltaPass.Rows>> batches = new ArrayList<>();
+        for (int[] part : parts) batches.add(new TreeMap<>(Map.of(L0.stream(), pass.ablation(model.sae(L0), part))));
+        batches.get(0).put(L1.stream(), pass.ablation(model.sae(L1), later));
+        List<DeltaPass.Rows> together = pass.run(batches);
         for (int k = 0; k < parts.size(); k++) {
-          assertArrayEquals(alone.get(k), pass.atTarget(together.get(k)).toFloatArray(), 1e-6f, "batch " + k);
-          float[] change = alone.get(k);
+          float[] change = alone.get(k).toFloatArray();
+          assertArrayEquals(change, pass.atTarget(together.get(k)).toFloatArray(), 1e-6f, "batch " + k);
           assertTrue(IntStream.range(0, change.length).anyMatch(i -> change[i] != 0), "batch " + k + " changes nothing");
         }
       }
     }
+    assertTrue(later.length > 0, "a later site's ablations to join");
   }
 
   /**

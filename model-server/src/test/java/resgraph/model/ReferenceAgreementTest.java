@@ -221,9 +221,12 @@ class ReferenceAgreementTest {
         if (k < candidates.length) nodes.add(new LogitEffects.Node(s, candidates[candidates.length - 1 - k]));
       }
     }
-    // as one block of queries, as short prompts run, and a query at a time, as blocks of a long one
+    // as one block of queries, as short prompts run, and a query at a time, as blocks of a long one;
+    // every site's nodes in one pass, and in passes of three, where sites join part-way through
     for (long blockBytes : new long[] {DeltaPass.BLOCK_BYTES, 0}) {
-      assertLogitEffects(p, trace, nodes, target, LogitEffects.run(p.model(), trace, nodes, target, 10, blockBytes));
+      for (int nodesPerPass : new int[] {32, 3}) {
+        assertLogitEffects(p, trace, nodes, target, LogitEffects.run(p.model(), trace, nodes, target, 10, blockBytes, nodesPerPass));
+      }
     }
   }
 
