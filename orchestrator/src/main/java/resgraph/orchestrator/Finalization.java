@@ -5,10 +5,9 @@ import jakarta.inject.Singleton;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.List;
-import java.util.Map;
 import java.util.Set;
-import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
@@ -18,6 +17,7 @@ import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.TimeUnit;
+import java.util.stream.IntStream;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import resgraph.platform.Backoff;
@@ -33,8 +33,8 @@ import resgraph.v1.PruneResponse;
 /**
  * Finalizes jobs whose tasks are all stored, on threads of its own: asks the graph service to prune
  * the job's edges into its circuit (METHOD.md step 7), the model server for the logit effects of
- * the circuit's nodes (step 8, a batch of one site's latents per call), and the graph service to mark and
- * annotate the circuit with them; then the job is DONE.
+ * the circuit's nodes (step 8, in a few calls that each carry latents of every site), and the
+ * graph service to mark and annotate the circuit with them; then the job is DONE.
  *
  * <p>Error strategy: while a service is away (a transient kind: UNAVAILABLE, a deadline, exhausted
  * resources), or the DONE record cannot be written, the whole attempt is retried, after 1 s,
@@ -58,6 +58,7 @@ public final class Finalization {
   private final JobStore store;
   private final ScheduledExecutorService executor = Executors.newScheduledThreadPool(2, daemon("finalization"));
   private final ExecutorService calls;
+  private final int concurrentCalls;
   private final Set<String> inFlight = ConcurrentHashMap.newKeySet();
   private volatile boolean stopping;
 
@@ -65,7 +66,8 @@ public final class Finalization {
     this.graph = graph;
     this.model = model;
     this.store = store;
-    this.calls = Executors.newFixedThreadPool(config.logitEffectsCalls(), daemon("logit-effects"));
+    this.concurrentCalls = config.logitEffectsCalls();
+    this.calls = Executors.newFixedThreadPool(concurrentCalls, daemon("logit-effects"));
   }
 
   private static ThreadFactory daemon(String name) {
@@ -140,22 +142,22 @@ public final class Finalization {
   }
 
   /**
-   * The nodes' logit effects, in their order: up to {@value #LATENTS_PER_CALL} latents of one site
-   * per call, since a call's latents of one site share one pass from there to the logits, and
-   * {@code resgraph.finalization.logit-effects-calls} calls at once across this orchestrator's jobs,
-   * since a model server computes one call on one core.
+   * The nodes' logit effects, in their order: a model server carries a call's latents of every
+   * site through one pass from the earliest of them (a later site's join at its stream), so the
+   * calls are as few as {@value #LATENTS_PER_CALL} latents a call allows, rounded up to a multiple
+   * of {@code resgraph.finalization.logit-effects-calls}, the calls in flight at once across this
+   * orchestrator's jobs (a model server computes one call on one core), so that they share those
+   * evenly. The latents are dealt out in the order of their layers: every call carries about as
+   * many of each layer, as far.
    */
   private List<LatentLogitEffects> logitEffects(Job job, List<Latent> nodes) {
-    Map<String, List<Integer>> bySite = new TreeMap<>();
-    for (int i = 0; i < nodes.size(); i++) {
-      bySite.computeIfAbsent(nodes.get(i).getHookName() + "/" + nodes.get(i).getLayer(), k -> new ArrayList<>()).add(i);
-    }
+    List<Integer> byLayer = IntStream.range(0, nodes.size()).boxed()
+        .sorted(Comparator.comparingInt((Integer i) -> nodes.get(i).getLayer())).toList();
+    int fewest = (nodes.size() + LATENTS_PER_CALL - 1) / LATENTS_PER_CALL;
+    int count = Math.min(nodes.size(), (fewest + concurrentCalls - 1) / concurrentCalls * concurrentCalls);
     List<List<Integer>> parts = new ArrayList<>();
-    for (List<Integer> site : bySite.values()) {
-      for (int from = 0; from < site.size(); from += LATENTS_PER_CALL) {
-        parts.add(site.subList(from, Math.min(site.size(), from + LATENTS_PER_CALL)));
-      }
-    }
+    for (int c = 0; c < count; c++) parts.add(new ArrayList<>());
+    for (int k = 0; k < byLayer.size(); k++) parts.get(k % count).add(byLayer.get(k));
     List<Future<List<LatentLogitEffects>>> pending = new ArrayList<>();
     for (List<Integer> part : parts) {
       pending.add(calls.submit(() -> model.logitEffects(LogitEffectsRequest.newBuilder()
