@@ -16,9 +16,8 @@ import resgraph.v1.TokenValue;
 
 /**
  * Annotate: marks a pruned circuit's edges and stores its nodes' logit effects (METHOD.md step 8),
- * which finalizes the job in the graph, then adds the job to its corpus statistics. Idempotent: the
- * previous circuit marks and annotations are cleared in the same transaction that writes the new
- * ones, and a job is added to the statistics once.
+ * which finalizes the job in the graph. Idempotent: the previous circuit marks and annotations are
+ * cleared in the same transaction that writes the new ones.
  */
 @Singleton
 public final class CircuitAnnotator {
@@ -28,13 +27,11 @@ public final class CircuitAnnotator {
 
   private final JobNodes jobs;
   private final StoredCircuits circuits;
-  private final CorpusStatistics corpus;
   private final Driver driver;
 
-  CircuitAnnotator(JobNodes jobs, StoredCircuits circuits, CorpusStatistics corpus, Driver driver) {
+  CircuitAnnotator(JobNodes jobs, StoredCircuits circuits, Driver driver) {
     this.jobs = jobs;
     this.circuits = circuits;
-    this.corpus = corpus;
     this.driver = driver;
   }
 
@@ -52,9 +49,8 @@ public final class CircuitAnnotator {
         .map(e -> List.<Object>of(e.getSourceHook(), e.getSource(), e.getTargetHook(), e.getTarget())).toList();
     List<Map<String, Object>> notes = annotations.stream().map(CircuitAnnotator::annotationRow).toList();
     Map<String, Object> params = Map.of("job", job.id(), "model", job.model(), "saes", job.saes(), "edges", edges, "notes", notes);
-    Annotated annotated;
     try (Session session = driver.session()) {
-      annotated = session.executeWrite(tx -> {
+      return session.executeWrite(tx -> {
         // only a second Annotate has marks to clear, and looking for them means visiting every edge of the job
         if (job.finalized()) tx.run("MATCH ()-[e:EFFECT {job: $job}]->() WHERE e.circuit IS NOT NULL REMOVE e.circuit", params);
         Record marked = tx.run("""
@@ -87,8 +83,6 @@ public final class CircuitAnnotator {
         return new Annotated(nodes, markedEdges, totals.edges());
       });
     }
-    corpus.add(jobId);
-    return annotated;
   }
 
   private static Map<String, Object> annotationRow(LatentLogitEffects e) {

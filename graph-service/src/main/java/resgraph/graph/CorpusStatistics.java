@@ -43,7 +43,7 @@ import org.slf4j.LoggerFactory;
  * job's file (a scan that a join to those few edges filters).
  *
  * <p>Adding a job is one DuckDB transaction that also records the job as added, so a repeated
- * Annotate (a redelivery, a restarted graph service) finds it there and adds nothing. The copy in
+ * AddToCorpus (a retried finalization, a restarted graph service) finds it there and adds nothing. The copy in
  * Neo4j is of values, not increments: it is written again on every call, so a service killed
  * between the two stores catches up on the next one.
  *

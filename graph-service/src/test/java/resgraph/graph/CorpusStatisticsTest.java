@@ -27,6 +27,7 @@ import org.junit.jupiter.api.extension.ExtendWith;
 import org.neo4j.driver.Record;
 import org.neo4j.driver.Session;
 import resgraph.testkit.TestCluster;
+import resgraph.v1.AddToCorpusRequest;
 import resgraph.v1.AnnotateRequest;
 import resgraph.v1.Corpus;
 import resgraph.v1.CorpusEdge;
@@ -39,7 +40,7 @@ import resgraph.v1.PruneResponse;
 /**
  * METHOD.md "Across prompts": three finished jobs of one model and SAEs, their statistics in Neo4j
  * recomputed here from the effects the model server reported (two passes, not Welford), and a
- * repeated Annotate that must not count a job twice.
+ * repeated AddToCorpus that must not count a job twice.
  */
 @ExtendWith(GraphUnderTest.Start.class)
 class CorpusStatisticsTest {
@@ -67,24 +68,27 @@ class CorpusStatisticsTest {
       for (int i = 0; i < PROMPTS.size(); i++) jobs.add(RealJob.make(cluster, "corpus-" + i, PROMPTS.get(i), corpus));
       ExecutorService finalizers = Executors.newFixedThreadPool(PROMPTS.size());
       try {
-        List<Future<?>> finalized = new ArrayList<>();
+        List<Future<Boolean>> finalized = new ArrayList<>();
         for (int i = 0; i < jobs.size(); i++) {
           GraphServiceGrpc.GraphServiceBlockingStub on = i == 1 ? second : first;
           RealJob job = jobs.get(i);
-          finalized.add(finalizers.submit(() -> annotate(on, job)));
+          finalized.add(finalizers.submit(() -> finish(on, job)));
         }
-        for (Future<?> f : finalized) f.get(TestCluster.DEADLINE.toSeconds(), TimeUnit.SECONDS);
+        for (Future<Boolean> f : finalized) assertTrue(f.get(TestCluster.DEADLINE.toSeconds(), TimeUnit.SECONDS), "counted by its first AddToCorpus");
       } finally {
         finalizers.shutdownNow();
       }
-      annotate(second, jobs.get(0));
+      assertFalse(finish(second, jobs.get(0)), "counted already");
     }
   }
 
-  private static void annotate(GraphServiceGrpc.GraphServiceBlockingStub graph, RealJob job) {
+  /** What the orchestrator asks of the graph service to finalize a job, but the logit effects. */
+  private static boolean finish(GraphServiceGrpc.GraphServiceBlockingStub graph, RealJob job) {
     GraphServiceGrpc.GraphServiceBlockingStub g = graph.withDeadlineAfter(TestCluster.DEADLINE.toSeconds(), TimeUnit.SECONDS);
     PruneResponse pruned = g.prune(PruneRequest.newBuilder().setJobId(job.id()).setPruning(job.job().getSpec().getPruning()).build());
+    boolean added = g.addToCorpus(AddToCorpusRequest.newBuilder().setJobId(job.id()).build()).getAdded();
     g.annotate(AnnotateRequest.newBuilder().setJobId(job.id()).addAllEdges(pruned.getEdgesList()).build());
+    return added;
   }
 
   /** hook, latent of an edge's ends: the key of an edge across jobs. */
@@ -217,7 +221,7 @@ class CorpusStatisticsTest {
 
   @Test
   void getCorpusRefusesWhatIsNotOneCorpus() {
-    annotate(cluster.graph(), RealJob.get()); // finished, whichever test class ran first: then only its model differs
+    finish(cluster.graph(), RealJob.get()); // finished, whichever test class ran first: then only its model differs
     FinalizeTest.refused(Status.Code.INVALID_ARGUMENT, "not of the model", () -> cluster.graph().getCorpus(
         GetCorpusRequest.newBuilder().addJobIds(jobs.get(0).id()).addJobIds(RealJob.get().id()).build()));
     FinalizeTest.refused(Status.Code.INVALID_ARGUMENT, "min_share", () -> cluster.graph().getCorpus(

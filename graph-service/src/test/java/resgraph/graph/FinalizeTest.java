@@ -20,6 +20,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.function.Executable;
 import org.neo4j.driver.Session;
+import resgraph.v1.AddToCorpusRequest;
 import resgraph.v1.AnnotateRequest;
 import resgraph.v1.AnnotateResponse;
 import resgraph.v1.Circuit;
@@ -213,6 +214,7 @@ class FinalizeTest {
     refused(Status.Code.NOT_FOUND, id, () -> cluster.graph().getCircuit(GetCircuitRequest.newBuilder().setJobId(id).build()));
     refused(Status.Code.NOT_FOUND, id, () -> cluster.graph().prune(PruneRequest.newBuilder().setJobId(id).build()));
     refused(Status.Code.NOT_FOUND, id, () -> cluster.graph().annotate(AnnotateRequest.newBuilder().setJobId(id).build()));
+    refused(Status.Code.NOT_FOUND, id, () -> cluster.graph().addToCorpus(AddToCorpusRequest.newBuilder().setJobId(id).build()));
     refused(Status.Code.NOT_FOUND, id,
         () -> cluster.graph().export(ExportRequest.newBuilder().setJobId(id).setFormat(ExportFormat.EXPORT_FORMAT_DOT).build()));
   }

@@ -18,6 +18,7 @@ import resgraph.platform.kafka.Topics;
 import resgraph.testkit.Await;
 import resgraph.testkit.KafkaProbe;
 import resgraph.testkit.TestCluster;
+import resgraph.v1.AddToCorpusRequest;
 import resgraph.v1.AnnotateRequest;
 import resgraph.v1.AnnotateResponse;
 import resgraph.v1.GetCircuitRequest;
@@ -149,12 +150,13 @@ final class GraphUnderTest {
   }
 
   /**
-   * What the orchestrator does once every task is stored: Prune, the model server's logit effects
-   * of the circuit's nodes, Annotate; then records the job DONE and waits until the graph service
-   * says so.
+   * What the orchestrator does once every task is stored: Prune, AddToCorpus, the model server's
+   * logit effects of the circuit's nodes, Annotate; then records the job DONE and waits until the
+   * graph service says so.
    */
   AnnotateResponse finalizeJob(Job job) {
     PruneResponse pruned = graph().prune(PruneRequest.newBuilder().setJobId(job.getId()).setPruning(job.getSpec().getPruning()).build());
+    graph().addToCorpus(AddToCorpusRequest.newBuilder().setJobId(job.getId()).build());
     List<LatentLogitEffects> annotations = pruned.getNodesCount() == 0 ? List.of()
         : model().logitEffects(LogitEffectsRequest.newBuilder().setRef(job.getSpec().getRef()).addAllTokens(job.getTokensList())
             .addAllLatents(pruned.getNodesList()).setTarget(job.getTarget()).setTop(10).build()).getEffectsList();

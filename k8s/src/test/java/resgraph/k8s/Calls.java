@@ -19,7 +19,7 @@ final class Calls {
       // Ablate; tasks in, effects and dead letters out
       new Call(Services.ABLATION_WORKER, "RESGRAPH_MODEL_SERVER_ADDRESS", "model-server"),
       new Call(Services.ABLATION_WORKER, "KAFKA_BOOTSTRAP_SERVERS", "kafka"),
-      // Describe, Tokenize, Trace, LogitEffects; RegisterJob, Prune, Annotate; tasks out, job events in, resgraph.jobs
+      // Describe, Tokenize, Trace, LogitEffects; RegisterJob, Prune, AddToCorpus, Annotate; tasks out, job events in, resgraph.jobs
       new Call(Services.ORCHESTRATOR, "RESGRAPH_MODEL_SERVER_ADDRESS", "model-server"),
       new Call(Services.ORCHESTRATOR, "RESGRAPH_GRAPH_SERVICE_ADDRESS", "graph-service"),
       new Call(Services.ORCHESTRATOR, "KAFKA_BOOTSTRAP_SERVERS", "kafka"),

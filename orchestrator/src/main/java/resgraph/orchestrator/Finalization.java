@@ -33,8 +33,13 @@ import resgraph.v1.PruneResponse;
 /**
  * Finalizes jobs whose tasks are all stored, on threads of its own: asks the graph service to prune
  * the job's edges into its circuit (METHOD.md step 7), the model server for the logit effects of
- * the circuit's nodes (step 8, in a few calls that each carry latents of every site), and the
- * graph service to mark and annotate the circuit with them; then the job is DONE.
+ * the circuit's nodes (step 8, in a few calls that each carry latents of every site) and, while
+ * it computes them, the graph service to add the job to its corpus statistics ("Across prompts"),
+ * then the graph service to mark and annotate the circuit with them; then the job is DONE.
+ *
+ * <p>The corpus counts a job once its edges are all stored, which is when its statistics are
+ * determined: a job that fails after that (a refused annotation, a cancellation while it
+ * finalizes) stays counted, as its edges stay stored.
  *
  * <p>Error strategy: while a service is away (a transient kind: UNAVAILABLE, a deadline, exhausted
  * resources), or the DONE record cannot be written, the whole attempt is retried, after 1 s,
@@ -120,12 +125,17 @@ public final class Finalization {
     Job job = store.get(id).map(r -> r.getJob()).orElse(null);
     if (job == null || job.getPhase() != Phase.PHASE_FINALIZING) return; // cancelled meanwhile
     long start = System.nanoTime();
-    long pruned, annotated;
+    long pruned, counted, computed;
     try {
       PruneResponse circuit = graph.prune(id, job.getSpec().getPruning());
       pruned = System.nanoTime();
-      List<LatentLogitEffects> effects = logitEffects(job, circuit.getNodesList());
-      annotated = System.nanoTime();
+      List<LatentLogitEffects> effects;
+      try (LogitCalls calls = logitEffects(job, circuit.getNodesList())) {
+        graph.addToCorpus(id); // while the model server computes them: the statistics are of the stored edges alone
+        counted = System.nanoTime();
+        effects = calls.results();
+      }
+      computed = System.nanoTime();
       graph.annotate(AnnotateRequest.newBuilder().setJobId(id).addAllEdges(circuit.getEdgesList())
           .addAllAnnotations(effects).build());
     } catch (ResgraphException e) {
@@ -137,12 +147,12 @@ public final class Finalization {
     long end = System.nanoTime();
     Duration took = Duration.ofNanos(end - start);
     store.update(id, r -> JobLifecycle.finalized(r, took, Instant.now()));
-    LOG.info("job {} is done: pruned in {} ms, logit effects {} ms, annotated and added to the corpus statistics {} ms", id,
-        (pruned - start) / 1_000_000, (annotated - pruned) / 1_000_000, (end - annotated) / 1_000_000);
+    LOG.info("job {} is done: pruned in {} ms; added to the corpus statistics in {} ms beside the logit effects, {} ms; annotated in {} ms",
+        id, (pruned - start) / 1_000_000, (counted - pruned) / 1_000_000, (computed - pruned) / 1_000_000, (end - computed) / 1_000_000);
   }
 
   /**
-   * The nodes' logit effects, in their order: a model server carries a call's latents of every
+   * The nodes' logit effects, asked for: a model server carries a call's latents of every
    * site through one pass from the earliest of them (a later site's join at its stream), so the
    * calls are as few as {@value #LATENTS_PER_CALL} latents a call allows, rounded up to a multiple
    * of {@code resgraph.finalization.logit-effects-calls}, the calls in flight at once across this
@@ -150,7 +160,7 @@ public final class Finalization {
    * evenly. The latents are dealt out in the order of their layers: every call carries about as
    * many of each layer, as far.
    */
-  private List<LatentLogitEffects> logitEffects(Job job, List<Latent> nodes) {
+  private LogitCalls logitEffects(Job job, List<Latent> nodes) {
     List<Integer> byLayer = IntStream.range(0, nodes.size()).boxed()
         .sorted(Comparator.comparingInt((Integer i) -> nodes.get(i).getLayer())).toList();
     int fewest = (nodes.size() + LATENTS_PER_CALL - 1) / LATENTS_PER_CALL;
@@ -168,20 +178,34 @@ public final class Finalization {
           .setTop(TOP_TOKENS)
           .build()).getEffectsList()));
     }
-    LatentLogitEffects[] out = new LatentLogitEffects[nodes.size()];
-    try {
-      for (int c = 0; c < parts.size(); c++) {
-        List<LatentLogitEffects> effects = pending.get(c).get();
-        for (int k = 0; k < effects.size(); k++) out[parts.get(c).get(k)] = effects.get(k);
+    return new LogitCalls(job.getId(), nodes.size(), parts, pending);
+  }
+
+  /** A job's LogitEffects calls in flight; closing cancels those not done. */
+  private record LogitCalls(String jobId, int nodes, List<List<Integer>> parts, List<Future<List<LatentLogitEffects>>> pending)
+      implements AutoCloseable {
+
+    /** Each node's effects, in the order of the nodes, once every call has answered. */
+    List<LatentLogitEffects> results() {
+      LatentLogitEffects[] out = new LatentLogitEffects[nodes];
+      try {
+        for (int c = 0; c < parts.size(); c++) {
+          List<LatentLogitEffects> effects = pending.get(c).get();
+          for (int k = 0; k < effects.size(); k++) out[parts.get(c).get(k)] = effects.get(k);
+        }
+      } catch (ExecutionException e) {
+        throw e.getCause() instanceof RuntimeException r ? r : new IllegalStateException(e.getCause());
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new IllegalStateException("interrupted while finalizing job " + jobId);
       }
-    } catch (ExecutionException e) {
-      throw e.getCause() instanceof RuntimeException r ? r : new IllegalStateException(e.getCause());
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      throw new IllegalStateException("interrupted while finalizing job " + job.getId());
-    } finally {
-      pending.forEach(f -> f.cancel(true)); // after a failure the attempt starts over: its other calls are not waited for
+      return List.of(out);
     }
-    return List.of(out);
+
+    /** After a failure the attempt starts over: its other calls are not waited for. */
+    @Override
+    public void close() {
+      pending.forEach(f -> f.cancel(true));
+    }
   }
 }

@@ -9,7 +9,7 @@ import resgraph.v1.RegisterJobRequest;
 /**
  * What the orchestrator asks the graph service. A refusal is a {@link resgraph.platform.ResgraphException}
  * of the answer's kind: Submit passes one of register on as it is, its message prefixed
- * "graph service: "; the message of a refused prune or annotate names the status too, as a job's
+ * "graph service: "; the message of a refused prune, annotate or addToCorpus names the status too, as a job's
  * error does.
  */
 public interface GraphServiceCalls {
@@ -19,4 +19,7 @@ public interface GraphServiceCalls {
   PruneResponse prune(String jobId, Pruning rule);
 
   AnnotateResponse annotate(AnnotateRequest request);
+
+  /** Whether this call counted the job in its corpus statistics (false: an earlier one had). */
+  boolean addToCorpus(String jobId);
 }

@@ -9,11 +9,14 @@ import java.io.IOException;
 import java.nio.file.Path;
 import java.util.Deque;
 import java.util.Map;
+import java.util.Set;
 import java.util.TreeSet;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentLinkedDeque;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import resgraph.v1.AddToCorpusRequest;
+import resgraph.v1.AddToCorpusResponse;
 import resgraph.v1.AnnotateRequest;
 import resgraph.v1.AnnotateResponse;
 import resgraph.v1.GraphServiceGrpc;
@@ -35,6 +38,8 @@ final class FakeGraph extends GraphServiceGrpc.GraphServiceImplBase implements A
   final Map<String, RegisterJobRequest> registered = new ConcurrentHashMap<>();
   /** The last Annotate of each job. */
   final Map<String, AnnotateRequest> annotated = new ConcurrentHashMap<>();
+  /** The jobs AddToCorpus was asked for. */
+  final Set<String> counted = ConcurrentHashMap.newKeySet();
   /** What RegisterJob answers; OK records the job. */
   volatile Status registerAnswer = Status.OK;
   /** The answer to a registration that carries the prompt's activations. */
@@ -94,6 +99,12 @@ final class FakeGraph extends GraphServiceGrpc.GraphServiceImplBase implements A
   public void annotate(AnnotateRequest req, StreamObserver<AnnotateResponse> out) {
     annotated.put(req.getJobId(), req);
     out.onNext(AnnotateResponse.getDefaultInstance());
+    out.onCompleted();
+  }
+
+  @Override
+  public void addToCorpus(AddToCorpusRequest req, StreamObserver<AddToCorpusResponse> out) {
+    out.onNext(AddToCorpusResponse.newBuilder().setAdded(counted.add(req.getJobId())).build());
     out.onCompleted();
   }
 

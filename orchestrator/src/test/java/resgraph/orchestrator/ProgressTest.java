@@ -72,6 +72,7 @@ class ProgressTest extends OrchestratorTest {
     assertFalse(done.getProgress().hasEtaSeconds());
     assertTrue(JobLifecycle.instant(done.getUpdated()).isAfter(JobLifecycle.instant(job.getUpdated())));
     assertEquals(1, h.graph.pruneCalls(job.getId()));
+    assertTrue(h.graph.counted.contains(job.getId()), "added to the corpus statistics");
     // the circuit's nodes annotated with what the model server's LogitEffects says of each alone, in
     // their order, over more than one call: the same tokens, the values up to float32 rounding (a
     // batch's products round differently with what else is in it)
@@ -191,6 +192,7 @@ class ProgressTest extends OrchestratorTest {
     assertTrue(failed.getError().contains("FAILED_PRECONDITION") && failed.getError().contains("the circuit has no edges"),
         failed.getError());
     assertEquals(1, h.graph.pruneCalls(job.getId()));
+    assertFalse(h.graph.counted.contains(job.getId()), "a job whose edges could not be pruned is not counted");
   }
 
   @Test

@@ -7,6 +7,7 @@ import java.time.Instant;
 import java.util.concurrent.locks.LockSupport;
 import resgraph.graph.CircuitAnnotator;
 import resgraph.graph.CorpusCircuits;
+import resgraph.graph.CorpusStatistics;
 import resgraph.graph.CypherQuery;
 import resgraph.graph.Exports;
 import resgraph.graph.GraphComparison;
@@ -15,6 +16,8 @@ import resgraph.graph.Neo4jFactory;
 import resgraph.graph.StoredCircuits;
 import resgraph.platform.ResgraphException;
 import resgraph.platform.grpc.GrpcCalls;
+import resgraph.v1.AddToCorpusRequest;
+import resgraph.v1.AddToCorpusResponse;
 import resgraph.v1.AnnotateRequest;
 import resgraph.v1.AnnotateResponse;
 import resgraph.v1.Circuit;
@@ -42,16 +45,18 @@ public final class GraphEndpoint extends GraphServiceGrpc.GraphServiceImplBase {
   private final JobNodes jobs;
   private final StoredCircuits circuits;
   private final CircuitAnnotator annotator;
+  private final CorpusStatistics corpus;
   private final CypherQuery query;
   private final Exports exports;
   private final CorpusCircuits corpora;
   private final GraphComparison comparison;
 
-  GraphEndpoint(JobNodes jobs, StoredCircuits circuits, CircuitAnnotator annotator, CypherQuery query, Exports exports,
-      CorpusCircuits corpora, GraphComparison comparison) {
+  GraphEndpoint(JobNodes jobs, StoredCircuits circuits, CircuitAnnotator annotator, CorpusStatistics corpus, CypherQuery query,
+      Exports exports, CorpusCircuits corpora, GraphComparison comparison) {
     this.jobs = jobs;
     this.circuits = circuits;
     this.annotator = annotator;
+    this.corpus = corpus;
     this.query = query;
     this.exports = exports;
     this.corpora = corpora;
@@ -80,6 +85,11 @@ public final class GraphEndpoint extends GraphServiceGrpc.GraphServiceImplBase {
       CircuitAnnotator.Annotated a = annotator.annotate(req.getJobId(), req.getEdgesList(), req.getAnnotationsList());
       return AnnotateResponse.newBuilder().setNodes(a.nodes()).setEdges(a.edges()).setRawEdges(a.rawEdges()).build();
     });
+  }
+
+  @Override
+  public void addToCorpus(AddToCorpusRequest req, StreamObserver<AddToCorpusResponse> out) {
+    CALLS.unary(out, () -> AddToCorpusResponse.newBuilder().setAdded(corpus.add(req.getJobId())).build());
   }
 
   @Override

@@ -7,6 +7,7 @@ import java.time.Duration;
 import java.util.concurrent.TimeUnit;
 import resgraph.orchestrator.GraphServiceCalls;
 import resgraph.platform.grpc.GrpcStatuses;
+import resgraph.v1.AddToCorpusRequest;
 import resgraph.v1.AnnotateRequest;
 import resgraph.v1.AnnotateResponse;
 import resgraph.v1.GraphServiceGrpc;
@@ -44,6 +45,12 @@ final class GraphServiceClient implements GraphServiceCalls {
   @Override
   public AnnotateResponse annotate(AnnotateRequest request) {
     return GrpcStatuses.call(WHO, GrpcStatuses::failure, () -> stub(FINALIZE_DEADLINE).annotate(request));
+  }
+
+  @Override
+  public boolean addToCorpus(String jobId) {
+    return GrpcStatuses.call(WHO, GrpcStatuses::failure,
+        () -> stub(FINALIZE_DEADLINE).addToCorpus(AddToCorpusRequest.newBuilder().setJobId(jobId).build())).getAdded();
   }
 
   private GraphServiceGrpc.GraphServiceBlockingStub stub(Duration deadline) {
