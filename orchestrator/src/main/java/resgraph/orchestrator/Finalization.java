@@ -147,8 +147,9 @@ public final class Finalization {
     long end = System.nanoTime();
     Duration took = Duration.ofNanos(end - start);
     store.update(id, r -> JobLifecycle.finalized(r, took, Instant.now()));
-    LOG.info("job {} is done: pruned in {} ms; added to the corpus statistics in {} ms beside the logit effects, {} ms; annotated in {} ms",
-        id, (pruned - start) / 1_000_000, (counted - pruned) / 1_000_000, (computed - pruned) / 1_000_000, (end - computed) / 1_000_000);
+    LOG.info("job {} is done: pruned in {} ms; logit effects and corpus statistics side by side in {} ms (the statistics {} ms); "
+        + "annotated in {} ms", id, (pruned - start) / 1_000_000, (computed - pruned) / 1_000_000, (counted - pruned) / 1_000_000,
+        (end - computed) / 1_000_000);
   }
 
   /**
