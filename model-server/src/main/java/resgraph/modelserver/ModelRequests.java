@@ -329,6 +329,7 @@ public final class ModelRequests {
       return work.get();
     } finally {
       compute.release();
+      NativeMemory.trim();
     }
   }
 
