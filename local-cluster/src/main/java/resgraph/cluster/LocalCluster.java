@@ -437,8 +437,10 @@ public final class LocalCluster {
         // G1 resizes the heap at the end of every marking cycle to hold 40-70% free by default: with a long prompt's
         // trace live (1 GB at 1,024 tokens) it kept 1.9-2.3 GB committed, beside gigabytes of libtorch's native memory.
         // 10-20% free keeps the heap near what is live. Without a floor a short prompt's small heap was collected so
-        // often that its jobs took 5 s longer; 1 GB is about what such jobs grew it to (PERFORMANCE.md).
-        "-Xms1g", "-XX:MinHeapFreeRatio=10", "-XX:MaxHeapFreeRatio=20",
+        // often that its jobs took 5 s longer. The floor is resident once used, and a corpus uses all of it: at 1 GB,
+        // ten prompts left 924 MB of heap resident for 270 MB live, and the server above 1.5x its weights. Half of
+        // that is floor enough for short prompts (PERFORMANCE.md).
+        "-Xms512m", "-XX:MinHeapFreeRatio=10", "-XX:MaxHeapFreeRatio=20",
         "-Dai.djl.offline=true", "-Dgrpc.server.port=" + port(endpoints.modelServer()),
         "-Dgrpc.server.host=127.0.0.1", "-Dresgraph.model-server.preload-model=" + options.model(),
         "-Dresgraph.model-server.preload-saes=" + options.saes(),
