@@ -438,7 +438,7 @@ public final class LocalCluster {
         // trace live (1 GB at 1,024 tokens) it kept 1.9-2.3 GB committed, beside gigabytes of libtorch's native memory.
         // 10-20% free keeps the heap near what is live. Without a floor a short prompt's small heap was collected so
         // often that its jobs took 5 s longer. The floor is resident once used, and a corpus uses all of it: at 1 GB,
-        // ten prompts left 924 MB of heap resident for 270 MB live, and the server above 1.5x its weights. Half of
+        // ten prompts left 924 MB of heap resident for 275 MB live, and the server above 1.5x its weights. Half of
         // that is floor enough for short prompts (PERFORMANCE.md).
         "-Xms512m", "-XX:MinHeapFreeRatio=10", "-XX:MaxHeapFreeRatio=20",
         "-Dai.djl.offline=true", "-Dgrpc.server.port=" + port(endpoints.modelServer()),

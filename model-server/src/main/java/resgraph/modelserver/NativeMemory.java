@@ -14,8 +14,8 @@ import java.util.concurrent.atomic.AtomicLong;
  * up: over a corpus of ten prompts the model server held about 600 MB of freed memory, resident and
  * unused, on top of its weights (PERFORMANCE.md). {@code malloc_trim} releases the free pages inside
  * the arenas too, at 5-10 ms a call; but the next pass then faults in fresh pages for what it
- * allocates, which cost more than the call (a job's passes 5-8% longer when trimmed after each), so
- * it runs at most every {@link #INTERVAL_NANOS}. Elsewhere than on glibc this does nothing.
+ * allocates (a job's passes took 5.8-7.3 s trimmed after each, 5.4-6.8 s not, in a harness), so it
+ * runs at most every {@link #INTERVAL_NANOS}. Elsewhere than on glibc this does nothing.
  */
 final class NativeMemory {
 
